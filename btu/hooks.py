@@ -1,0 +1,38 @@
+"""Frappe hooks of the BTU app (Background Tasks Unleashed)."""
+
+app_name = "btu"
+app_title = "BTU"
+app_publisher = "BTU maintainers"
+app_description = "Background Tasks Unleashed: schedule Python tasks with cron rules and time zones, run them in RQ workers, keep a log of every run."
+app_email = "maintainers@btu.invalid"
+app_license = "MIT"
+required_apps = ["frappe"]
+
+# Apps screen (/apps) and Desk
+add_to_apps_screen = [
+	{
+		"name": "btu",
+		"logo": "/assets/btu/images/btu-logo.svg",
+		"title": "BTU",
+		"route": "/app/btu",
+		"has_permission": "btu.btu_api.permissions.has_app_permission",
+	}
+]
+app_include_js = "/assets/btu/js/btu.js"
+app_include_css = "/assets/btu/css/btu.css"
+
+# Installation
+after_install = "btu.install.after_install"
+after_migrate = "btu.install.after_migrate"
+before_uninstall = "btu.install.before_uninstall"
+
+# Housekeeping: logs left In-Progress by a killed worker become Timeout.
+scheduler_events = {
+	"hourly": ["btu.btu_core.task_runner.expire_stale_in_progress_logs"],
+}
+
+# Log Settings (Desk > Log Settings) clears BTU Task Logs older than this many days;
+# the controller implements clear_old_logs(days).
+default_log_clearing_doctypes = {
+	"BTU Task Log": 90,
+}

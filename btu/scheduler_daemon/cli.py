@@ -1,0 +1,301 @@
+"""The ``btu-scheduler`` command line (also ``python -m btu.scheduler_daemon`` and ``bench btu-scheduler``)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+
+from btu import __version__
+from btu.btu_core import daemon_client
+from btu.btu_core.schedule_rules import CronError, TimeZoneError, next_fire_times, validate_timezone
+
+from .config import ConfigError, DaemonConfig, insecure_file_warning, load_config
+
+
+def config_options(func: Any) -> Any:
+    func = click.option("--config", "config_file", type=click.Path(dir_okay=False),
+                        help="TOML configuration file (env BTU_CONFIG).")(func)
+    func = click.option("--site", "sites", multiple=True, help="Site to serve (repeatable; default: all sites).")(func)
+    func = click.option("--bench", "bench_path", type=click.Path(file_okay=False),
+                        help="Frappe bench folder (env BTU_BENCH_PATH).")(func)
+    func = click.option("--socket", "socket_path", help="Unix socket path (overrides the configured one).")(func)
+    return func
+
+
+def _load(bench_path: str | None, sites: tuple[str, ...], config_file: str | None, **overrides: Any) -> DaemonConfig:
+    try:
+        return load_config(bench_path, list(sites) or None, config_file, overrides=overrides)
+    except ConfigError as exc:
+        click.echo(f"btu-scheduler: configuration error: {exc}", err=True)
+        sys.exit(2)
+
+
+def _socket_path(bench_path: str | None, sites: tuple[str, ...], config_file: str | None,
+                 socket_path: str | None) -> str:
+    """The socket to talk to: --socket, else the configuration's, else the default."""
+    if socket_path:
+        return socket_path
+    if bench_path or config_file:
+        return _load(bench_path, sites, config_file).socket_path
+    try:
+        return load_config().socket_path
+    except ConfigError:
+        return daemon_client.default_socket_path(None)
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _local(ts: float, zone: str) -> str:
+    return datetime.fromtimestamp(ts, validate_timezone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="btu-scheduler")
+def main() -> None:
+    """BTU scheduler daemon: runs BTU Task Schedules on time through RQ."""
+
+
+@main.command()
+@config_options
+@click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--job-mode", type=click.Choice(["frappe", "plain"]))
+def run(bench_path, sites, config_file, socket_path, log_level, job_mode) -> None:
+    """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
+    from .daemon import Daemon
+    from .logutil import setup_logging
+    from .socket_server import SocketInUse
+
+    config = _load(bench_path, sites, config_file, socket_path=socket_path, log_level=log_level, job_mode=job_mode)
+    setup_logging(config.log_level)
+    try:
+        Daemon(config).run_forever()
+    except SocketInUse as exc:
+        click.echo(f"btu-scheduler: cannot start: {exc}", err=True)
+        sys.exit(3)
+    except OSError as exc:
+        click.echo(f"btu-scheduler: cannot start: {exc}", err=True)
+        sys.exit(3)
+
+
+@main.command("ping")
+@config_options
+def ping_command(bench_path, sites, config_file, socket_path) -> None:
+    """Ask the daemon whether it is alive."""
+    path = _socket_path(bench_path, sites, config_file, socket_path)
+    reply = daemon_client.ping(path)
+    if not reply.ok:
+        click.echo(reply.message, err=True)
+        sys.exit(1)
+    click.echo(f"pong from pid {reply.data.get('pid')} version {reply.data.get('version')} "
+               f"uptime {reply.data.get('uptime_s')} s leader={reply.data.get('leader')} ({reply.elapsed_ms:.1f} ms)")
+
+
+@main.command("status")
+@config_options
+@click.option("--json", "as_json", is_flag=True, help="Print the daemon's status as JSON.")
+def status_command(bench_path, sites, config_file, socket_path, as_json) -> None:
+    """The daemon's status per site; exits 1 when the daemon does not answer."""
+    path = _socket_path(bench_path, sites, config_file, socket_path)
+    reply = daemon_client.status(path, timeout=5.0)
+    if as_json:
+        click.echo(json.dumps({"ok": reply.ok, "message": reply.message, "socket": path, **reply.data}, indent=2))
+        sys.exit(0 if reply.ok else 1)
+    if not reply.ok:
+        click.echo(f"daemon: DOWN ({reply.message})")
+        sys.exit(1)
+    data = reply.data
+    counters = data.get("counters", {})
+    click.echo(f"daemon: UP  pid {data['pid']}  version {data['version']}  uptime {data['uptime_s']} s  "
+               f"{'leader' if data['leader'] else 'standby'}  job_mode {data['job_mode']}")
+    click.echo(f"redis: {'ok' if data['redis_ok'] else 'UNREACHABLE'}  internal queue: {data['internal_queue']}  "
+               f"runs enqueued: {counters.get('runs_enqueued')}  last error: {data.get('last_error') or '-'}")
+    for site, entry in data.get("sites", {}).items():
+        zone = entry.get("time_zone", "UTC")
+        click.echo(f"\nsite {site}: sql {'ok' if entry['sql_ok'] else 'UNREACHABLE'}  "
+                   f"schedules {entry.get('schedules', '?')}  runs last hour {entry.get('runs_last_hour', '?')}  "
+                   f"invalid {len(entry.get('invalid_schedules') or {})}")
+        for run in entry.get("next_runs", []):
+            click.echo(f"  {run['schedule']:<16} {_local(run['fire_time'], zone):<28} {_utc(run['fire_time'])}")
+        for name, error in (entry.get("invalid_schedules") or {}).items():
+            click.echo(f"  ! {name}: {error}")
+
+
+@main.command("refresh")
+@config_options
+def refresh_command(bench_path, sites, config_file, socket_path) -> None:
+    """Ask the daemon to resync every schedule now."""
+    path = _socket_path(bench_path, sites, config_file, socket_path)
+    replies = [daemon_client.refresh(path, site) for site in sites] if sites else [daemon_client.refresh(path)]
+    for reply in replies:
+        click.echo(reply.message, err=not reply.ok)
+    sys.exit(0 if all(r.ok for r in replies) else 1)
+
+
+@main.command("list")
+@config_options
+@click.option("--count", default=20, show_default=True, help="Upcoming runs to show per site.")
+def list_command(bench_path, sites, config_file, socket_path, count) -> None:
+    """Upcoming runs per site, read from Redis, in the site's time zone and UTC."""
+    from .redis_store import RedisStore
+    from .sql import SiteDatabase, SqlUnavailable
+
+    config = _load(bench_path, sites, config_file)
+    store = RedisStore(config)
+    for site in config.sites:
+        try:
+            zone = SiteDatabase(site).configured_timezone() or config.default_timezone
+        except SqlUnavailable:
+            zone = config.default_timezone
+        runs = store.upcoming(site.name, count)
+        click.echo(f"site {site.name} ({store.count(site.name)} schedules, times in {zone}):")
+        for name, ts in runs:
+            click.echo(f"  {name:<16} {_local(ts, zone):<28} {_utc(ts)}")
+        if not runs:
+            click.echo("  (no upcoming runs)")
+
+
+@main.command("next-runs")
+@click.option("--cron", required=True, help="Cron string: 5, 6 (seconds first) or 7 fields, or @daily etc.")
+@click.option("--tz", "zone", default="UTC", show_default=True, help="IANA time zone the rule is read in.")
+@click.option("--count", default=10, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--after", help="ISO-8601 instant to start after (default: now); naive = in --tz.")
+def next_runs(cron, zone, count, after) -> None:
+    """Print the next fire times as ISO-8601 UTC instants, one per line."""
+    try:
+        tzinfo = validate_timezone(zone)
+        start = None
+        if after:
+            try:
+                start = datetime.fromisoformat(after.replace("Z", "+00:00"))
+            except ValueError:
+                raise click.BadParameter(f"{after!r} is not an ISO-8601 date-time", param_hint="--after") from None
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=tzinfo)
+        for instant in next_fire_times(cron, zone, start, count):
+            click.echo(instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    except (CronError, TimeZoneError) as exc:
+        click.echo(f"btu-scheduler: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.command("enqueue-now")
+@config_options
+@click.argument("schedule")
+def enqueue_now(bench_path, sites, config_file, socket_path, schedule) -> None:
+    """Enqueue one run of SCHEDULE right now (its task, arguments and queue), once."""
+    from .jobs import JobBuilder
+    from .redis_store import RedisStore
+    from .specs import ScheduleInvalid, spec_from_row
+    from .sql import SiteDatabase, SqlUnavailable
+
+    config = _load(bench_path, sites, config_file)
+    if len(config.sites) > 1 and len(sites) != 1:
+        click.echo("btu-scheduler: several sites configured; name one with --site", err=True)
+        sys.exit(2)
+    site = config.sites[0]
+    database = SiteDatabase(site)
+    try:
+        row = database.fetch_schedule(schedule)
+        zone = database.configured_timezone() or config.default_timezone
+    except SqlUnavailable as exc:
+        click.echo(f"btu-scheduler: site {site.name}: database unreachable: {exc}", err=True)
+        sys.exit(1)
+    if row is None:
+        click.echo(f"btu-scheduler: schedule {schedule!r} not found in site {site.name}", err=True)
+        sys.exit(1)
+    try:
+        spec = spec_from_row(site.name, {**row, "enabled": 1}, zone)
+    except ScheduleInvalid as exc:
+        click.echo(f"btu-scheduler: schedule {schedule} cannot run: {exc}", err=True)
+        sys.exit(1)
+    store = RedisStore(config)
+    client = store.client(site.name)
+    fire_ts = int(time.time())
+    queue, job = JobBuilder(config).build(client, spec, fire_ts)
+    if not client.set(store.marker_key(site.name, schedule, fire_ts), job.id, nx=True, ex=86400):
+        click.echo(f"already enqueued this second: {job.id}")
+        return
+    queue.enqueue_job(job)
+    click.echo(f"enqueued {job.id} on queue {queue.name}")
+
+
+@main.command("check-config")
+@config_options
+def check_config(bench_path, sites, config_file, socket_path) -> None:
+    """Validate the configuration and reach Redis and every site's database."""
+    from .redis_store import RedisStore
+    from .sql import SiteDatabase, SqlUnavailable
+
+    config = _load(bench_path, sites, config_file, socket_path=socket_path)
+    problems = 0
+    click.echo(json.dumps(config.redacted(), indent=2, default=str))
+    for path in config.sources:
+        warning = insecure_file_warning(path) if path != "environment" else None
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
+    try:
+        RedisStore(config).bench_client().ping()
+        click.echo(f"redis: ok ({config.redacted()['redis_url']})")
+    except Exception as exc:  # noqa: BLE001
+        problems += 1
+        click.echo(f"redis: UNREACHABLE ({exc})", err=True)
+    for site in config.sites:
+        try:
+            SiteDatabase(site).ping()
+            click.echo(f"site {site.name}: database ok ({site.db_name}@{site.db_host}:{site.db_port})")
+        except SqlUnavailable as exc:
+            problems += 1
+            click.echo(f"site {site.name}: database UNREACHABLE ({exc})", err=True)
+    sys.exit(1 if problems else 0)
+
+
+@main.command("init-db")
+@click.option("--db-name", required=True, help="Database to create (if missing) with the BTU tables.")
+@click.option("--db-host", default="127.0.0.1", show_default=True)
+@click.option("--db-port", default=3306, show_default=True, type=int)
+@click.option("--db-user", default="root", show_default=True)
+@click.option("--db-password", default="", envvar="BTU_DB_PASSWORD")
+@click.option("--demo", is_flag=True, help="Also insert demo tasks and schedules firing every few seconds.")
+def init_db(db_name, db_host, db_port, db_user, db_password, demo) -> None:
+    """Create the BTU tables in a MariaDB database from the DocType JSON files."""
+    import pymysql
+
+    from .schema import init_database
+
+    args = dict(host=db_host, port=db_port, user=db_user, password=db_password)
+    try:
+        tables = init_database(args, db_name)
+        click.echo(f"database {db_name}: tables ready: {', '.join(tables)}")
+        if demo:
+            from .demo_data import insert_demo_data
+
+            names = insert_demo_data(args, db_name)
+            click.echo(f"demo schedules: {', '.join(names)}")
+    except pymysql.MySQLError as exc:
+        click.echo(f"btu-scheduler: init-db failed on {db_host}:{db_port}: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command("watch")
+@config_options
+@click.option("--seconds", type=float, default=0, help="Stop after this many seconds (0 = until Ctrl-C).")
+def watch(bench_path, sites, config_file, socket_path, seconds) -> None:
+    """Live view of BTU runs: one line per run as RQ workers finish it."""
+    from .watch import watch_runs
+
+    config = _load(bench_path, sites, config_file)
+    try:
+        watch_runs(config, seconds)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

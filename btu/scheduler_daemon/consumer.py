@@ -1,0 +1,170 @@
+"""Consumer: pop schedule ids from the internal queue, read SQL, write next fire times to Redis."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from datetime import datetime, timezone
+
+from redis.exceptions import RedisError
+
+from btu.btu_core.schedule_rules import next_fire_time
+
+from .backoff import Backoff
+from .context import Action, DaemonContext
+from .logutil import log_event
+from .specs import ScheduleInvalid, ScheduleSpec, spec_from_row
+from .sql import SqlUnavailable
+from .unique_queue import QueueClosed
+
+log = logging.getLogger("btu.consumer")
+BATCH = 500
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Consumer:
+    def __init__(self, ctx: DaemonContext) -> None:
+        self.ctx = ctx
+        self.redis_backoff = Backoff()
+        self.sql_backoff: dict[str, Backoff] = defaultdict(Backoff)
+        self._reported_errors: dict[tuple[str, str], str] = {}
+
+    def run(self) -> None:
+        while not self.ctx.stop.is_set():
+            try:
+                batch = self.ctx.queue.get_batch(BATCH, timeout=1.0)
+            except QueueClosed:
+                return
+            if batch:
+                self.process(batch)
+
+    def process(self, batch: list[tuple[tuple[str, str], Action]]) -> None:
+        by_site: dict[str, list[tuple[str, Action]]] = defaultdict(list)
+        for (site, name), action in batch:
+            by_site[site].append((name, action))
+        for site, items in by_site.items():
+            try:
+                self._process_site(site, items)
+                if self.redis_backoff.succeed():
+                    self.ctx.health.redis_ok = True
+                    log_event(log, logging.INFO, "redis_recovered", site=site)
+                    self.ctx.request_refresh()
+            except RedisError as exc:
+                self._requeue(site, items)
+                self.ctx.health.redis_ok = False
+                self.ctx.health.error(f"Redis: {exc}")
+                wait = self.redis_backoff.fail()
+                log_event(log, logging.WARNING, "redis_unavailable", site=site, error=str(exc), retry_in_s=wait,
+                          pending=len(items))
+                self.ctx.stop.wait(wait)
+
+    def _requeue(self, site: str, items: list[tuple[str, Action]]) -> None:
+        for name, action in items:
+            self.ctx.queue.put((site, name), action, priority=action[0] != "row")
+
+    def _process_site(self, site: str, items: list[tuple[str, Action]]) -> None:
+        ctx = self.ctx
+        database = ctx.databases.get(site)
+        rows: list[tuple[str, dict | None]] = []
+        cancels: list[str] = []
+        needs_sql = [name for name, action in items if action[0] == "sync"]
+        fetched: dict[str, dict | None] = {}
+        if needs_sql:
+            try:
+                if site not in ctx.site_timezones:
+                    ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
+                for name in needs_sql:
+                    fetched[name] = database.fetch_schedule(name)
+                if self.sql_backoff[site].succeed():
+                    ctx.health.sql_ok[site] = True
+                    log_event(log, logging.INFO, "sql_recovered", site=site)
+                    ctx.request_refresh(site)
+            except SqlUnavailable as exc:
+                ctx.health.sql_ok[site] = False
+                ctx.health.error(f"SQL {site}: {exc}")
+                wait = self.sql_backoff[site].fail()
+                log_event(log, logging.WARNING, "sql_unavailable", site=site, error=str(exc), retry_in_s=wait,
+                          pending=len(needs_sql))
+                for name in needs_sql:
+                    ctx.queue.put((site, name), ("sync", None), priority=True)
+                items = [(n, a) for n, a in items if a[0] != "sync"]
+                ctx.stop.wait(wait)
+        for name, action in items:
+            kind = action[0]
+            if kind == "cancel":
+                cancels.append(name)
+            elif kind == "row":
+                rows.append((name, action[1]))
+            else:
+                rows.append((name, fetched.get(name)))
+        self._apply(site, rows, cancels, verbose=any(a[0] != "row" for _, a in items))
+
+    def _apply(self, site: str, rows: list[tuple[str, dict | None]], cancels: list[str], verbose: bool) -> None:
+        ctx = self.ctx
+        now = time.time()
+        specs: list[ScheduleSpec] = []
+        removals: list[str] = list(cancels)
+        errors: dict[str, str] = {}
+        default_tz = ctx.timezone_for(site)
+        for name, row in rows:
+            if row is None:
+                removals.append(name)
+                continue
+            try:
+                spec = spec_from_row(site, row, default_tz)
+            except ScheduleInvalid as exc:
+                errors[name] = str(exc)
+                continue
+            if spec is None:
+                removals.append(name)
+            else:
+                specs.append(spec)
+        entries = []
+        for spec in specs:
+            candidate = self._candidate(spec, now)
+            if candidate is None:
+                errors[spec.name] = f"cron {spec.cron!r} never fires again"
+                continue
+            entries.append((spec.name, spec.to_json(), spec.timing, candidate))
+        results = ctx.store.upsert(site, entries) if entries else []
+        gone = removals + list(errors)
+        if gone:
+            ctx.store.remove(site, gone, errors)
+        with ctx.known_lock:
+            for (name, _json, timing, _candidate), (_changed, score) in zip(entries, results):
+                ctx.known_next[(site, name)] = (timing, int(score))
+            for name in gone:
+                ctx.known_next.pop((site, name), None)
+        earliest = None
+        for (name, _json, _timing, _c), (changed, score) in zip(entries, results):
+            earliest = score if earliest is None else min(earliest, score)
+            self._reported_errors.pop((site, name), None)
+            if changed or verbose:
+                log_event(log, logging.INFO if (changed or verbose) else logging.DEBUG, "schedule_synced",
+                          site=site, schedule=name, next_run=iso(score), changed=bool(changed))
+        for name in removals:
+            self._reported_errors.pop((site, name), None)
+            if verbose:
+                log_event(log, logging.INFO, "schedule_removed", site=site, schedule=name,
+                          reason="cancelled" if name in cancels else "disabled or deleted")
+        for name, message in errors.items():
+            if self._reported_errors.get((site, name)) != message:
+                self._reported_errors[(site, name)] = message
+                log_event(log, logging.WARNING, "schedule_invalid", site=site, schedule=name, error=message)
+        ctx.count("schedules_synced", len(entries))
+        ctx.count("schedules_invalid", len(errors))
+        if earliest is not None:
+            ctx.wake_scheduler(earliest)
+
+    def _candidate(self, spec: ScheduleSpec, now: float) -> int | None:
+        """Next fire time to use when Redis has none for this timing (memory first, see context)."""
+        with self.ctx.known_lock:
+            known = self.ctx.known_next.get((spec.site, spec.name))
+        if known and known[0] == spec.timing:
+            return known[1]
+        found = next_fire_time(spec.cron, spec.timezone, now)
+        return int(found.timestamp()) if found else None

@@ -1,0 +1,70 @@
+"""Build the RQ jobs that run a schedule, with the rq library (no hand-made job hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timezone
+
+import redis
+from rq import Queue
+from rq.job import Job
+
+from .config import DaemonConfig
+from .specs import ScheduleSpec
+
+FRAPPE_EXECUTE_JOB = "frappe.utils.background_jobs.execute_job"
+TASK_RUNNER = "btu.btu_core.task_runner.run_scheduled_task"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def job_id_for(site: str, schedule: str, fire_ts: int) -> str:
+    """Deterministic per (site, schedule, fire time); RQ allows only [A-Za-z0-9_-] in ids."""
+    digest = hashlib.sha1(f"{site}\0{schedule}".encode()).hexdigest()[:10]
+    return f"btu-{_UNSAFE.sub('_', schedule)[:60]}-{int(fire_ts)}-{digest}"
+
+
+def rq_queue_name(config: DaemonConfig, queue: str) -> str:
+    """The queue the bench's workers listen on (Frappe v15: '<bench_id>:<queue>')."""
+    return f"{config.queue_prefix}{queue}"
+
+
+class JobBuilder:
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self._queues: dict[tuple[int, str], Queue] = {}
+
+    def queue(self, connection: redis.Redis, queue: str) -> Queue:
+        key = (id(connection), queue)
+        found = self._queues.get(key)
+        if found is None:
+            found = self._queues[key] = Queue(rq_queue_name(self.config, queue), connection=connection)
+        return found
+
+    def build(self, connection: redis.Redis, spec: ScheduleSpec, fire_ts: int) -> tuple[Queue, Job]:
+        queue = self.queue(connection, spec.queue)
+        fire_iso = datetime.fromtimestamp(fire_ts, timezone.utc).isoformat()
+        if self.config.job_mode == "frappe":
+            func = FRAPPE_EXECUTE_JOB
+            kwargs = {
+                "site": spec.site,
+                "user": self.config.job_user,
+                "method": TASK_RUNNER,
+                "event": None,
+                "job_name": f"BTU {spec.name}",
+                "kwargs": {"task_name": spec.task, "schedule_name": spec.name, "fire_time": float(fire_ts)},
+                "is_async": True,
+            }
+        else:
+            func, kwargs = spec.function_string, dict(spec.kwargs)
+        job = queue.create_job(
+            func,
+            kwargs=kwargs,
+            timeout=spec.timeout,
+            result_ttl=self.config.result_ttl,
+            failure_ttl=self.config.failure_ttl,
+            job_id=job_id_for(spec.site, spec.name, fire_ts),
+            description=f"BTU {spec.site} {spec.name} {spec.task} at {fire_iso}",
+            meta={"btu_site": spec.site, "btu_schedule": spec.name, "btu_task": spec.task, "btu_fire_time": fire_ts},
+        )
+        return queue, job

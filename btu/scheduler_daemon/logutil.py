@@ -1,0 +1,49 @@
+"""Structured logging: one line per event, ``key=value`` pairs (logfmt), levelled."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+
+class LogfmtFormatter(logging.Formatter):
+    """``2026-11-23T05:40:00.123Z INFO btu.scheduler event=run_enqueued site=a schedule=TS-1``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        line = f"{stamp} {record.levelname} {record.name} {record.getMessage()}"
+        if record.exc_info:
+            # Keep one line per event: the traceback is folded into a quoted field.
+            line += " traceback=" + _quote(self.formatException(record.exc_info))
+        return line
+
+
+def _quote(value: Any) -> str:
+    text = str(value)
+    if text and not any(c in text for c in ' "=\n\t\\') :
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+def fields(event: str, **values: Any) -> str:
+    """Render one event line body: ``event=name k=v ...`` (None values are left out)."""
+    parts = [f"event={event}"]
+    parts.extend(f"{key}={_quote(value)}" for key, value in values.items() if value is not None)
+    return " ".join(parts)
+
+
+def log_event(logger: logging.Logger, level: int, event: str, exc_info: bool = False, **values: Any) -> None:
+    if logger.isEnabledFor(level):
+        logger.log(level, fields(event, **values), exc_info=exc_info)
+
+
+def setup_logging(level: str = "INFO", stream: Any = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(LogfmtFormatter())
+    root = logging.getLogger("btu")
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    root.propagate = False

@@ -1,0 +1,199 @@
+"""BTU's Redis contract: key names and the atomic scripts that change them.
+
+Per site (prefix ``btu`` by default):
+  btu:<site>:next_runs  sorted set, score = next fire time (Unix s), member = schedule name
+  btu:<site>:specs      hash, schedule name -> JSON ScheduleSpec (what to enqueue)
+  btu:<site>:timings    hash, schedule name -> "cron|zone" (a change resets the fire time)
+  btu:<site>:errors     hash, schedule name -> why it cannot run
+  btu:<site>:fired:<schedule>:<ts>  marker of an enqueued run (exactly-once guard, TTL)
+  btu:<site>:enqueued   hash, minute (Unix s // 60) -> runs enqueued in that minute
+Per bench:
+  btu:<bench_id>:lease  the enqueuing lease (one daemon enqueues at a time)
+  btu:<bench_id>:daemon hash of the lease holder's status (version, pid, started)
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import redis
+
+from .config import DaemonConfig, SiteConfig
+
+UPSERT_LUA = """
+local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
+local oldtiming = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
+if score and oldtiming == ARGV[3] then
+  if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    return {1, score}
+  end
+  return {0, score}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+return {2, ARGV[4]}
+"""
+
+# Move a schedule from the fire time it had to the next one, only if nobody changed it meanwhile.
+ADVANCE_LUA = """
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) == tonumber(ARGV[2]) then
+  if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+  return 1
+end
+return 0
+"""
+
+
+def decode(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
+class RedisStore:
+    """Connections (one pool per Redis URL) and BTU key names."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.prefix = config.key_prefix
+        self._clients: dict[str, redis.Redis] = {}
+        self._upsert: dict[str, object] = {}
+        self._advance: dict[str, object] = {}
+
+    # --- connections -------------------------------------------------------------------------
+    def _client(self, url: str) -> redis.Redis:
+        client = self._clients.get(url)
+        if client is None:
+            client = redis.Redis.from_url(
+                url,
+                username=self.config.redis_username,
+                password=self.config.redis_password,
+                socket_timeout=10,
+                socket_connect_timeout=3,
+                health_check_interval=15,
+                retry_on_timeout=False,
+            )
+            self._clients[url] = client
+        return client
+
+    def bench_client(self) -> redis.Redis:
+        return self._client(self.config.redis_url)
+
+    def client(self, site: str | SiteConfig) -> redis.Redis:
+        site_config = site if isinstance(site, SiteConfig) else self.config.site(site)
+        url = site_config.redis_url if site_config and site_config.redis_url else self.config.redis_url
+        return self._client(url)
+
+    def upsert_script(self, site: str):
+        client = self.client(site)
+        key = id(client)
+        if key not in self._upsert:
+            self._upsert[key] = client.register_script(UPSERT_LUA)
+        return self._upsert[key]
+
+    def advance_script(self, site: str):
+        client = self.client(site)
+        key = id(client)
+        if key not in self._advance:
+            self._advance[key] = client.register_script(ADVANCE_LUA)
+        return self._advance[key]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    # --- key names ---------------------------------------------------------------------------
+    def next_runs_key(self, site: str) -> str:
+        return f"{self.prefix}:{site}:next_runs"
+
+    def specs_key(self, site: str) -> str:
+        return f"{self.prefix}:{site}:specs"
+
+    def timings_key(self, site: str) -> str:
+        return f"{self.prefix}:{site}:timings"
+
+    def errors_key(self, site: str) -> str:
+        return f"{self.prefix}:{site}:errors"
+
+    def enqueued_key(self, site: str) -> str:
+        return f"{self.prefix}:{site}:enqueued"
+
+    def marker_key(self, site: str, name: str, fire_ts: int) -> str:
+        return f"{self.prefix}:{site}:fired:{name}:{fire_ts}"
+
+    def lease_key(self) -> str:
+        return f"{self.prefix}:{self.config.bench_id}:lease"
+
+    def daemon_key(self) -> str:
+        return f"{self.prefix}:{self.config.bench_id}:daemon"
+
+    # --- schedule state ----------------------------------------------------------------------
+    def upsert(self, site: str, entries: Iterable[tuple[str, str, str, int]]) -> list[tuple[int, float]]:
+        """Write (name, spec_json, timing, candidate_ts) entries in one round trip.
+
+        An entry whose timing is unchanged keeps its pending fire time (even a past one,
+        so a run missed while we were away is still seen); returns (changed, fire_ts) each.
+        """
+        script = self.upsert_script(site)
+        keys = [self.specs_key(site), self.timings_key(site), self.next_runs_key(site), self.errors_key(site)]
+        pipe = self.client(site).pipeline(transaction=False)
+        for name, spec_json, timing, candidate in entries:
+            script(keys=keys, args=[name, spec_json, timing, candidate], client=pipe)
+        return [(int(code), float(score)) for code, score in pipe.execute()]
+
+    def remove(self, site: str, names: Iterable[str], errors: dict[str, str] | None = None) -> None:
+        """Forget schedules (disabled, deleted or broken); record why for broken ones."""
+        names = list(names)
+        if not names:
+            return
+        pipe = self.client(site).pipeline(transaction=True)
+        pipe.zrem(self.next_runs_key(site), *names)
+        pipe.hdel(self.specs_key(site), *names)
+        pipe.hdel(self.timings_key(site), *names)
+        pipe.hdel(self.errors_key(site), *names)
+        if errors:
+            pipe.hset(self.errors_key(site), mapping=errors)
+        pipe.execute()
+
+    def known_names(self, site: str) -> set[str]:
+        client = self.client(site)
+        names = {decode(n) for n in client.zrange(self.next_runs_key(site), 0, -1)}
+        names.update(decode(n) for n in client.hkeys(self.specs_key(site)))
+        names.update(decode(n) for n in client.hkeys(self.errors_key(site)))
+        return {n for n in names if n}
+
+    def due(self, site: str, now: float, limit: int) -> list[tuple[str, int]]:
+        rows = self.client(site).zrangebyscore(self.next_runs_key(site), "-inf", now, start=0, num=limit,
+                                               withscores=True)
+        return [(decode(name), int(score)) for name, score in rows]
+
+    def earliest(self, site: str) -> float | None:
+        rows = self.client(site).zrange(self.next_runs_key(site), 0, 0, withscores=True)
+        return float(rows[0][1]) if rows else None
+
+    def upcoming(self, site: str, count: int) -> list[tuple[str, int]]:
+        rows = self.client(site).zrange(self.next_runs_key(site), 0, count - 1, withscores=True)
+        return [(decode(name), int(score)) for name, score in rows]
+
+    def count(self, site: str) -> int:
+        return int(self.client(site).zcard(self.next_runs_key(site)))
+
+    def errors(self, site: str) -> dict[str, str]:
+        return {decode(k): decode(v) for k, v in self.client(site).hgetall(self.errors_key(site)).items()}
+
+    def specs(self, site: str, names: list[str]) -> list[bytes | None]:
+        if not names:
+            return []
+        return self.client(site).hmget(self.specs_key(site), names)
+
+    def enqueued_since(self, site: str, since: float) -> int:
+        first_minute = int(since // 60)
+        counts = self.client(site).hgetall(self.enqueued_key(site))
+        return sum(int(v) for k, v in counts.items() if int(k) >= first_minute)

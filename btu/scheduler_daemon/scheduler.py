@@ -1,0 +1,180 @@
+"""Scheduler: sleep until the earliest fire time (or a change), enqueue each due run exactly once.
+
+Each batch of due runs is one Redis transaction guarded by WATCH on the lease and on the
+runs' markers: the markers, the RQ jobs and the moves to the next fire times are written
+together or not at all, so a crash, a restart or a second daemon never doubles a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from redis.exceptions import RedisError, WatchError
+
+from btu.btu_core.schedule_rules import next_fire_time
+
+from .backoff import Backoff
+from .context import DaemonContext
+from .lease import Lease
+from .logutil import log_event
+from .specs import ScheduleSpec
+
+log = logging.getLogger("btu.scheduler")
+BATCH = 1000
+MAX_SLEEP = 60.0
+MARKER_TTL_EXTRA = 24 * 3600
+
+
+def iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+class Scheduler:
+    def __init__(self, ctx: DaemonContext) -> None:
+        self.ctx = ctx
+        self.wake = threading.Event()
+        self.planned_wake = 0.0
+        self.lease: Lease | None = None
+        self.lease_checked_at = 0.0
+        self.backoff = Backoff()
+        ctx.wake_scheduler = self.notify
+
+    def notify(self, fire_ts: float) -> None:
+        """Wake the scheduler when a fire time earlier than its planned wake appears."""
+        if fire_ts < self.planned_wake:
+            self.wake.set()
+
+    def run(self) -> None:
+        ctx = self.ctx
+        while not ctx.stop.is_set():
+            try:
+                timeout = self.step()
+                if self.backoff.succeed():
+                    ctx.health.redis_ok = True
+                    log_event(log, logging.INFO, "redis_recovered")
+                    ctx.request_refresh()
+            except RedisError as exc:
+                ctx.health.redis_ok = False
+                ctx.health.error(f"Redis: {exc}")
+                timeout = self.backoff.fail()
+                log_event(log, logging.WARNING, "redis_unavailable", error=str(exc), retry_in_s=timeout)
+            if timeout <= 0:
+                continue
+            self.planned_wake = time.time() + timeout
+            self.wake.wait(timeout)
+            self.wake.clear()
+        self.release_lease()
+
+    def release_lease(self) -> None:
+        if self.lease and self.lease.held:
+            try:
+                self.lease.release()
+                log_event(log, logging.INFO, "lease_released", holder=self.lease.holder_id)
+            except RedisError:
+                pass
+        self.ctx.is_leader = False
+
+    def _check_lease(self) -> bool:
+        if self.lease is None:
+            self.lease = Lease(self.ctx.store, self.ctx.config.lease_ttl)
+        now = time.monotonic()
+        if now - self.lease_checked_at >= self.lease.renew_interval or not self.lease.held:
+            was = self.lease.held
+            held = self.lease.acquire_or_renew()
+            self.lease_checked_at = now
+            if held != was:
+                log_event(log, logging.INFO, "lease_acquired" if held else "lease_lost", holder=self.lease.holder_id,
+                          current_holder=None if held else self.lease.holder())
+            self.ctx.is_leader = held
+        return self.lease.held
+
+    def step(self) -> float:
+        """One pass: fire what is due; return how long to sleep (0 = go again now)."""
+        ctx = self.ctx
+        if not self._check_lease():
+            return self.lease.renew_interval
+        fired_any = False
+        for site in ctx.databases:
+            due = ctx.store.due(site, time.time(), BATCH)
+            if due:
+                self.fire(site, due)
+                fired_any = True
+        if fired_any:
+            return 0.0
+        earliest = [t for t in (ctx.store.earliest(site) for site in ctx.databases) if t is not None]
+        until_lease = self.lease.renew_interval - (time.monotonic() - self.lease_checked_at)
+        sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
+        return max(sleep, 0.001)
+
+    def fire(self, site: str, due: list[tuple[str, int]]) -> int:
+        """Enqueue one batch of due runs of one site atomically; returns how many were enqueued."""
+        ctx = self.ctx
+        store = ctx.store
+        client = store.client(site)
+        names = [name for name, _ in due]
+        raw_specs = store.specs(site, names)
+        markers = [store.marker_key(site, name, ts) for name, ts in due]
+        advance = store.advance_script(site)
+        next_key = store.next_runs_key(site)
+        grace = ctx.config.misfire_grace
+        lease_shared = client is store.bench_client()
+        enqueued: list[tuple[str, int, str, float]] = []
+        skipped: list[tuple[str, int, float]] = []
+        advanced: list[tuple[str, int | None]] = []
+        try:
+            with client.pipeline(transaction=True) as pipe:
+                pipe.watch(*(markers + ([self.lease.key] if lease_shared else [])))
+                if lease_shared:
+                    holder = pipe.get(self.lease.key)
+                    if holder is None or holder.decode() != self.lease.holder_id:
+                        self.lease.held = False
+                        ctx.is_leader = False
+                        log_event(log, logging.WARNING, "lease_lost", holder=self.lease.holder_id)
+                        return 0
+                already = pipe.mget(markers)
+                now = time.time()
+                pipe.multi()
+                for (name, fire_ts), raw, marker, done in zip(due, raw_specs, markers, already):
+                    if raw is None:
+                        advance(keys=[next_key], args=[name, fire_ts, ""], client=pipe)
+                        advanced.append((name, None))
+                        continue
+                    spec = ScheduleSpec.from_json(raw)
+                    following = next_fire_time(spec.cron, spec.timezone, max(now, fire_ts))
+                    new_score = int(following.timestamp()) if following else ""
+                    lateness = now - fire_ts
+                    if done is not None:
+                        ctx.count("runs_already_enqueued")
+                    elif lateness > grace:
+                        skipped.append((name, fire_ts, lateness))
+                    else:
+                        queue, job = ctx.jobs.build(client, spec, fire_ts)
+                        pipe.set(marker, job.id, ex=grace + MARKER_TTL_EXTRA)
+                        queue.enqueue_job(job, pipeline=pipe)
+                        enqueued.append((name, fire_ts, job.id, lateness))
+                    advance(keys=[next_key], args=[name, fire_ts, new_score], client=pipe)
+                    advanced.append((name, new_score or None))
+                if enqueued:
+                    pipe.hincrby(store.enqueued_key(site), str(int(now // 60)), len(enqueued))
+                pipe.execute()
+        except WatchError:
+            log_event(log, logging.DEBUG, "fire_batch_retry", site=site, runs=len(due))
+            return 0
+        with ctx.known_lock:
+            for name, score in advanced:
+                key = (site, name)
+                if score is None:
+                    ctx.known_next.pop(key, None)
+                elif key in ctx.known_next:
+                    ctx.known_next[key] = (ctx.known_next[key][0], score)
+        ctx.count("runs_enqueued", len(enqueued))
+        ctx.count("runs_skipped_misfire", len(skipped))
+        for name, fire_ts, job_id, lateness in enqueued:
+            log_event(log, logging.INFO, "run_enqueued", site=site, schedule=name, fire_time=iso(fire_ts),
+                      job_id=job_id, late_ms=round(lateness * 1000, 1))
+        for name, fire_ts, lateness in skipped:
+            log_event(log, logging.WARNING, "run_skipped_misfire", site=site, schedule=name, fire_time=iso(fire_ts),
+                      late_s=round(lateness, 1), misfire_grace_s=grace)
+        return len(enqueued)

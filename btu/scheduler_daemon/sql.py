@@ -1,0 +1,109 @@
+"""Read BTU schedules from a site's MariaDB database (parameterised queries only)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+
+from .config import SiteConfig
+
+SCHEDULE_COLUMNS = """
+    s.name, s.enabled, s.task, s.queue_name, s.run_frequency, s.minute, s.hour, s.day_of_week,
+    s.day_of_month, s.month, s.cron_string, s.cron_timezone, s.argument_overrides,
+    t.name AS task_found, t.docstatus AS task_docstatus, t.function_string, t.arguments,
+    t.max_task_duration, t.queue_name AS task_queue_name, t.desc_short
+"""
+SCHEDULE_FROM = "`tabBTU Task Schedule` s LEFT JOIN `tabBTU Task` t ON t.name = s.task"
+SELECT_ONE = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} WHERE s.name = %s"
+SELECT_ALL = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} ORDER BY s.name"
+SELECT_TIMEZONE = "SELECT value FROM `tabSingles` WHERE doctype = %s AND field = %s"
+
+
+class SqlUnavailable(Exception):
+    """The site's database cannot be reached or queried right now."""
+
+
+class SiteDatabase:
+    """One site's database; a connection per thread, reopened after any failure."""
+
+    def __init__(self, site: SiteConfig, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
+        self.site = site
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._local = threading.local()
+
+    def _connection(self) -> pymysql.connections.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            kwargs: dict[str, Any] = dict(
+                user=self.site.db_user, password=self.site.db_password, database=self.site.db_name,
+                connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+                write_timeout=self.read_timeout, autocommit=True, charset="utf8mb4",
+                cursorclass=pymysql.cursors.DictCursor,
+            )
+            if self.site.db_socket:
+                kwargs["unix_socket"] = self.site.db_socket
+            else:
+                kwargs.update(host=self.site.db_host, port=self.site.db_port)
+            conn = pymysql.connect(**kwargs)
+            self._local.conn = conn
+        return conn
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        try:
+            conn = self._connection()
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+                return list(cur.fetchall())
+        except pymysql.MySQLError as exc:
+            self.close()
+            raise SqlUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except OSError as exc:
+            self.close()
+            raise SqlUnavailable(str(exc)) from exc
+
+    def fetch_schedule(self, name: str) -> dict[str, Any] | None:
+        rows = self._query(SELECT_ONE, (name,))
+        return rows[0] if rows else None
+
+    def fetch_all_schedules(self) -> list[dict[str, Any]]:
+        """Every schedule with its task, in one query."""
+        return self._query(SELECT_ALL)
+
+    def iter_all_schedules(self, chunk: int = 1000):
+        """Every schedule with its task, streamed from one query (bounded memory)."""
+        try:
+            conn = self._connection()
+            with conn.cursor(pymysql.cursors.SSDictCursor) as cur:
+                cur.execute(SELECT_ALL)
+                while True:
+                    rows = cur.fetchmany(chunk)
+                    if not rows:
+                        return
+                    yield from rows
+        except pymysql.MySQLError as exc:
+            self.close()
+            raise SqlUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except OSError as exc:
+            self.close()
+            raise SqlUnavailable(str(exc)) from exc
+
+    def configured_timezone(self) -> str | None:
+        rows = self._query(SELECT_TIMEZONE, ("BTU Configuration", "cron_time_zone"))
+        value = rows[0]["value"] if rows else None
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    def ping(self) -> None:
+        self._query("SELECT 1")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
