@@ -1,0 +1,167 @@
+"""Whitelisted methods behind the BTU Desk buttons and the status page.
+
+Running tasks and talking to the daemon are reserved to System Managers; read-only
+previews need read permission on the doctype concerned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import available_timezones
+
+import frappe
+from frappe import _
+from frappe.utils import cint
+
+from btu.btu_api import daemon, status
+from btu.btu_api.permissions import require_doc_permission, require_manager
+from btu.btu_core import daemon_client
+from btu.btu_core.schedule_rules import (
+	CronError,
+	TimeZoneError,
+	describe_cron,
+	frequency_to_cron,
+	next_fire_times,
+	validate_timezone,
+)
+
+MAX_PREVIEW = 100
+
+
+@frappe.whitelist()
+def run_task_now(task: str) -> dict[str, Any]:
+	"""Run a task synchronously in this web worker and return its log (or its output for transient tasks)."""
+	require_manager()
+	require_doc_permission("BTU Task", task, "read")
+	from btu.btu_core.task_runner import run_task_on_server
+
+	return run_task_on_server(task)
+
+
+@frappe.whitelist()
+def run_task_in_worker(task: str) -> dict[str, Any]:
+	"""Enqueue a task for an RQ worker (its BTU Queue); returns the RQ job id."""
+	require_manager()
+	require_doc_permission("BTU Task", task, "read")
+	from btu.btu_core.task_runner import enqueue_task
+
+	return enqueue_task(task)
+
+
+@frappe.whitelist()
+def ping_daemon() -> dict[str, Any]:
+	"""Round trip to the daemon: reachable?, milliseconds, version, uptime."""
+	require_manager()
+	path = daemon.socket_path()
+	return daemon.reply_as_dict(daemon_client.ping(path), path)
+
+
+@frappe.whitelist()
+def resync_all_schedules() -> dict[str, Any]:
+	"""Ask the daemon for a full refresh of this site's schedules."""
+	require_manager()
+	path = daemon.socket_path()
+	return daemon.reply_as_dict(daemon_client.refresh(path, frappe.local.site), path)
+
+
+@frappe.whitelist()
+def resync_schedule(schedule: str) -> dict[str, Any]:
+	"""Send one schedule to the daemon again (cancel when it is disabled)."""
+	require_manager()
+	require_doc_permission("BTU Task Schedule", schedule, "read")
+	path = daemon.socket_path()
+	enabled = cint(frappe.db.get_value("BTU Task Schedule", schedule, "enabled"))
+	send = daemon_client.create_task_schedule if enabled else daemon_client.cancel_task_schedule
+	return daemon.reply_as_dict(send(path, schedule, frappe.local.site), path)
+
+
+@frappe.whitelist()
+def preview_schedule(
+	run_frequency: str,
+	minute: Any = None,
+	hour: Any = None,
+	day_of_week: str | None = None,
+	day_of_month: Any = None,
+	month: str | None = None,
+	cron_string: str | None = None,
+	cron_timezone: str | None = None,
+	count: int = 10,
+) -> dict[str, Any]:
+	"""Next fire times of (possibly unsaved) schedule settings, in the schedule's zone and the user's."""
+	require_doc_permission("BTU Task Schedule", None, "read")
+	count = min(max(cint(count) or 10, 1), MAX_PREVIEW)
+	zone = (cron_timezone or "").strip() or status.configuration_time_zone()
+	try:
+		cron = frequency_to_cron(
+			run_frequency,
+			minute=_blank_to_none(minute),
+			hour=_blank_to_none(hour),
+			day_of_week=day_of_week or None,
+			day_of_month=_blank_to_none(day_of_month),
+			month=month or None,
+			cron_string=cron_string,
+		)
+		validate_timezone(zone)
+		runs = next_fire_times(cron, zone, count=count)
+	except (CronError, TimeZoneError) as exc:
+		frappe.throw(str(exc), title=_("Invalid Schedule"))
+	user_zone = status.user_time_zone()
+	return {
+		"cron_string": cron,
+		"description": describe_cron(cron),
+		"time_zone": zone,
+		"user_time_zone": user_zone,
+		"runs": [
+			{
+				"fire_time_utc": status.wall_time(run.timestamp(), "UTC"),
+				"fire_time_schedule_zone": status.wall_time(run.timestamp(), zone),
+				"fire_time_user_zone": status.wall_time(run.timestamp(), user_zone),
+			}
+			for run in runs
+		],
+	}
+
+
+@frappe.whitelist()
+def schedule_daemon_state(schedule: str) -> dict[str, Any]:
+	"""What the daemon holds for one schedule: next fire time in Redis, or why it cannot plan it."""
+	require_doc_permission("BTU Task Schedule", schedule, "read")
+	zone = frappe.db.get_value("BTU Task Schedule", schedule, "cron_timezone") or status.configuration_time_zone()
+	try:
+		next_ts = status.next_run_of(schedule)
+		error = status.schedule_errors().get(schedule)
+	except Exception as exc:  # noqa: BLE001 - Redis down: say so, do not break the form
+		return {"redis_ok": False, "error": f"{type(exc).__name__}: {exc}"}
+	out: dict[str, Any] = {"redis_ok": True, "next_run": None, "daemon_error": error}
+	if next_ts is not None:
+		out["next_run"] = {
+			"fire_time_schedule_zone": status.wall_time(next_ts, zone),
+			"fire_time_user_zone": status.wall_time(next_ts, status.user_time_zone()),
+			"time_zone": zone,
+			"user_time_zone": status.user_time_zone(),
+		}
+	return out
+
+
+@frappe.whitelist()
+def upcoming_runs(limit: int = 20) -> list[dict[str, Any]]:
+	"""This site's next runs as the daemon holds them in Redis."""
+	require_doc_permission("BTU Task Schedule", None, "read")
+	return status.upcoming_runs(min(max(cint(limit) or 20, 1), 500))
+
+
+@frappe.whitelist()
+def scheduler_status() -> dict[str, Any]:
+	"""Data of the BTU Scheduler Status page."""
+	require_manager()
+	return status.scheduler_status()
+
+
+@frappe.whitelist()
+def time_zones() -> list[str]:
+	"""IANA time zone names for the Autocomplete fields."""
+	return sorted(available_timezones())
+
+
+def _blank_to_none(value: Any) -> Any:
+	return None if value in (None, "") else value

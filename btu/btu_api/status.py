@@ -1,0 +1,147 @@
+"""What the Desk shows about the scheduler: daemon answers, Redis next runs, RQ queues, logs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import frappe
+
+from btu.btu_api import daemon
+from btu.btu_core import daemon_client
+
+KEY_PREFIX = "btu"
+
+
+def _decode(value: Any) -> str:
+	return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def redis_conn():
+	"""The bench's RQ Redis: the daemon keeps its next-run sorted sets there too."""
+	from frappe.utils.background_jobs import get_redis_conn
+
+	return get_redis_conn()
+
+
+def user_time_zone() -> str:
+	from frappe.utils import get_system_timezone
+
+	return frappe.db.get_value("User", frappe.session.user, "time_zone") or get_system_timezone()
+
+
+def wall_time(ts: float, zone: str) -> str:
+	"""Unix time as 'YYYY-MM-DD HH:MM:SS' on the wall clock of ``zone``."""
+	return datetime.fromtimestamp(ts, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def upcoming_runs(limit: int = 20, site: str | None = None) -> list[dict[str, Any]]:
+	"""The next runs the daemon holds in Redis for this site, joined with their schedules."""
+	site = site or frappe.local.site
+	rows = redis_conn().zrange(f"{KEY_PREFIX}:{site}:next_runs", 0, max(limit, 1) - 1, withscores=True)
+	names = [_decode(member) for member, _score in rows]
+	schedules = {
+		row.name: row
+		for row in frappe.get_all(
+			"BTU Task Schedule",
+			filters={"name": ("in", names or [""])},
+			fields=["name", "task", "task_description", "cron_string", "cron_timezone", "enabled"],
+		)
+	}
+	default_zone = configuration_time_zone()
+	user_zone = user_time_zone()
+	result = []
+	for name, (_member, score) in zip(names, rows):
+		schedule = schedules.get(name) or frappe._dict()
+		zone = schedule.get("cron_timezone") or default_zone
+		result.append(
+			{
+				"schedule": name,
+				"task": schedule.get("task"),
+				"task_description": schedule.get("task_description"),
+				"cron_string": schedule.get("cron_string"),
+				"time_zone": zone,
+				"fire_ts": float(score),
+				"fire_time_utc": wall_time(score, "UTC"),
+				"fire_time_schedule_zone": wall_time(score, zone),
+				"fire_time_user_zone": wall_time(score, user_zone),
+				"exists": bool(schedule),
+			}
+		)
+	return result
+
+
+def schedule_errors(site: str | None = None) -> dict[str, str]:
+	"""Schedules the daemon could not plan (e.g. a task that is no longer submitted), with its reason."""
+	site = site or frappe.local.site
+	raw = redis_conn().hgetall(f"{KEY_PREFIX}:{site}:errors") or {}
+	return {_decode(k): _decode(v) for k, v in raw.items()}
+
+
+def next_run_of(schedule_name: str, site: str | None = None) -> float | None:
+	site = site or frappe.local.site
+	return redis_conn().zscore(f"{KEY_PREFIX}:{site}:next_runs", schedule_name)
+
+
+def queue_lengths() -> list[dict[str, Any]]:
+	"""Jobs waiting, running workers and failed jobs of each BTU Queue's RQ queue."""
+	from rq import Queue, Worker
+	from frappe.utils.background_jobs import generate_qname
+
+	conn = redis_conn()
+	result = []
+	for name in frappe.get_all("BTU Queue", pluck="name", order_by="name asc"):
+		rq_name = generate_qname(name)
+		queue = Queue(rq_name, connection=conn)
+		result.append(
+			{
+				"queue": name,
+				"rq_name": rq_name,
+				"queued": queue.count,
+				"started": queue.started_job_registry.count,
+				"failed": queue.failed_job_registry.count,
+				"workers": Worker.count(connection=conn, queue=queue),
+			}
+		)
+	return result
+
+
+def configuration_time_zone() -> str:
+	return frappe.db.get_single_value("BTU Configuration", "cron_time_zone") or "UTC"
+
+
+def latest_logs(limit: int = 10) -> list[dict[str, Any]]:
+	return frappe.get_all(
+		"BTU Task Log",
+		fields=["name", "task", "task_desc_short", "schedule", "success_fail", "date_time_started", "execution_time"],
+		order_by="creation desc",
+		limit_page_length=limit,
+	)
+
+
+def scheduler_status(upcoming: int = 20) -> dict[str, Any]:
+	"""Everything the BTU Scheduler Status page shows; each part fails on its own."""
+	path = daemon.socket_path()
+	reply = daemon_client.status(path)
+	out: dict[str, Any] = {
+		"site": frappe.local.site,
+		"now_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+		"user_time_zone": user_time_zone(),
+		"configuration_time_zone": configuration_time_zone(),
+		"daemon": daemon.reply_as_dict(reply, path),
+	}
+	site_entry = (reply.data.get("sites") or {}).get(frappe.local.site) if reply.ok else None
+	out["daemon_serves_this_site"] = bool(site_entry) if reply.ok else None
+	for key, func in (
+		("upcoming", lambda: upcoming_runs(upcoming)),
+		("schedule_errors", schedule_errors),
+		("queues", queue_lengths),
+	):
+		try:
+			out[key] = func()
+		except Exception as exc:  # noqa: BLE001 - Redis down must not break the page
+			out[key] = None
+			out.setdefault("errors", {})[key] = f"{type(exc).__name__}: {exc}"
+	out["latest_logs"] = latest_logs()
+	return out
