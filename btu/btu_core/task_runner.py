@@ -1,0 +1,397 @@
+"""Run BTU Tasks and record each run in a BTU Task Log.
+
+Three ways in, one way through (``execute_task``):
+
+* ``run_scheduled_task`` - RQ jobs the scheduler daemon enqueues, through Frappe's
+  ``execute_job`` (site connected, user set, commit/rollback around the call);
+* ``run_enqueued_task`` - "Run now in a worker" (``enqueue_task`` puts it in the queue);
+* ``run_task_on_server`` - "Run now on this server", synchronous, inside the web request.
+
+A run never raises to its caller: a failing task is recorded as Failed with its
+traceback, an RQ job timeout as Timeout, and the worker lives on. Database writes of
+a task that fails or times out are rolled back (unless the task committed them itself).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+import frappe
+from frappe import _
+from frappe.model.document import Document
+from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
+
+from btu.btu_core import email_notify
+from btu.btu_core.arguments import ArgumentsError, merge_arguments, parse_arguments
+from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
+from btu.btu_core.output_capture import capture_output
+
+try:
+	from rq.timeouts import JobTimeoutException
+except ImportError:  # pragma: no cover - rq is a Frappe dependency
+
+	class JobTimeoutException(Exception):  # type: ignore[no-redef]
+		"""Stand-in when rq is missing."""
+
+
+IN_PROGRESS = "In-Progress"
+SUCCESS = "Success"
+FAILED = "Failed"
+TIMEOUT = "Timeout"
+SKIPPED = "Skipped"  # not a log status: the run did not happen (schedule gone or disabled)
+
+COMPONENT_SCHEDULER = "Scheduler"
+COMPONENT_WORKER = "Worker"
+COMPONENT_WEB = "Web Server"
+
+MAX_RESULT_CHARS = 200_000
+STALE_GRACE = timedelta(minutes=15)
+
+
+@dataclass
+class RunOutcome:
+	"""What happened in one run (returned to callers, the RQ job result and the Desk)."""
+
+	task: str
+	status: str
+	log: str | None = None
+	schedule: str | None = None
+	component: str = ""
+	execution_time: float = 0.0
+	date_time_started: str | None = None
+	stdout: str = ""
+	result_message: str = ""
+	job_id: str | None = None
+	extra: dict[str, Any] = field(default_factory=dict)
+
+	def as_dict(self) -> dict[str, Any]:
+		return asdict(self)
+
+
+# --- entry points ---------------------------------------------------------------------------
+
+
+def run_scheduled_task(
+	task_name: str, schedule_name: str | None = None, fire_time: float | str | None = None, **kwargs: Any
+) -> dict[str, Any]:
+	"""Run the task of a schedule: the method the daemon's RQ jobs call.
+
+	``fire_time`` is the Unix time the run was planned for. Extra keyword arguments
+	from newer daemons are ignored. When the schedule was deleted or disabled after
+	the daemon enqueued the run, the run is skipped.
+	"""
+	if kwargs:
+		frappe.logger("btu").info(f"run_scheduled_task ignores unknown arguments {sorted(kwargs)}")
+	schedule = None
+	if schedule_name:
+		schedule = _get_or_none("BTU Task Schedule", schedule_name)
+		if schedule is None or not cint(schedule.enabled):
+			why = "deleted" if schedule is None else "disabled"
+			frappe.logger("btu").info(f"BTU run of {task_name} skipped: schedule {schedule_name} is {why}")
+			return RunOutcome(task=task_name, status=SKIPPED, schedule=schedule_name,
+				result_message=f"Schedule {schedule_name} is {why}.").as_dict()
+	return execute_task(
+		task_name, schedule=schedule, fire_time=fire_time, component=COMPONENT_SCHEDULER, job_id=current_job_id()
+	).as_dict()
+
+
+def run_enqueued_task(task_name: str) -> dict[str, Any]:
+	"""Worker side of "Run now in a worker"."""
+	return execute_task(task_name, component=COMPONENT_WORKER, job_id=current_job_id()).as_dict()
+
+
+def run_task_on_server(task_name: str) -> dict[str, Any]:
+	""""Run now on this server": synchronous, in the calling process (e.g. a web worker).
+
+	Not time-limited by BTU (the web server's own request timeout applies); refused for
+	tasks marked Run Only As Worker.
+	"""
+	task = frappe.get_doc("BTU Task", task_name)
+	if cint(task.run_only_as_worker):
+		frappe.throw(
+			_("Task {0} is marked Run Only As Worker; use Run now in a worker.").format(task.name),
+			title=_("Not Allowed"),
+		)
+	_refuse_cancelled(task)
+	return execute_task(task.name, component=COMPONENT_WEB).as_dict()
+
+
+def enqueue_task(task_name: str) -> dict[str, Any]:
+	"""Put a task in its BTU Queue for an RQ worker now; returns the job id."""
+	task = frappe.get_doc("BTU Task", task_name)
+	_refuse_cancelled(task)
+	queue = task.queue_name or "default"
+	job = frappe.enqueue(
+		"btu.btu_core.task_runner.run_enqueued_task",
+		queue=queue,
+		timeout=cint(task.max_task_duration) or None,
+		job_name=f"BTU {task.name}",
+		task_name=task.name,
+	)
+	return {"task": task.name, "queue": queue, "job_id": getattr(job, "id", None)}
+
+
+def current_job_id() -> str | None:
+	"""The RQ job id when running inside a work horse."""
+	try:
+		from rq import get_current_job
+
+		job = get_current_job()
+	except Exception:  # noqa: BLE001 - outside a worker there is no job
+		return None
+	return job.id if job else None
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def execute_task(
+	task_name: str,
+	schedule: Document | None = None,
+	fire_time: float | str | None = None,
+	component: str = "",
+	job_id: str | None = None,
+) -> RunOutcome:
+	"""Run one task now, capture its output and record the outcome. Never raises (except KeyboardInterrupt)."""
+	task = _get_or_none("BTU Task", task_name)
+	if task is None:
+		frappe.log_error(title=f"BTU: task {task_name} not found", message=f"Schedule: {getattr(schedule, 'name', None)}")
+		return RunOutcome(task=task_name, status=FAILED, result_message=f"BTU Task {task_name} does not exist.")
+
+	record = _RunRecord(task, schedule, component, job_id, _fire_time_to_system(fire_time))
+	if task.docstatus == 2:
+		return record.finish(FAILED, 0.0, "", _("Task {0} is cancelled; the run did not happen.").format(task.name))
+	try:
+		func, kwargs = prepare_call(task, schedule)
+	except (ArgumentsError, CallableError) as exc:
+		return record.finish(FAILED, 0.0, "", str(exc))
+
+	record.begin()
+	status, result_message = SUCCESS, ""
+	started = time.perf_counter()
+	with capture_output(echo=bool(cint(task.repeat_log_in_stdout))) as output:
+		try:
+			result_message = format_result(func(**kwargs))
+		except JobTimeoutException:
+			status = TIMEOUT
+			limit = cint(task.max_task_duration)
+			result_message = _("The task ran longer than its maximum duration ({0} s) and was stopped.").format(limit)
+			result_message += "\n\n" + traceback.format_exc()
+		except (Exception, SystemExit):
+			status = FAILED
+			result_message = traceback.format_exc()
+	return record.finish(status, time.perf_counter() - started, output.text, result_message)
+
+
+def prepare_call(task: Document, schedule: Document | None = None) -> tuple[Callable[..., Any], dict[str, Any]]:
+	"""Resolve the task's function and its merged keyword arguments (raises ArgumentsError / CallableError)."""
+	arguments = parse_arguments(task.arguments, f"BTU Task {task.name} arguments")
+	if schedule is not None:
+		overrides = parse_arguments(
+			schedule.argument_overrides, f"BTU Task Schedule {schedule.name} argument overrides"
+		)
+		arguments = merge_arguments(arguments, overrides)
+	func = resolve_callable(task.function_string, allowed_packages=frappe.get_installed_apps())
+	check_arguments(func, arguments, complete=True)
+	return func, arguments
+
+
+def format_result(value: Any) -> str:
+	"""The task's return value as text for the log."""
+	if value is None:
+		return ""
+	if isinstance(value, str):
+		text = value
+	else:
+		try:
+			text = json.dumps(value, indent=1, default=str, ensure_ascii=False)
+		except (TypeError, ValueError):
+			text = repr(value)
+	if len(text) > MAX_RESULT_CHARS:
+		text = text[:MAX_RESULT_CHARS] + f"\n[... {len(text) - MAX_RESULT_CHARS} characters omitted ...]"
+	return text
+
+
+class _RunRecord:
+	"""The bookkeeping of one run: In-Progress log, final log, last_runtime, emails."""
+
+	def __init__(
+		self, task: Document, schedule: Document | None, component: str, job_id: str | None, fire_time: datetime | None
+	) -> None:
+		self.task = task
+		self.schedule = schedule
+		self.component = component
+		self.job_id = job_id
+		self.fire_time = fire_time
+		self.started_at = now_datetime()
+		self.log: Document | None = None
+
+	def begin(self) -> None:
+		"""Before the task runs: optional In-Progress log and "start" emails, committed."""
+		self.started_at = now_datetime()
+		try:
+			if cint(frappe.db.get_single_value("BTU Configuration", "create_in_progress_logs")):
+				self.log = self._save_log(IN_PROGRESS, 0.0, "", "")
+			self._email("start", IN_PROGRESS, 0.0, "", "")
+			frappe.db.commit()
+		except Exception:  # noqa: BLE001 - bookkeeping must not stop the task
+			frappe.db.rollback()
+			self.log = None
+			frappe.log_error(title=f"BTU: could not record the start of {self.task.name}")
+			frappe.db.commit()
+
+	def finish(self, status: str, elapsed: float, stdout: str, result_message: str) -> RunOutcome:
+		"""After the task: roll back a failed task's writes, write the log, commit, send emails."""
+		if status != SUCCESS:
+			frappe.db.rollback()
+		elapsed = round(elapsed, 3)
+		try:
+			if status == SUCCESS and cint(self.task.is_transient):
+				if self.log is not None:
+					frappe.delete_doc("BTU Task Log", self.log.name, ignore_permissions=True, force=True)
+					self.log = None
+			else:
+				self.log = self._save_log(status, elapsed, stdout, result_message)
+			frappe.db.set_value("BTU Task", self.task.name, "last_runtime", self.started_at, update_modified=False)
+			frappe.db.commit()
+		except Exception:  # noqa: BLE001 - a bookkeeping failure is reported, never raised
+			frappe.db.rollback()
+			frappe.log_error(title=f"BTU: could not record the run of {self.task.name}")
+			frappe.db.commit()
+		event = email_notify.STATUS_EVENTS.get(status)
+		if event:
+			try:
+				self._email(event, status, elapsed, stdout, result_message)
+				frappe.db.commit()
+			except Exception:  # noqa: BLE001
+				frappe.db.rollback()
+				frappe.log_error(title=f"BTU: could not queue emails for {self.task.name}")
+				frappe.db.commit()
+		return RunOutcome(
+			task=self.task.name,
+			status=status,
+			log=self.log.name if self.log is not None else None,
+			schedule=self.schedule.name if self.schedule is not None else None,
+			component=self.component,
+			execution_time=elapsed,
+			date_time_started=str(self.started_at),
+			stdout=stdout,
+			result_message=result_message,
+			job_id=self.job_id,
+		)
+
+	def _save_log(self, status: str, elapsed: float, stdout: str, result_message: str) -> Document:
+		log = self.log or frappe.new_doc("BTU Task Log")
+		log.update(
+			{
+				"task": self.task.name,
+				"task_desc_short": self.task.desc_short,
+				"schedule": self.schedule.name if self.schedule is not None else None,
+				"success_fail": status,
+				"date_time_started": self.started_at,
+				"execution_time": elapsed,
+				"stdout": stdout,
+				"result_message": result_message,
+				"task_component": self.component,
+				"job_id": self.job_id,
+				"fire_time": self.fire_time,
+			}
+		)
+		log.flags.ignore_permissions = True
+		log.flags.ignore_links = True  # the task may have been cancelled meanwhile
+		if log.is_new():
+			log.insert()
+		else:
+			log.save()
+		return log
+
+	def _email(self, event: str, status: str, elapsed: float, stdout: str, result_message: str) -> None:
+		if self.schedule is None:
+			return
+		email_notify.send_run_email(
+			event,
+			task=self.task,
+			schedule=self.schedule,
+			log_name=self.log.name if self.log is not None else None,
+			status=status,
+			started=self.started_at,
+			execution_time=elapsed,
+			stdout=stdout,
+			result_message=result_message,
+		)
+
+
+# --- housekeeping ---------------------------------------------------------------------------------
+
+
+def expire_stale_in_progress_logs() -> int:
+	"""Hourly: In-Progress logs older than their task's maximum duration (plus grace) become Timeout.
+
+	That happens when a work horse is killed outright (out of memory, SIGKILL after an
+	ignored timeout) and never gets to write its log.
+	"""
+	now = now_datetime()
+	expired = 0
+	for row in frappe.get_all(
+		"BTU Task Log",
+		filters={"success_fail": IN_PROGRESS},
+		fields=["name", "task", "date_time_started"],
+	):
+		limit = cint(frappe.db.get_value("BTU Task", row.task, "max_task_duration")) or 600
+		started = get_datetime(row.date_time_started) if row.date_time_started else None
+		if started and started + timedelta(seconds=limit) + STALE_GRACE < now:
+			frappe.db.set_value(
+				"BTU Task Log",
+				row.name,
+				{
+					"success_fail": TIMEOUT,
+					"result_message": _(
+						"No result was recorded within the task's maximum duration ({0} s); "
+						"the worker running it was probably stopped."
+					).format(limit),
+				},
+			)
+			expired += 1
+	if expired:
+		frappe.db.commit()
+	return expired
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+def _get_or_none(doctype: str, name: str) -> Document | None:
+	try:
+		return frappe.get_doc(doctype, name)
+	except frappe.DoesNotExistError:
+		frappe.clear_last_message()
+		return None
+
+
+def _refuse_cancelled(task: Document) -> None:
+	if task.docstatus == 2:
+		frappe.throw(_("Task {0} is cancelled and cannot run.").format(task.name), title=_("Not Allowed"))
+
+
+def _fire_time_to_system(fire_time: float | int | str | None) -> datetime | None:
+	"""Unix time (from the daemon) as a naive datetime in the system time zone, like every Datetime field."""
+	if fire_time in (None, ""):
+		return None
+	if isinstance(fire_time, (int, float)) or (isinstance(fire_time, str) and _is_number(fire_time)):
+		zone = ZoneInfo(get_system_timezone())
+		return datetime.fromtimestamp(float(fire_time), zone).replace(tzinfo=None)
+	return get_datetime(fire_time)
+
+
+def _is_number(text: str) -> bool:
+	try:
+		float(text)
+	except ValueError:
+		return False
+	return True

@@ -1,0 +1,57 @@
+"""Install and migrate hooks: standard queues and BTU Configuration defaults."""
+
+from __future__ import annotations
+
+import frappe
+
+STANDARD_QUEUES = {
+	"short": "Frappe's short queue (default timeout 300 s).",
+	"default": "Frappe's default queue (default timeout 300 s).",
+	"long": "Frappe's long queue (default timeout 1500 s).",
+}
+CONFIGURATION_DEFAULTS = {
+	"cron_time_zone": "UTC",
+	"email_subject_prefix": "[BTU]",
+}
+
+
+def after_install() -> None:
+	ensure_queues()
+	ensure_configuration()
+
+
+def after_migrate() -> None:
+	"""Also after migrating from the original BTU, whose sites may lack these records."""
+	ensure_queues()
+	ensure_configuration()
+
+
+def before_uninstall() -> None:
+	"""Ask the daemon to drop this site's schedules once the uninstall has committed."""
+	from btu.btu_api.daemon import notify_after_commit
+
+	for name in frappe.get_all("BTU Task Schedule", pluck="name"):
+		notify_after_commit("cancel", name)
+
+
+def ensure_queues() -> list[str]:
+	"""Create the BTU Queues short, default and long when missing; return the created names."""
+	created = []
+	for name, description in STANDARD_QUEUES.items():
+		if not frappe.db.exists("BTU Queue", name):
+			frappe.get_doc({"doctype": "BTU Queue", "description": description}).insert(
+				set_name=name, ignore_permissions=True
+			)
+			created.append(name)
+	return created
+
+
+def ensure_configuration() -> None:
+	"""Fill empty BTU Configuration settings with their defaults (never overwrites a value)."""
+	missing = {
+		field: value
+		for field, value in CONFIGURATION_DEFAULTS.items()
+		if not frappe.db.get_single_value("BTU Configuration", field)
+	}
+	if missing:
+		frappe.db.set_single_value("BTU Configuration", missing)
