@@ -13,7 +13,7 @@ import time
 
 from redis.exceptions import RedisError, WatchError
 
-from btu.btu_core.schedule_rules import next_fire_time
+from btu.btu_core.schedule_rules import next_fire_time, next_fire_times
 
 from .backoff import Backoff
 from .context import DaemonContext
@@ -108,6 +108,14 @@ class Scheduler:
         sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
         return max(sleep, 0.001)
 
+    @staticmethod
+    def _collapsed(spec: ScheduleSpec, fire_ts: int, now: float) -> int:
+        """How many later fire times (before now) this late run stands for (they are not run again)."""
+        if now - fire_ts < 1:
+            return 0
+        later = next_fire_times(spec.cron, spec.timezone, fire_ts, 1000)
+        return sum(1 for t in later if t.timestamp() <= now)
+
     def fire(self, site: str, due: list[tuple[str, int]]) -> int:
         """Enqueue one batch of due runs of one site atomically; returns how many were enqueued."""
         ctx = self.ctx
@@ -120,7 +128,7 @@ class Scheduler:
         next_key = store.next_runs_key(site)
         grace = ctx.config.misfire_grace
         lease_shared = client is store.bench_client()
-        enqueued: list[tuple[str, int, str, float]] = []
+        enqueued: list[tuple[str, int, str, float, int]] = []
         skipped: list[tuple[str, int, float]] = []
         advanced: list[tuple[str, int | None]] = []
         try:
@@ -153,7 +161,7 @@ class Scheduler:
                         queue, job = ctx.jobs.build(client, spec, fire_ts)
                         pipe.set(marker, job.id, ex=grace + MARKER_TTL_EXTRA)
                         queue.enqueue_job(job, pipeline=pipe)
-                        enqueued.append((name, fire_ts, job.id, lateness))
+                        enqueued.append((name, fire_ts, job.id, lateness, self._collapsed(spec, fire_ts, now)))
                     advance(keys=[next_key], args=[name, fire_ts, new_score], client=pipe)
                     advanced.append((name, new_score or None))
                 if enqueued:
@@ -171,9 +179,9 @@ class Scheduler:
                     ctx.known_next[key] = (ctx.known_next[key][0], score)
         ctx.count("runs_enqueued", len(enqueued))
         ctx.count("runs_skipped_misfire", len(skipped))
-        for name, fire_ts, job_id, lateness in enqueued:
+        for name, fire_ts, job_id, lateness, collapsed in enqueued:
             log_event(log, logging.INFO, "run_enqueued", site=site, schedule=name, fire_time=iso(fire_ts),
-                      job_id=job_id, late_ms=round(lateness * 1000, 1))
+                      job_id=job_id, late_ms=round(lateness * 1000, 1), missed_fire_times_collapsed=collapsed or None)
         for name, fire_ts, lateness in skipped:
             log_event(log, logging.WARNING, "run_skipped_misfire", site=site, schedule=name, fire_time=iso(fire_ts),
                       late_s=round(lateness, 1), misfire_grace_s=grace)
