@@ -86,7 +86,8 @@ class Process:
         self.stop(signal.SIGKILL)
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return Path(self.log_path).read_text(errors="replace")
 
 
@@ -132,7 +133,7 @@ class MariaDBServer:
         self.process: Process | None = None
 
     def install(self) -> None:
-        subprocess.run(["mariadb-install-db", f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
                         "--user=root", "--skip-test-db"], check=True, capture_output=True)
 
     def start(self) -> "MariaDBServer":
