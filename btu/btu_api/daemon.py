@@ -103,3 +103,15 @@ def reply_as_dict(reply: DaemonReply, path: str) -> dict:
 		"socket_path": path,
 		"data": reply.data,
 	}
+
+
+def refresh_after_commit() -> None:
+	"""Ask the daemon for a full refresh of this site once the current transaction has committed."""
+	path, site = socket_path(), frappe.local.site
+
+	def send() -> None:
+		reply = daemon_client.refresh(path, site)
+		if not reply.reachable:
+			warn_unreachable(reply)
+
+	frappe.db.after_commit.add(send)

@@ -9,7 +9,8 @@ Three ways in, one way through (``execute_task``):
 
 A run never raises to its caller: a failing task is recorded as Failed with its
 traceback, an RQ job timeout as Timeout, and the worker lives on. Database writes of
-a task that fails or times out are rolled back (unless the task committed them itself).
+a task that fails or times out are rolled back to a savepoint taken just before the
+call (writes the task committed itself stay).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ COMPONENT_WORKER = "Worker"
 COMPONENT_WEB = "Web Server"
 
 MAX_RESULT_CHARS = 200_000
+SAVEPOINT = "btu_task_run"
 STALE_GRACE = timedelta(minutes=15)
 
 
@@ -173,6 +175,7 @@ def execute_task(
 		return record.finish(FAILED, 0.0, "", str(exc))
 
 	record.begin()
+	frappe.db.savepoint(SAVEPOINT)
 	status, result_message = SUCCESS, ""
 	started = time.perf_counter()
 	with capture_output(echo=bool(cint(task.repeat_log_in_stdout))) as output:
@@ -186,7 +189,10 @@ def execute_task(
 		except (Exception, SystemExit):
 			status = FAILED
 			result_message = traceback.format_exc()
-	return record.finish(status, time.perf_counter() - started, output.text, result_message)
+	elapsed = time.perf_counter() - started
+	if status != SUCCESS:
+		_roll_back_task_writes()
+	return record.finish(status, elapsed, output.text, result_message)
 
 
 def prepare_call(task: Document, schedule: Document | None = None) -> tuple[Callable[..., Any], dict[str, Any]]:
@@ -241,16 +247,18 @@ class _RunRecord:
 			self._email("start", IN_PROGRESS, 0.0, "", "")
 			frappe.db.commit()
 		except Exception:  # noqa: BLE001 - bookkeeping must not stop the task
-			frappe.db.rollback()
 			self.log = None
-			frappe.log_error(title=f"BTU: could not record the start of {self.task.name}")
-			frappe.db.commit()
+			_report(f"BTU: could not record the start of {self.task.name}")
 
 	def finish(self, status: str, elapsed: float, stdout: str, result_message: str) -> RunOutcome:
-		"""After the task: roll back a failed task's writes, write the log, commit, send emails."""
-		if status != SUCCESS:
-			frappe.db.rollback()
+		"""After the task: commit its work, write the log, commit, send emails."""
 		elapsed = round(elapsed, 3)
+		try:
+			frappe.db.commit()  # the task's own writes first: a bookkeeping failure must not undo them
+		except Exception:  # noqa: BLE001 - e.g. a deadlock at commit: the task's work is lost
+			status = FAILED
+			result_message = f"{result_message}\n\nCommitting the task's work failed:\n{traceback.format_exc()}".strip()
+			_report(f"BTU: could not commit the work of {self.task.name}")
 		try:
 			if status == SUCCESS and cint(self.task.is_transient):
 				if self.log is not None:
@@ -261,18 +269,14 @@ class _RunRecord:
 			frappe.db.set_value("BTU Task", self.task.name, "last_runtime", self.started_at, update_modified=False)
 			frappe.db.commit()
 		except Exception:  # noqa: BLE001 - a bookkeeping failure is reported, never raised
-			frappe.db.rollback()
-			frappe.log_error(title=f"BTU: could not record the run of {self.task.name}")
-			frappe.db.commit()
+			_report(f"BTU: could not record the run of {self.task.name}")
 		event = email_notify.STATUS_EVENTS.get(status)
 		if event:
 			try:
 				self._email(event, status, elapsed, stdout, result_message)
 				frappe.db.commit()
 			except Exception:  # noqa: BLE001
-				frappe.db.rollback()
-				frappe.log_error(title=f"BTU: could not queue emails for {self.task.name}")
-				frappe.db.commit()
+				_report(f"BTU: could not queue emails for {self.task.name}")
 		return RunOutcome(
 			task=self.task.name,
 			status=status,
@@ -364,6 +368,36 @@ def expire_stale_in_progress_logs() -> int:
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+
+def _roll_back_task_writes() -> None:
+	"""Undo what a failed task wrote since it started (a commit by the task itself ends the savepoint).
+
+	A job timeout can interrupt a query half-way and leave the connection unusable:
+	then reconnect, so that the log can still be written.
+	"""
+	try:
+		frappe.db.rollback(save_point=SAVEPOINT)
+		return
+	except Exception:  # noqa: BLE001 - savepoint gone: the task committed; drop what came after
+		pass
+	try:
+		frappe.db.rollback()
+	except Exception:  # noqa: BLE001
+		try:
+			frappe.db.close()
+		finally:
+			frappe.db.connect()
+
+
+def _report(title: str) -> None:
+	"""Record a bookkeeping failure in the Error Log, or the btu log file when even that fails."""
+	try:
+		frappe.db.rollback()
+		frappe.log_error(title=title)
+		frappe.db.commit()
+	except Exception:  # noqa: BLE001
+		frappe.logger("btu").exception(title)
 
 
 def _get_or_none(doctype: str, name: str) -> Document | None:

@@ -1,7 +1,57 @@
-"""btu_task controller."""
+"""BTU Task: a Python function and its keyword arguments, run by workers or on demand."""
 
+from __future__ import annotations
+
+import frappe
+from frappe import _
 from frappe.model.document import Document
+from frappe.utils import cint
+
+from btu.btu_api.daemon import notify_after_commit
+from btu.btu_core.arguments import ArgumentsError, parse_arguments
+from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
 
 
 class BTUTask(Document):
-	pass
+	def validate(self) -> None:
+		func = self.validate_function_string()
+		self.validate_arguments(func)
+		if cint(self.max_task_duration) <= 0:
+			frappe.throw(_("Max Task Duration must be a positive number of seconds."), title=_("Invalid Duration"))
+		self.queue_name = self.queue_name or "default"
+
+	def validate_function_string(self):
+		"""The function must be importable from an installed app and callable."""
+		self.function_string = (self.function_string or "").strip()
+		try:
+			return resolve_callable(self.function_string, allowed_packages=frappe.get_installed_apps())
+		except CallableError as exc:
+			frappe.throw(str(exc), title=_("Invalid Function"))
+
+	def validate_arguments(self, func) -> None:
+		"""JSON object whose names the function accepts (required ones may come from schedules)."""
+		try:
+			arguments = parse_arguments(self.arguments, _("Arguments"))
+		except ArgumentsError as exc:
+			frappe.throw(str(exc), title=_("Invalid Arguments"))
+		try:
+			check_arguments(func, arguments, complete=False)
+		except CallableError as exc:
+			frappe.throw(str(exc), title=_("Invalid Arguments"))
+
+	def on_submit(self) -> None:
+		if self.amended_from:
+			self.move_schedules_from(self.amended_from)
+
+	def on_cancel(self) -> None:
+		# The daemon re-reads these schedules, finds the task cancelled and stops planning them.
+		for name in frappe.get_all("BTU Task Schedule", filters={"task": self.name, "enabled": 1}, pluck="name"):
+			notify_after_commit("create", name)
+
+	def move_schedules_from(self, old_task: str) -> None:
+		"""Schedules of the cancelled original follow its amendment."""
+		for name in frappe.get_all("BTU Task Schedule", filters={"task": old_task}, pluck="name"):
+			frappe.db.set_value(
+				"BTU Task Schedule", name, {"task": self.name, "task_description": self.desc_short}
+			)
+			notify_after_commit("create", name)

@@ -1,0 +1,108 @@
+"""BTU Task validation (run with: bench --site <site> run-tests --app btu)."""
+
+from __future__ import annotations
+
+import sys
+
+import frappe
+from frappe.tests.utils import FrappeTestCase
+
+HERE = "btu.btu_core.doctype.btu_task.test_btu_task"
+
+
+# --- sample task functions (other BTU test modules use them too) -----------------------------
+
+
+def sample_success(name: str = "world", repeat: int = 1) -> dict:
+	for _ in range(repeat):
+		print(f"hello {name}")
+	print("a note on stderr", file=sys.stderr)
+	return {"greeted": name, "times": repeat}
+
+
+def sample_failure() -> None:
+	print("about to fail")
+	raise ValueError("sample failure")
+
+
+def sample_timeout() -> None:
+	from rq.timeouts import JobTimeoutException
+
+	print("working slowly")
+	raise JobTimeoutException("Task exceeded maximum timeout value (1 seconds)")
+
+
+def sample_write_then_fail(marker: str) -> None:
+	frappe.get_doc({"doctype": "ToDo", "description": marker}).insert(ignore_permissions=True)
+	raise RuntimeError("failed after writing")
+
+
+def sample_report_in_progress(task: str) -> None:
+	print("in-progress:", bool(frappe.db.exists("BTU Task Log", {"task": task, "success_fail": "In-Progress"})))
+
+
+NOT_CALLABLE = 42
+
+
+def make_task(function: str = "sample_success", arguments: str | None = None, submit: bool = True, **fields):
+	"""A BTU Task calling one of this module's sample functions."""
+	task = frappe.get_doc(
+		{
+			"doctype": "BTU Task",
+			"desc_short": f"Test {function}",
+			"function_string": function if "." in function else f"{HERE}.{function}",
+			"arguments": arguments,
+			"max_task_duration": 60,
+			**fields,
+		}
+	).insert()
+	if submit:
+		task.submit()
+	return task
+
+
+class TestBTUTask(FrappeTestCase):
+	def assert_rejected(self, fragment: str, **fields) -> None:
+		with self.assertRaises(frappe.ValidationError) as ctx:
+			make_task(submit=False, **fields)
+		self.assertIn(fragment, str(ctx.exception))
+
+	def test_valid_task_saves_and_submits(self):
+		task = make_task(arguments='{"name": "BTU", "repeat": 2}')
+		self.assertEqual(task.docstatus, 1)
+		self.assertEqual(task.queue_name, "default")
+
+	def test_missing_module_is_named(self):
+		self.assert_rejected("has no attribute or submodule 'no_such_module'", function="btu.no_such_module.run")
+
+	def test_missing_attribute_is_named(self):
+		self.assert_rejected(f"{HERE}' has no attribute or submodule 'no_such_function'", function=f"{HERE}.no_such_function")
+
+	def test_not_callable_is_rejected(self):
+		self.assert_rejected("is a int, not a function", function=f"{HERE}.NOT_CALLABLE")
+
+	def test_function_outside_installed_apps_is_rejected(self):
+		self.assert_rejected("'os' is not an installed app", function="os.system")
+
+	def test_not_a_dotted_path_is_rejected(self):
+		self.assert_rejected("is not a dotted Python path", function="btu.btu_core/task_runner")
+
+	def test_invalid_json_names_line_and_column(self):
+		self.assert_rejected("invalid JSON at line 2, column", arguments='{"name": "x",\n "repeat": }')
+
+	def test_arguments_must_be_an_object(self):
+		self.assert_rejected("expected a JSON object", arguments="[1, 2]")
+
+	def test_unexpected_argument_is_rejected(self):
+		self.assert_rejected("unexpected keyword argument 'colour'", arguments='{"colour": "blue"}')
+
+	def test_duration_must_be_positive(self):
+		self.assert_rejected("Max Task Duration must be a positive number", max_task_duration=0)
+
+	def test_run_only_as_worker_refuses_a_server_run(self):
+		from btu.btu_core.task_runner import run_task_on_server
+
+		task = make_task(run_only_as_worker=1)
+		with self.assertRaises(frappe.ValidationError) as ctx:
+			run_task_on_server(task.name)
+		self.assertIn("Run Only As Worker", str(ctx.exception))

@@ -1,0 +1,143 @@
+// BTU Scheduler Status: is the daemon answering, what will run next, how busy are the queues.
+frappe.pages["btu-scheduler-status"].on_page_load = function (wrapper) {
+	const page = frappe.ui.make_app_page({
+		parent: wrapper,
+		title: __("BTU Scheduler Status"),
+		single_column: true,
+	});
+	const view = new BTUSchedulerStatus(page);
+	wrapper.btu_status_view = view;
+	page.set_primary_action(__("Refresh"), () => view.load(), "refresh");
+	page.add_inner_button(__("Ping daemon"), () =>
+		frappe.xcall(btu.api + "ping_daemon").then((reply) => btu.show_daemon_reply(reply, __("Ping")))
+	);
+	page.add_inner_button(__("Resync all schedules"), () =>
+		frappe
+			.xcall(btu.api + "resync_all_schedules")
+			.then((reply) => btu.show_daemon_reply(reply, __("Resync all schedules")))
+			.then(() => setTimeout(() => view.load(), 1500))
+	);
+	page.add_inner_button(__("BTU Configuration"), () => frappe.set_route("Form", "BTU Configuration"));
+	view.load();
+};
+
+frappe.pages["btu-scheduler-status"].on_page_show = function (wrapper) {
+	wrapper.btu_status_view && wrapper.btu_status_view.load();
+};
+
+class BTUSchedulerStatus {
+	constructor(page) {
+		this.page = page;
+		this.$body = $(`<div class="btu-status-page"></div>`).appendTo(page.main);
+	}
+
+	load() {
+		this.page.set_indicator(__("Loading"), "blue");
+		return frappe.xcall(btu.api + "scheduler_status").then((s) => this.render(s));
+	}
+
+	render(s) {
+		const d = s.daemon;
+		if (!d.reachable) this.page.set_indicator(__("Daemon unreachable"), "red");
+		else if (s.daemon_serves_this_site === false) this.page.set_indicator(__("Daemon does not serve this site"), "orange");
+		else this.page.set_indicator(__("Daemon running"), "green");
+		this.$body.html(
+			[this.daemon_card(s), this.upcoming_card(s), this.queues_card(s), this.logs_card(s)].join("")
+		);
+	}
+
+	card(title, body) {
+		return `<div class="btu-card frappe-card p-3"><h5>${title}</h5>${body}</div>`;
+	}
+
+	table(headers, rows, empty) {
+		if (!rows.length) return `<p class="text-muted">${empty}</p>`;
+		const head = headers.map((h) => `<th>${h}</th>`).join("");
+		const body = rows.map((r) => `<tr>${r.map((c) => `<td>${c == null ? "" : c}</td>`).join("")}</tr>`).join("");
+		return `<table class="table table-condensed table-hover"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+	}
+
+	daemon_card(s) {
+		const d = s.daemon;
+		const data = d.data || {};
+		const site = (data.sites || {})[s.site] || {};
+		const rows = [
+			[__("Socket"), `<code>${btu.escape(d.socket_path)}</code>`],
+			[__("Answers"), d.reachable ? `${__("Yes")} (${(d.elapsed_ms || 0).toFixed(1)} ms)` : `<span class="text-danger">${btu.escape(d.message)}</span>`],
+		];
+		if (d.reachable) {
+			rows.push([__("Version"), btu.escape(data.version)]);
+			rows.push([__("Uptime"), btu.format_duration(data.uptime_s)]);
+			rows.push([__("Enqueues runs"), data.leader ? __("Yes (holds the lease)") : __("No (standing by)")]);
+			rows.push([__("Job mode"), btu.escape(data.job_mode)]);
+			rows.push([__("Redis"), data.redis_ok ? __("OK") : `<span class="text-danger">${__("Error")}</span>`]);
+			rows.push([__("This site"), s.daemon_serves_this_site
+				? `${__("served")}: ${__("SQL")} ${site.sql_ok ? __("OK") : __("Error")}, ${__("{0} schedules planned", [site.schedules == null ? "?" : site.schedules])}, ${__("{0} runs in the last hour", [site.runs_last_hour == null ? "?" : site.runs_last_hour])}`
+				: `<span class="text-warning">${__("not served by this daemon")}</span>`]);
+			if (data.last_error) rows.push([__("Last error"), `<span class="text-danger">${btu.escape(data.last_error)}</span>`]);
+		}
+		rows.push([__("Time zones"), `${__("BTU default")}: ${btu.escape(s.configuration_time_zone)}; ${__("yours")}: ${btu.escape(s.user_time_zone)}`]);
+		const errors = Object.entries(s.schedule_errors || {}).map(([name, why]) => [
+			`<a href="/app/btu-task-schedule/${encodeURIComponent(name)}">${btu.escape(name)}</a>`,
+			btu.escape(why),
+		]);
+		return this.card(
+			__("Daemon"),
+			this.table([__("Item"), __("Value")], rows, "") +
+				(errors.length ? `<h6 class="text-danger">${__("Schedules the daemon cannot plan")}</h6>` + this.table([__("Schedule"), __("Reason")], errors, "") : "")
+		);
+	}
+
+	upcoming_card(s) {
+		if (s.upcoming == null) {
+			return this.card(__("Upcoming runs"), `<p class="text-danger">${btu.escape((s.errors || {}).upcoming)}</p>`);
+		}
+		const rows = s.upcoming.map((r) => [
+			`<a href="/app/btu-task-schedule/${encodeURIComponent(r.schedule)}">${btu.escape(r.schedule)}</a>`,
+			btu.escape(r.task_description || r.task || ""),
+			`<code>${btu.escape(r.cron_string || "")}</code>`,
+			`${r.fire_time_schedule_zone} <span class="text-muted">${btu.escape(r.time_zone)}</span>`,
+			r.fire_time_user_zone,
+		]);
+		return this.card(
+			__("Upcoming runs"),
+			this.table(
+				[__("Schedule"), __("Task"), __("Cron"), __("Schedule time"), __("Your time ({0})", [btu.escape(s.user_time_zone)])],
+				rows,
+				__("No runs planned in Redis for this site.")
+			)
+		);
+	}
+
+	queues_card(s) {
+		if (s.queues == null) {
+			return this.card(__("Queues"), `<p class="text-danger">${btu.escape((s.errors || {}).queues)}</p>`);
+		}
+		const rows = s.queues.map((q) => [
+			btu.escape(q.queue),
+			`<code>${btu.escape(q.rq_name)}</code>`,
+			q.queued,
+			q.started,
+			q.failed,
+			q.workers ? q.workers : `<span class="text-danger">0</span>`,
+		]);
+		return this.card(
+			__("Queues"),
+			this.table([__("BTU Queue"), __("RQ queue"), __("Waiting"), __("Running"), __("Failed"), __("Workers")], rows, __("No BTU Queues."))
+		);
+	}
+
+	logs_card(s) {
+		const rows = (s.latest_logs || []).map((l) => [
+			`<a href="/app/btu-task-log/${encodeURIComponent(l.name)}">${btu.escape(l.name)}</a>`,
+			btu.escape(l.task_desc_short || l.task),
+			`<span class="indicator-pill ${btu.STATUS_COLORS[l.success_fail] || "gray"}">${btu.escape(__(l.success_fail || ""))}</span>`,
+			btu.escape(frappe.datetime.str_to_user(l.date_time_started)),
+			l.execution_time == null ? "" : `${Number(l.execution_time).toFixed(3)} s`,
+		]);
+		return this.card(
+			__("Latest task logs"),
+			this.table([__("Log"), __("Task"), __("Status"), __("Started"), __("Time")], rows, __("No task has run yet."))
+		);
+	}
+}
