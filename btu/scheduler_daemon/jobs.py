@@ -68,3 +68,15 @@ class JobBuilder:
             meta={"btu_site": spec.site, "btu_schedule": spec.name, "btu_task": spec.task, "btu_fire_time": fire_ts},
         )
         return queue, job
+
+
+def enqueue_in_transaction(queue: Queue, job: Job, pipe: redis.client.Pipeline) -> None:
+    """Add a dependency-free job to ``queue`` inside an already started MULTI pipeline.
+
+    ``Queue.enqueue_job(job, pipeline=...)`` cannot be used for several jobs in one
+    transaction on every supported rq: rq 1.x calls ``pipeline.multi()`` itself for each
+    job. ``_enqueue_job`` (rq 1.15 to 3.x) saves the job and pushes its id, nothing else.
+    """
+    job.origin = queue.name
+    pipe.sadd(queue.redis_queues_keys, queue.key)
+    queue._enqueue_job(job, pipeline=pipe)

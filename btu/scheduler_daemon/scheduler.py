@@ -17,6 +17,7 @@ from btu.btu_core.schedule_rules import next_fire_time, next_fire_times
 
 from .backoff import Backoff
 from .context import DaemonContext
+from .jobs import enqueue_in_transaction
 from .lease import Lease
 from .logutil import log_event
 from .specs import ScheduleSpec
@@ -160,7 +161,7 @@ class Scheduler:
                     else:
                         queue, job = ctx.jobs.build(client, spec, fire_ts)
                         pipe.set(marker, job.id, ex=grace + MARKER_TTL_EXTRA)
-                        queue.enqueue_job(job, pipeline=pipe)
+                        enqueue_in_transaction(queue, job, pipe)
                         enqueued.append((name, fire_ts, job.id, lateness, self._collapsed(spec, fire_ts, now)))
                     advance(keys=[next_key], args=[name, fire_ts, new_score], client=pipe)
                     advanced.append((name, new_score or None))

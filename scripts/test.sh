@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Run the whole test suite against real MariaDB, Redis and rq workers.
+#   bash scripts/test.sh              # everything (unit, daemon end-to-end, faults short mode, bench smoke)
+#   bash scripts/test.sh tests/test_socket.py -k slow   # any pytest arguments
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$ROOT/scripts/setup_env.sh"
+cd "$ROOT"
+exec "${BTU_VENV:-$ROOT/.venv}/bin/python" -m pytest -q -p no:cacheprovider "${@:-tests}"
