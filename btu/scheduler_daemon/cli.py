@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -66,14 +67,17 @@ def main() -> None:
 @config_options
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("--job-mode", type=click.Choice(["frappe", "plain"]))
-def run(bench_path, sites, config_file, socket_path, log_level, job_mode) -> None:
+@click.option("--log-to", type=click.Choice(["stderr", "stdout"]), default="stderr", show_default=True,
+              help="Stream for the event log (the Procfile/supervisor/systemd set-ups use stdout -> "
+                   "logs/btu_scheduler.log, keeping stderr -> logs/btu_scheduler.error.log for start-up errors).")
+def run(bench_path, sites, config_file, socket_path, log_level, job_mode, log_to) -> None:
     """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
     from .daemon import Daemon
     from .logutil import setup_logging
     from .socket_server import SocketInUse
 
     config = _load(bench_path, sites, config_file, socket_path=socket_path, log_level=log_level, job_mode=job_mode)
-    setup_logging(config.log_level)
+    setup_logging(config.log_level, sys.stdout if log_to == "stdout" else None)
     try:
         Daemon(config).run_forever()
     except SocketInUse as exc:
@@ -295,6 +299,105 @@ def watch(bench_path, sites, config_file, socket_path, seconds) -> None:
         watch_runs(config, seconds)
     except KeyboardInterrupt:
         pass
+
+
+def _bench_for_setup(bench_path: str | None) -> str:
+    from .deploy import DeployError, ensure_logs_folder, resolve_bench
+
+    try:
+        bench = resolve_bench(bench_path)
+    except DeployError as exc:
+        click.echo(f"btu-scheduler: {exc}", err=True)
+        sys.exit(2)
+    ensure_logs_folder(bench)
+    return bench
+
+
+def _report(outcome: Any, what: str) -> None:
+    """One line per set-up outcome; a kept (conflicting) file is exit status 1."""
+    if outcome.status == "kept":
+        click.echo(f"{what}: {outcome.path}: {outcome.detail}", err=True)
+        sys.exit(1)
+    words = {"created": "written", "added": "added", "updated": "replaced", "unchanged": "unchanged"}
+    click.echo(f"{what}: {outcome.path}: {words[outcome.status]}"
+               + (f" ({outcome.detail})" if outcome.detail and outcome.status != "created" else ""))
+
+
+def _explain_command(bench: str, user: str | None, direct: bool) -> None:
+    from .deploy import bench_owner, daemon_command
+
+    command, how = daemon_command(bench, direct)
+    click.echo(f"command: {command}  ({how})")
+    if (user or bench_owner(bench)) == "root":
+        click.echo("warning: the daemon would run as root; pass --user with the bench's user.", err=True)
+    python = os.path.join(bench, "env", "bin", "python")
+    if command.startswith(python) and not os.access(python, os.X_OK):
+        click.echo(f"warning: {python} is missing: is this a bench made by 'bench init'?", err=True)
+
+
+setup_bench_option = click.option("--bench", "bench_path", type=click.Path(file_okay=False),
+                                  help="Frappe bench folder (default: the current directory, if it is a bench).")
+setup_force_option = click.option("--force", is_flag=True, help="Replace an existing different entry or file.")
+setup_user_option = click.option("--user", help="User the daemon runs as (default: the owner of the bench folder).")
+setup_direct_option = click.option(
+    "--direct", is_flag=True,
+    help="Run the daemon with the bench's Python (env/bin/python -m btu.scheduler_daemon) instead of through "
+         "the bench CLI: starts faster, never loads frappe. Used anyway when no 'bench' is on PATH.")
+
+
+@main.command("setup-procfile")
+@setup_bench_option
+@setup_force_option
+def setup_procfile_command(bench_path, force) -> None:
+    """Add the daemon to the bench's Procfile (for 'bench start'); safe to run again."""
+    from .deploy import DeployError, setup_procfile
+
+    bench = _bench_for_setup(bench_path)
+    try:
+        outcome = setup_procfile(bench, force)
+    except DeployError as exc:
+        click.echo(f"btu-scheduler: {exc}", err=True)
+        sys.exit(1)
+    _report(outcome, "Procfile")
+    if outcome.changed:
+        click.echo("Restart 'bench start' to run it; logs: logs/btu_scheduler.log and logs/btu_scheduler.error.log. "
+                   "Note: 'bench setup procfile' rewrites the Procfile: run this command again after it.")
+
+
+@main.command("setup-supervisor")
+@setup_bench_option
+@setup_user_option
+@setup_direct_option
+@setup_force_option
+def setup_supervisor_command(bench_path, user, direct, force) -> None:
+    """Write config/btu_scheduler.supervisor.conf (a supervisor program) and print how to enable it."""
+    from .deploy import program_name, setup_supervisor, supervisor_instructions
+
+    bench = _bench_for_setup(bench_path)
+    outcome = setup_supervisor(bench, user, direct, force)
+    _report(outcome, f"supervisor program {program_name(bench)}")
+    _explain_command(bench, user, direct)
+    click.echo("Enable it (once), as root:")
+    for line in supervisor_instructions(bench):
+        click.echo(f"  {line}")
+
+
+@main.command("setup-systemd")
+@setup_bench_option
+@setup_user_option
+@setup_direct_option
+@setup_force_option
+def setup_systemd_command(bench_path, user, direct, force) -> None:
+    """Write config/systemd/<bench>-btu-scheduler.service and print how to enable it."""
+    from .deploy import setup_systemd, systemd_instructions, systemd_unit_name
+
+    bench = _bench_for_setup(bench_path)
+    outcome = setup_systemd(bench, user, direct, force)
+    _report(outcome, f"systemd unit {systemd_unit_name(bench)}")
+    _explain_command(bench, user, direct)
+    click.echo("Enable it (once), as root:")
+    for line in systemd_instructions(bench):
+        click.echo(f"  {line}")
 
 
 if __name__ == "__main__":  # pragma: no cover
