@@ -12,6 +12,7 @@ from typing import Literal
 
 import frappe
 from frappe import _
+from frappe.utils import escape_html
 
 from btu.btu_core import daemon_client
 from btu.btu_core.daemon_client import DaemonReply
@@ -85,7 +86,7 @@ def warn_unreachable(reply: DaemonReply) -> None:
 	message = _(
 		"The change was saved, but the BTU scheduler daemon is unreachable ({0}). "
 		"Its next full refresh will pick the change up."
-	).format(frappe.utils.escape_html(reply.message))
+	).format(escape_html(reply.message))
 	frappe.publish_realtime(
 		"msgprint",
 		{"message": message, "title": _("BTU Scheduler Daemon Unreachable"), "indicator": "orange"},

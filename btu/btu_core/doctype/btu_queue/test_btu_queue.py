@@ -13,10 +13,13 @@ class TestBTUQueue(FrappeTestCase):
 		ensure_queues()
 		for name in STANDARD_QUEUES:
 			self.assertTrue(frappe.db.exists("BTU Queue", name))
-		with self.assertRaises(frappe.ValidationError):
-			frappe.delete_doc("BTU Queue", "default")
+		with self.assertRaises(frappe.ValidationError) as ctx:
+			frappe.delete_doc("BTU Queue", "short")
+		self.assertIn("standard queues", str(ctx.exception))
 		frappe.db.rollback()
 
 	def test_queue_names_without_spaces(self):
-		with self.assertRaises(frappe.ValidationError):
+		with self.assertRaises(frappe.ValidationError) as ctx:
 			frappe.get_doc({"doctype": "BTU Queue", "description": "x"}).insert(set_name="my queue")
+		self.assertIn("must not contain spaces", str(ctx.exception))
+		frappe.db.rollback()

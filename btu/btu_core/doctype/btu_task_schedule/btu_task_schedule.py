@@ -32,6 +32,8 @@ class BTUTaskSchedule(Document):
 		self.queue_name = self.queue_name or task.queue_name or "default"
 
 	def validate_task(self):
+		if not self.task:
+			frappe.throw(_("Task is required."), frappe.MandatoryError)
 		task = frappe.get_cached_doc("BTU Task", self.task)
 		if cint(self.enabled) and task.docstatus != 1:
 			state = _("cancelled") if task.docstatus == 2 else _("not submitted")
