@@ -6,7 +6,7 @@ app_publisher = "BTU maintainers"
 app_description = "Background Tasks Unleashed: schedule Python tasks with cron rules and time zones, run them in RQ workers, keep a log of every run."
 app_email = "maintainers@btu.invalid"
 app_license = "MIT"
-required_apps = ["frappe"]
+required_apps = []
 
 # Apps screen (/apps) and Desk
 add_to_apps_screen = [

@@ -75,6 +75,13 @@ class RunOutcome:
 	def as_dict(self) -> dict[str, Any]:
 		return asdict(self)
 
+	def summary(self) -> dict[str, Any]:
+		"""Small form for RQ job results (kept in Redis): the full output is in the Task Log."""
+		data = self.as_dict()
+		data.pop("stdout")
+		data["result_message"] = self.result_message[:1000]
+		return data
+
 
 # --- entry points ---------------------------------------------------------------------------
 
@@ -96,16 +103,17 @@ def run_scheduled_task(
 		if schedule is None or not cint(schedule.enabled):
 			why = "deleted" if schedule is None else "disabled"
 			frappe.logger("btu").info(f"BTU run of {task_name} skipped: schedule {schedule_name} is {why}")
-			return RunOutcome(task=task_name, status=SKIPPED, schedule=schedule_name,
-				result_message=f"Schedule {schedule_name} is {why}.").as_dict()
+			return RunOutcome(
+				task=task_name, status=SKIPPED, schedule=schedule_name, result_message=f"Schedule {schedule_name} is {why}."
+			).summary()
 	return execute_task(
 		task_name, schedule=schedule, fire_time=fire_time, component=COMPONENT_SCHEDULER, job_id=current_job_id()
-	).as_dict()
+	).summary()
 
 
 def run_enqueued_task(task_name: str) -> dict[str, Any]:
 	"""Worker side of "Run now in a worker"."""
-	return execute_task(task_name, component=COMPONENT_WORKER, job_id=current_job_id()).as_dict()
+	return execute_task(task_name, component=COMPONENT_WORKER, job_id=current_job_id()).summary()
 
 
 def run_task_on_server(task_name: str) -> dict[str, Any]:
