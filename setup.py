@@ -22,7 +22,7 @@ setup(
     license="MIT",
     packages=find_packages(exclude=("tests", "tests.*", "bench", "chaos")),
     include_package_data=True,
-    package_data={"btu": ["**/*.json", "**/*.js", "**/*.html", "**/*.css", "**/*.txt", "**/*.md"]},
+    package_data={"btu": ["*.txt", "**/*.json", "**/*.js", "**/*.html", "**/*.css", "**/*.svg", "**/*.txt", "**/*.md"]},
     zip_safe=False,
     python_requires=">=3.10",
     install_requires=REQUIREMENTS,
