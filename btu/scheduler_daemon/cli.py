@@ -105,30 +105,18 @@ def ping_command(bench_path, sites, config_file, socket_path) -> None:
 @config_options
 @click.option("--json", "as_json", is_flag=True, help="Print the daemon's status as JSON.")
 def status_command(bench_path, sites, config_file, socket_path, as_json) -> None:
-    """The daemon's status per site; exits 1 when the daemon does not answer."""
+    """The daemon at a glance, a table per site; exits 1 when the daemon does not answer."""
+    from . import status_view
+
     path = _socket_path(bench_path, sites, config_file, socket_path)
     reply = daemon_client.status(path, timeout=5.0)
     if as_json:
-        click.echo(json.dumps({"ok": reply.ok, "message": reply.message, "socket": path, **reply.data}, indent=2))
-        sys.exit(0 if reply.ok else 1)
-    if not reply.ok:
-        click.echo(f"daemon: DOWN ({reply.message})")
-        sys.exit(1)
-    data = reply.data
-    counters = data.get("counters", {})
-    click.echo(f"daemon: UP  pid {data['pid']}  version {data['version']}  uptime {data['uptime_s']} s  "
-               f"{'leader' if data['leader'] else 'standby'}  job_mode {data['job_mode']}")
-    click.echo(f"redis: {'ok' if data['redis_ok'] else 'UNREACHABLE'}  internal queue: {data['internal_queue']}  "
-               f"runs enqueued: {counters.get('runs_enqueued')}  last error: {data.get('last_error') or '-'}")
-    for site, entry in data.get("sites", {}).items():
-        zone = entry.get("time_zone", "UTC")
-        click.echo(f"\nsite {site}: sql {'ok' if entry['sql_ok'] else 'UNREACHABLE'}  "
-                   f"schedules {entry.get('schedules', '?')}  runs last hour {entry.get('runs_last_hour', '?')}  "
-                   f"invalid {len(entry.get('invalid_schedules') or {})}")
-        for run in entry.get("next_runs", []):
-            click.echo(f"  {run['schedule']:<16} {_local(run['fire_time'], zone):<28} {_utc(run['fire_time'])}")
-        for name, error in (entry.get("invalid_schedules") or {}).items():
-            click.echo(f"  ! {name}: {error}")
+        click.echo(json.dumps(status_view.as_json(reply.ok, reply.message, reply.data, path, sites), indent=2,
+                              default=str))
+    else:
+        for line in status_view.render(reply.ok, reply.message, reply.data, path, sites):
+            click.echo(line)
+    sys.exit(0 if reply.ok else 1)
 
 
 @main.command("refresh")

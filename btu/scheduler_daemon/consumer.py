@@ -50,7 +50,7 @@ class Consumer:
             try:
                 self._process_site(site, items)
                 if self.redis_backoff.succeed():
-                    self.ctx.health.redis_ok = True
+                    self.ctx.health.redis_up()
                     log_event(log, logging.INFO, "redis_recovered", site=site)
                     self.ctx.request_refresh()
             except RedisError as exc:
@@ -80,12 +80,12 @@ class Consumer:
                 for name in needs_sql:
                     fetched[name] = database.fetch_schedule(name)
                 if self.sql_backoff[site].succeed():
-                    ctx.health.sql_ok[site] = True
+                    ctx.health.sql_up(site)
                     log_event(log, logging.INFO, "sql_recovered", site=site)
                     ctx.request_refresh(site)
             except SqlUnavailable as exc:
                 ctx.health.sql_ok[site] = False
-                ctx.health.error(f"SQL {site}: {exc}")
+                ctx.health.error(f"SQL {site}: {exc}", site)
                 wait = self.sql_backoff[site].fail()
                 log_event(log, logging.WARNING, "sql_unavailable", site=site, error=str(exc), retry_in_s=wait,
                           pending=len(needs_sql))

@@ -21,6 +21,7 @@ from .protocol import Request, encode_reply
 from .refiller import Refiller
 from .scheduler import Scheduler
 from .socket_server import SocketServer
+from .specs import ScheduleSpec
 
 log = logging.getLogger("btu.daemon")
 STOP_SECONDS = 1.5
@@ -149,22 +150,51 @@ class Daemon:
         priority, bulk = ctx.queue.sizes()
         sites: dict[str, Any] = {}
         for site in ctx.databases:
+            site_error = ctx.health.site_errors.get(site)
             entry: dict[str, Any] = {"sql_ok": ctx.health.sql_ok.get(site, False),
-                                     "time_zone": ctx.timezone_for(site)}
+                                     "time_zone": ctx.timezone_for(site),
+                                     "last_error": site_error[0] if site_error else None,
+                                     "last_error_at": site_error[1] if site_error else None}
             if ctx.health.redis_ok:
                 try:
                     entry["schedules"] = ctx.store.count(site)
                     entry["invalid_schedules"] = ctx.store.errors(site)
-                    entry["next_runs"] = [{"schedule": n, "fire_time": t} for n, t in ctx.store.upcoming(site, upcoming)]
+                    runs = ctx.store.upcoming(site, upcoming)
+                    specs = ctx.store.specs(site, [n for n, _ in runs])
+                    entry["next_runs"] = [self._next_run(n, t, raw) for (n, t), raw in zip(runs, specs)]
                     entry["runs_last_hour"] = ctx.store.enqueued_since(site, time.time() - 3600)
                 except RedisError as exc:
                     entry["redis_error"] = str(exc)
             sites[site] = entry
+        lease_holder = None
+        if ctx.health.redis_ok:
+            try:
+                lease_holder = ctx.store.bench_client().get(ctx.store.lease_key())
+                lease_holder = lease_holder.decode() if lease_holder else None
+            except RedisError:
+                pass
         counters = dict(vars(ctx.counters))
         return {
             "version": __version__, "pid": os.getpid(), "uptime_s": round(time.time() - ctx.started_at, 1),
-            "leader": ctx.is_leader, "job_mode": self.config.job_mode, "bench": self.config.bench_path,
+            "started_at": ctx.started_at, "leader": ctx.is_leader, "lease_holder": lease_holder,
+            "job_mode": self.config.job_mode, "bench": self.config.bench_path,
+            "socket": self.config.socket_path, "metrics_port": self.config.metrics_port,
+            "full_refresh_interval": self.config.full_refresh_interval, "misfire_grace": self.config.misfire_grace,
             "redis_ok": ctx.health.redis_ok, "last_error": ctx.health.last_error,
             "last_error_at": ctx.health.last_error_at, "internal_queue": {"priority": priority, "bulk": bulk},
+            "reconnects": {"redis": ctx.health.redis_reconnects, "sql": ctx.health.sql_reconnects},
+            "refresh": ctx.refresh_progress.snapshot(bulk),
             "counters": counters, "sites": sites,
         }
+
+    @staticmethod
+    def _next_run(name: str, fire_ts: int, raw_spec: bytes | None) -> dict[str, Any]:
+        run: dict[str, Any] = {"schedule": name, "fire_time": fire_ts,
+                               "fire_time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fire_ts))}
+        if raw_spec:
+            try:
+                spec = ScheduleSpec.from_json(raw_spec)
+                run.update(task=spec.task, description=spec.description, cron=spec.cron, timezone=spec.timezone)
+            except (ValueError, TypeError):
+                pass
+        return run

@@ -53,7 +53,7 @@ class Scheduler:
             try:
                 timeout = self.step()
                 if self.backoff.succeed():
-                    ctx.health.redis_ok = True
+                    ctx.health.redis_up()
                     log_event(log, logging.INFO, "redis_recovered")
                     ctx.request_refresh()
             except RedisError as exc:

@@ -20,6 +20,7 @@ SCHEDULE_FROM = "`tabBTU Task Schedule` s LEFT JOIN `tabBTU Task` t ON t.name = 
 SELECT_ONE = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} WHERE s.name = %s"
 SELECT_ALL = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} ORDER BY s.name"
 SELECT_TIMEZONE = "SELECT value FROM `tabSingles` WHERE doctype = %s AND field = %s"
+SELECT_COUNT = "SELECT COUNT(*) AS n FROM `tabBTU Task Schedule`"
 
 
 class SqlUnavailable(Exception):
@@ -90,6 +91,10 @@ class SiteDatabase:
         except OSError as exc:
             self.close()
             raise SqlUnavailable(str(exc)) from exc
+
+    def count_schedules(self) -> int:
+        """How many schedules the site has (the total a full refresh works through)."""
+        return int(self._query(SELECT_COUNT)[0]["n"])
 
     def configured_timezone(self) -> str | None:
         rows = self._query(SELECT_TIMEZONE, ("BTU Configuration", "cron_time_zone"))
