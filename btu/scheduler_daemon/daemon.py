@@ -41,6 +41,14 @@ class Daemon:
     def start(self) -> None:
         """Bind the socket (fails fast when another daemon answers), then start the activities."""
         self.server.bind()
+        if self.config.metrics_port:
+            from .metrics import start_metrics
+
+            try:
+                start_metrics(self.ctx, self.config.metrics_port)
+            except Exception:
+                self.server.close()
+                raise
         log_event(log, logging.INFO, "daemon_started", version=__version__, pid=os.getpid(),
                   sites=",".join(s.name for s in self.config.sites), job_mode=self.config.job_mode,
                   socket=self.config.socket_path, bench=self.config.bench_path,
@@ -80,6 +88,8 @@ class Daemon:
             thread.join(max(0.0, deadline - time.monotonic()))
         alive = [t.name for t in self.threads if t.is_alive()]
         self.server.close()
+        if self.ctx.metrics is not None:
+            self.ctx.metrics.stop()
         self.ctx.store.close()
         log_event(log, logging.INFO, "daemon_stopped", threads_still_busy=",".join(alive) or None)
 

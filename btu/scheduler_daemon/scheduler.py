@@ -180,6 +180,9 @@ class Scheduler:
                     ctx.known_next[key] = (ctx.known_next[key][0], score)
         ctx.count("runs_enqueued", len(enqueued))
         ctx.count("runs_skipped_misfire", len(skipped))
+        if ctx.metrics is not None:
+            for run in enqueued:
+                ctx.metrics.observe_lateness(run[3])
         for name, fire_ts, job_id, lateness, collapsed in enqueued:
             log_event(log, logging.INFO, "run_enqueued", site=site, schedule=name, fire_time=iso(fire_ts),
                       job_id=job_id, late_ms=round(lateness * 1000, 1), missed_fire_times_collapsed=collapsed or None)
