@@ -122,13 +122,46 @@ def status_command(bench_path, sites, config_file, socket_path, as_json) -> None
 
 @main.command("refresh")
 @config_options
-def refresh_command(bench_path, sites, config_file, socket_path) -> None:
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Follow the refresh to its end (a progress bar on a terminal, a line a second otherwise).")
+@click.option("--timeout", default=3600.0, show_default=True, type=click.FloatRange(1), help="Seconds to wait at most.")
+def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) -> None:
     """Ask the daemon to resync every schedule now."""
+    from .progress import Progress
+
     path = _socket_path(bench_path, sites, config_file, socket_path)
+    before = daemon_client.status(path, timeout=5.0) if wait else None
+    if before is not None and not before.ok:
+        click.echo(before.message, err=True)
+        sys.exit(1)
     replies = [daemon_client.refresh(path, site) for site in sites] if sites else [daemon_client.refresh(path)]
     for reply in replies:
         click.echo(reply.message, err=not reply.ok)
-    sys.exit(0 if all(r.ok for r in replies) else 1)
+    if not all(r.ok for r in replies):
+        sys.exit(1)
+    if before is None or "refresh" not in before.data:
+        return  # --no-wait, or a daemon too old to report its refresh progress
+    number = before.data["refresh"]["number"]
+    deadline = time.monotonic() + timeout
+    state: dict[str, Any] = {}
+    with Progress("refresh", 0) as progress:
+        while time.monotonic() < deadline:
+            reply = daemon_client.status(path, timeout=5.0)
+            if not reply.ok:
+                click.echo(f"btu-scheduler: lost the daemon during the refresh: {reply.message}", err=True)
+                sys.exit(1)
+            state = reply.data["refresh"]
+            if state["number"] > number:
+                progress.update(state["done"], state["total"])
+                if not state["running"]:
+                    break
+            time.sleep(0.2)
+        else:
+            click.echo(f"btu-scheduler: the refresh did not end within {timeout:g} s; it goes on in the daemon "
+                       "(see 'status').", err=True)
+            sys.exit(1)
+    click.echo(f"refresh of {', '.join(state['sites'])} done: {state['last_schedules']} schedules "
+               f"in {state['last_seconds']} s")
 
 
 @main.command("list")
@@ -256,21 +289,29 @@ def check_config(bench_path, sites, config_file, socket_path) -> None:
 @click.option("--db-user", default="root", show_default=True)
 @click.option("--db-password", default="", envvar="BTU_DB_PASSWORD")
 @click.option("--demo", is_flag=True, help="Also insert demo tasks and schedules firing every few seconds.")
-def init_db(db_name, db_host, db_port, db_user, db_password, demo) -> None:
+@click.option("--demo-schedules", default=0, type=click.IntRange(0, 10_000_000), metavar="N",
+              help="Also insert N daily schedules (TS-L0000001 ...) of the demo task, spread over the day: "
+                   "load for trying refreshes and metrics at scale (implies --demo).")
+def init_db(db_name, db_host, db_port, db_user, db_password, demo, demo_schedules) -> None:
     """Create the BTU tables in a MariaDB database from the DocType JSON files."""
     import pymysql
 
+    from .progress import Progress
     from .schema import init_database
 
     args = dict(host=db_host, port=db_port, user=db_user, password=db_password)
     try:
         tables = init_database(args, db_name)
         click.echo(f"database {db_name}: tables ready: {', '.join(tables)}")
-        if demo:
-            from .demo_data import insert_demo_data
+        if demo or demo_schedules:
+            from .demo_data import insert_demo_data, insert_load_schedules
 
             names = insert_demo_data(args, db_name)
             click.echo(f"demo schedules: {', '.join(names)}")
+            if demo_schedules:
+                with Progress("init-db: schedules", demo_schedules) as progress:
+                    insert_load_schedules(args, db_name, demo_schedules, progress.update)
+                click.echo(f"load schedules: {demo_schedules} (TS-L{1:07d} ... TS-L{demo_schedules:07d})")
     except pymysql.MySQLError as exc:
         click.echo(f"btu-scheduler: init-db failed on {db_host}:{db_port}: {exc}", err=True)
         sys.exit(1)

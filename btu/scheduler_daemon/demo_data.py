@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Callable
 
 import pymysql
 
@@ -43,3 +43,34 @@ def insert_demo_data(connection_args: dict[str, Any], db_name: str) -> list[str]
     finally:
         conn.close()
     return [s[0] for s in DEMO_SCHEDULES]
+
+
+def load_schedule_name(number: int) -> str:
+    return f"TS-L{number:07d}"
+
+
+def insert_load_schedules(connection_args: dict[str, Any], db_name: str, count: int,
+                          progress: Callable[[int], None] | None = None, batch: int = 2000) -> int:
+    """Insert ``count`` daily schedules of demo task BTU-00001, one a minute round the clock (idempotent)."""
+    sql = ("REPLACE INTO `tabBTU Task Schedule` (name, creation, modified, owner, modified_by, task, enabled,"
+           " queue_name, run_frequency, cron_string, cron_timezone, argument_overrides)"
+           " VALUES (%s, NOW(6), NOW(6), 'Administrator', 'Administrator', 'BTU-00001', 1, 'default',"
+           " 'Cron Style', %s, 'UTC', %s)")
+    conn = pymysql.connect(**connection_args, database=db_name, autocommit=False)
+    done = 0
+    try:
+        with conn.cursor() as cur:
+            while done < count:
+                rows = []
+                for number in range(done + 1, min(count, done + batch) + 1):
+                    minute_of_day = (number - 1) % 1440
+                    rows.append((load_schedule_name(number), f"{minute_of_day % 60} {minute_of_day // 60} * * *",
+                                 json.dumps({"name": f"load {number}"})))
+                cur.executemany(sql, rows)
+                conn.commit()
+                done += len(rows)
+                if progress:
+                    progress(done)
+    finally:
+        conn.close()
+    return done
