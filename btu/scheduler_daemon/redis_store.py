@@ -7,6 +7,7 @@ Per site (prefix ``btu`` by default):
   btu:<site>:errors     hash, schedule name -> why it cannot run
   btu:<site>:fired:<schedule>:<ts>  marker of an enqueued run (exactly-once guard, TTL)
   btu:<site>:enqueued   hash, minute (Unix s // 60) -> runs enqueued in that minute
+  btu:<site>:epoch      random token; when it vanishes or changes, Redis lost our keys (restart, flush)
 Per bench:
   btu:<bench_id>:lease  the enqueuing lease (one daemon enqueues at a time)
   btu:<bench_id>:daemon hash of the lease holder's status (version, pid, started)
@@ -130,6 +131,9 @@ class RedisStore:
 
     def lease_key(self) -> str:
         return f"{self.prefix}:{self.config.bench_id}:lease"
+
+    def epoch_key(self, site: str) -> str:
+        return f"{self.prefix}:{site}:epoch"
 
     def daemon_key(self) -> str:
         return f"{self.prefix}:{self.config.bench_id}:daemon"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 from redis.exceptions import RedisError, WatchError
 
@@ -26,6 +27,7 @@ log = logging.getLogger("btu.scheduler")
 BATCH = 1000
 MAX_SLEEP = 60.0
 MARKER_TTL_EXTRA = 24 * 3600
+EPOCH_CHECK_SECONDS = 0.5
 
 
 def iso(ts: float) -> str:
@@ -40,6 +42,8 @@ class Scheduler:
         self.lease: Lease | None = None
         self.lease_checked_at = 0.0
         self.backoff = Backoff()
+        self.epochs: dict[str, str] = {}  # site -> token of the Redis data we last saw
+        self.epoch_checked_at = 0.0
         ctx.wake_scheduler = self.notify
 
     def notify(self, fire_ts: float) -> None:
@@ -91,9 +95,33 @@ class Scheduler:
             self.ctx.is_leader = held
         return self.lease.held
 
+    def _check_data_lost(self) -> None:
+        """Notice when Redis lost our keys (restarted without persistence, flushed), even when no
+        command failed (redis-py reconnects silently): then resync every schedule from SQL, with
+        the fire times kept in memory (context.known_next) so that missed runs are caught up."""
+        now = time.monotonic()
+        if now - self.epoch_checked_at < EPOCH_CHECK_SECONDS:
+            return
+        self.epoch_checked_at = now
+        for site in self.ctx.databases:
+            client = self.ctx.store.client(site)
+            key = self.ctx.store.epoch_key(site)
+            token = client.get(key)
+            if token is None:
+                client.set(key, uuid.uuid4().hex, nx=True)
+                token = client.get(key)
+            token = token.decode() if token else ""
+            seen = self.epochs.get(site)
+            self.epochs[site] = token
+            if seen is not None and token != seen:
+                log_event(log, logging.WARNING, "redis_data_lost", site=site,
+                          action="resync every schedule from SQL and catch up missed runs")
+                self.ctx.request_refresh(site)
+
     def step(self) -> float:
         """One pass: fire what is due; return how long to sleep (0 = go again now)."""
         ctx = self.ctx
+        self._check_data_lost()
         if not self._check_lease():
             return self.lease.renew_interval
         fired_any = False
