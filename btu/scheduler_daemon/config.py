@@ -204,10 +204,13 @@ ORIGINAL_SITE_KEYS: dict[str, str] = {
 }
 IGNORED_ORIGINAL_KEYS = {
     "name", "environment_name", "scheduler_polling_interval", "startup_without_database_connections",
-    "webserver_ip", "webserver_port", "webserver_token", "webserver_host_header", "rq_host", "rq_port",
-    "slack_webhook_host", "slack_webhook_url", "email_address_from", "email_host_name", "email_account_name",
-    "email_token", "email_addresses", "email_when_queuing", "max_seconds_between_updates",
+    "webserver_ip", "webserver_port", "webserver_token", "webserver_host_header",
+    "slack_webhook_host", "slack_webhook_url", "email_address_from", "email_host_name", "email_host_port",
+    "email_account_name", "email_account_password", "email_token", "email_addresses", "email_on_level",
+    "email_when_queuing", "max_seconds_between_updates",
 }
+# The original daemon's Redis: rq_host + rq_port, turned into redis_url (unless redis_url is given too).
+ORIGINAL_REDIS_KEYS = ("rq_host", "rq_port")
 
 
 def _check(checks: dict[str, Callable[[Any], Any]], key: str, value: Any, source: str) -> Any:
@@ -329,8 +332,14 @@ def _toml_values(data: dict[str, Any], path: str) -> tuple[dict[str, Any], list[
             flat_site["name"] = value
         elif key in ORIGINAL_TOML_KEYS or key in DAEMON_KEYS:
             values[ORIGINAL_TOML_KEYS.get(key, key)] = value
+        elif key in ORIGINAL_REDIS_KEYS:
+            continue
         elif key not in IGNORED_ORIGINAL_KEYS:
             raise ConfigError(f"{path}: key '{key}' is unknown; expected one of {', '.join(sorted(DAEMON_KEYS))}, sites.")
+    if any(key in data for key in ORIGINAL_REDIS_KEYS) and "redis_url" not in data:
+        host = _check({"rq_host": _nonempty}, "rq_host", data.get("rq_host", "127.0.0.1"), path)
+        port = _check({"rq_port": _int_range(1, 65535)}, "rq_port", data.get("rq_port", 6379), path)
+        values["redis_url"] = f"redis://{host}:{port}/0"
     if flat_site:
         flat_site.setdefault("name", "default")
         flat_site["_source"] = path
