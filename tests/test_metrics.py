@@ -133,3 +133,15 @@ def test_metrics_are_off_by_default(start_daemon):
     daemon = start_daemon()
     assert daemon.request("status").data["metrics_port"] is None
     assert "metrics_listening" not in daemon.output()
+
+
+def test_a_bench_sets_metrics_port_in_common_site_config(tmp_path):
+    from btu.scheduler_daemon.config import load_config
+
+    bench = tmp_path / "frappe-bench"
+    (bench / "apps").mkdir(parents=True)
+    (bench / "sites" / "a.localhost").mkdir(parents=True)
+    (bench / "sites" / "common_site_config.json").write_text('{"btu_metrics_port": 9108, "btu_log_level": "debug"}')
+    (bench / "sites" / "a.localhost" / "site_config.json").write_text('{"db_name": "_a"}')
+    config = load_config(str(bench), environ={})
+    assert config.metrics_port == 9108 and config.log_level == "DEBUG"

@@ -236,6 +236,11 @@ def _read_json(path: str) -> dict[str, Any]:
     return data
 
 
+# Daemon settings a bench may set in sites/common_site_config.json, as btu_<key>.
+BENCH_BTU_KEYS = ("btu_socket_path", "btu_full_refresh_interval", "btu_misfire_grace", "btu_socket_group",
+                  "btu_metrics_port", "btu_log_level")
+
+
 def frappe_bench_id(bench_path: str, common: dict[str, Any]) -> str:
     """Frappe v15's bench id: ``bench_id`` from common_site_config, else the bench path with '/' -> '-'."""
     configured = common.get("bench_id")
@@ -270,7 +275,7 @@ def discover_bench(bench_path: str, site_names: list[str] | None) -> tuple[dict[
         if not common.get("rq_password"):
             raise ConfigError(f"{common_path}: key 'rq_password' is missing; expected it because use_rq_auth is set.")
         values["redis_password"] = common["rq_password"]
-    for key in ("btu_socket_path", "btu_full_refresh_interval", "btu_misfire_grace", "btu_socket_group"):
+    for key in BENCH_BTU_KEYS:
         if key in common:
             values[key[len("btu_"):]] = common[key]
     if site_names is None:
