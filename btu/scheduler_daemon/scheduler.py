@@ -194,6 +194,11 @@ class Scheduler:
                         ctx.count("runs_already_enqueued")
                     elif lateness > grace:
                         skipped.append((name, fire_ts, lateness))
+                        # A later missed fire time still within the grace becomes the one catch-up run
+                        # (fired on the next pass); only the runs older than the grace are dropped.
+                        within = next_fire_time(spec.cron, spec.timezone, max(fire_ts, now - grace))
+                        if within is not None and within.timestamp() <= now:
+                            new_score = int(within.timestamp())
                     else:
                         queue, job = ctx.jobs.build(client, spec, fire_ts)
                         pipe.set(marker, job.id, ex=grace + MARKER_TTL_EXTRA)
