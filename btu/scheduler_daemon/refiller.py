@@ -76,8 +76,8 @@ class Refiller:
             try:
                 total += self.refresh_site(site)
                 self.retry_at.pop(site, None)
-                if self.backoff[site].succeed():
-                    ctx.health.sql_up(site)
+                if self.backoff[site].succeed() and not ctx.health.sql_ok.get(site, True):
+                    ctx.health.sql_up(site)  # (a failure run of Redis errors is not an SQL recovery)
                     log_event(log, logging.INFO, "sql_recovered", site=site)
             except SqlUnavailable as exc:
                 ctx.health.sql_ok[site] = False
@@ -106,7 +106,7 @@ class Refiller:
         progress = self.ctx.refresh_progress
         if not progress.running or progress.pushing:
             return
-        if self.ctx.queue.sizes()[1] > 0:
+        if progress.total and self.ctx.queue.sizes()[1] > 0:
             self._log_progress()
             return
         progress.running = False
