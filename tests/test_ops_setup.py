@@ -225,7 +225,7 @@ def test_setup_systemd_writes_a_unit_under_config_systemd(tmp_path):
     assert service["StandardOutput"] == f"append:{bench}/logs/btu_scheduler.log"
     assert service["StandardError"] == f"append:{bench}/logs/btu_scheduler.error.log"
     assert unit["Unit"]["PartOf"] == "frappe-bench-workers.target"  # like bench's own worker units
-    assert unit["Install"]["WantedBy"] == "multi-user.target"
+    assert unit["Install"]["WantedBy"] == "multi-user.target frappe-bench-workers.target"
     before = path.read_text()
 
     again = cli("setup-systemd", "--bench", str(bench), "--user", user, path_dirs=[str(bin_dir)])

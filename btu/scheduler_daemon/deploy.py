@@ -230,7 +230,9 @@ def systemd_unit(bench: str, user: str, group: str, command: str) -> str:
         f"WorkingDirectory={esc(bench)}",
         "",
         "[Install]",
-        "WantedBy=multi-user.target",
+        # Enabled, it starts at boot and with bench's workers target ('bench restart' stops and starts
+        # that target: PartOf carries the stop, WantedBy the start).
+        f"WantedBy=multi-user.target {name}-workers.target",
         "",
     ])
 
