@@ -10,8 +10,12 @@ import sys
 import time
 from datetime import datetime, timezone
 
+import pymysql
+
+from btu.scheduler_daemon.schema import init_database
+
 from .conftest import SITE
-from .services import REPO, wait_for
+from .services import REPO, SiteDB, wait_for, write_toml
 
 RECORD = "btu.scheduler_daemon.demo_tasks.record_run"
 
@@ -113,3 +117,36 @@ def test_status_shows_a_sites_database_error(site_db, start_daemon, daemon_confi
     assert re.search(r"^  database\s+UNREACHABLE$", result.stdout, re.M)
     assert re.search(rf"^  last error\s+SQL {re.escape(SITE)}: .*Unknown database .* ago\)$", result.stdout, re.M), \
         result.stdout
+
+
+def test_a_bench_site_without_btu_is_skipped_quietly(site_db, start_daemon, daemon_config, redis_url, workdir):
+    """Not every site of a bench has BTU installed: such a site is no error, and is picked up once installed."""
+    plain = SiteDB(f"{site_db.name}_nobtu", site_db.args)
+    conn = pymysql.connect(**site_db.args, autocommit=True)
+    conn.cursor().execute(f"CREATE DATABASE `{plain.name}`")
+    conn.close()
+    try:
+        config = write_toml(os.path.join(workdir, "two.toml"),
+                            {"job_mode": "plain", "redis_url": redis_url, "socket_path": daemon_config.socket_path,
+                             "full_refresh_interval": 300},
+                            {SITE: {"db_name": site_db.name, "db_user": "root"},
+                             "other.site": {"db_name": plain.name, "db_user": "root"}})
+        daemon = start_daemon(config_path=config)
+        wait_for(lambda: daemon.request("status").data["refresh"]["last_completed_at"], what="first refresh")
+        time.sleep(1.5)  # room for retries, if the site were treated as failing
+        status = daemon.request("status").data
+        other = status["sites"]["other.site"]
+        assert other["btu_installed"] is False and other["sql_ok"] is True and other["last_error"] is None
+        assert status["last_error"] is None and status["sites"][SITE]["btu_installed"] is True
+        out = cli("status", "--socket", daemon_config.socket_path).stdout
+        assert re.search(r"^  database\s+ok; BTU not installed in this site: skipped$", out, re.M), out
+        output = daemon.output()
+        assert output.count("event=site_without_btu site=other.site") == 1
+        assert "event=refresh_failed" not in output
+
+        init_database(site_db.args, plain.name)  # bench --site other.site install-app btu
+        assert daemon.request("refresh", site="other.site").ok
+        wait_for(lambda: daemon.request("status").data["sites"]["other.site"]["btu_installed"], what="BTU found")
+        assert "event=site_btu_found site=other.site" in daemon.output()
+    finally:
+        plain.drop()

@@ -115,6 +115,7 @@ class DaemonContext:
         self.jobs = JobBuilder(config)
         self.databases = {site.name: SiteDatabase(site) for site in config.sites}
         self.site_timezones: dict[str, str] = {}
+        self.sites_without_btu: set[str] = set()  # bench sites whose database has no BTU tables
         # Last fire time the daemon wrote per schedule, kept in memory so that runs missed
         # while Redis was restarted (and emptied) are still seen: key -> (timing, fire_ts).
         self.known_next: dict[tuple[str, str], tuple[str, int]] = {}

@@ -162,6 +162,7 @@ class Daemon:
         for site in ctx.databases:
             site_error = ctx.health.site_errors.get(site)
             entry: dict[str, Any] = {"sql_ok": ctx.health.sql_ok.get(site, False),
+                                     "btu_installed": site not in ctx.sites_without_btu,
                                      "time_zone": ctx.timezone_for(site),
                                      "last_error": site_error[0] if site_error else None,
                                      "last_error_at": site_error[1] if site_error else None}

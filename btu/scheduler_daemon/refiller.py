@@ -134,15 +134,16 @@ class Refiller:
     def refresh_site(self, site: str) -> int:
         ctx = self.ctx
         database = ctx.databases[site]
-        ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
         seen: set[str] = set()
         chunk: list[tuple[tuple[str, str], tuple[str, dict]]] = []
-        for row in database.iter_all_schedules():
-            seen.add(row["name"])
-            chunk.append(((site, row["name"]), ("row", row)))
-            if len(chunk) >= 500:
-                self._push(chunk)
-                chunk = []
+        if self._btu_installed(site):
+            ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
+            for row in database.iter_all_schedules():
+                seen.add(row["name"])
+                chunk.append(((site, row["name"]), ("row", row)))
+                if len(chunk) >= 500:
+                    self._push(chunk)
+                    chunk = []
         self._push(chunk)
         stale = ctx.store.known_names(site) - seen
         for name in sorted(stale):
@@ -151,6 +152,19 @@ class Refiller:
         if stale:
             log_event(log, logging.INFO, "stale_schedules_found", site=site, count=len(stale))
         return len(seen)
+
+    def _btu_installed(self, site: str) -> bool:
+        """A bench site without BTU is skipped quietly (re-checked at every full refresh)."""
+        ctx = self.ctx
+        installed = ctx.databases[site].has_btu()
+        if installed and site in ctx.sites_without_btu:
+            ctx.sites_without_btu.discard(site)
+            log_event(log, logging.INFO, "site_btu_found", site=site)
+        elif not installed and site not in ctx.sites_without_btu:
+            ctx.sites_without_btu.add(site)
+            log_event(log, logging.INFO, "site_without_btu", site=site,
+                      action="skipped until BTU is installed; checked at every full refresh")
+        return installed
 
     def _push(self, chunk: list) -> None:
         if not chunk:

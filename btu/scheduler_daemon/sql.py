@@ -21,6 +21,8 @@ SELECT_ONE = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} WHERE s.name = %s"
 SELECT_ALL = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} ORDER BY s.name"
 SELECT_TIMEZONE = "SELECT value FROM `tabSingles` WHERE doctype = %s AND field = %s"
 SELECT_COUNT = "SELECT COUNT(*) AS n FROM `tabBTU Task Schedule`"
+SELECT_HAS_BTU = ("SELECT COUNT(*) AS n FROM information_schema.tables "
+                  "WHERE table_schema = DATABASE() AND table_name = 'tabBTU Task Schedule'")
 
 
 class SqlUnavailable(Exception):
@@ -91,6 +93,10 @@ class SiteDatabase:
         except OSError as exc:
             self.close()
             raise SqlUnavailable(str(exc)) from exc
+
+    def has_btu(self) -> bool:
+        """Whether BTU is installed in this site (its schedule table exists)."""
+        return bool(self._query(SELECT_HAS_BTU)[0]["n"])
 
     def count_schedules(self) -> int:
         """How many schedules the site has (the total a full refresh works through)."""

@@ -116,7 +116,8 @@ def render(reply_ok: bool, message: str, data: dict[str, Any], socket_path: str,
             "",
             f"site {name}",
             *table(["", ""], [
-                ["database", "ok" if site.get("sql_ok") else "UNREACHABLE"],
+                ["database", ("ok" if site.get("sql_ok") else "UNREACHABLE")
+                 + ("" if site.get("btu_installed", True) else "; BTU not installed in this site: skipped")],
                 ["time zone", zone],
                 ["schedules", "?" if schedules is None else f"{schedules} known, {len(invalid)} invalid"],
                 ["runs last hour", str(site.get("runs_last_hour", "?"))],
