@@ -124,19 +124,29 @@ class Consumer:
             else:
                 specs.append(spec)
         entries = []
+        catch_up: set[str] = set()
         for spec in specs:
             candidate = self._candidate(spec, now)
             if candidate is None:
                 errors[spec.name] = f"cron {spec.cron!r} never fires again"
                 continue
+            if candidate <= now:
+                catch_up.add(spec.name)  # from the leader's memory: a run missed while Redis was away
             entries.append((spec.name, spec.to_json(), spec.timing, candidate))
-        results = ctx.store.upsert(site, entries) if entries else []
+        results = ctx.store.upsert(site, entries, catch_up) if entries else []
         gone = removals + list(errors)
         if gone:
             ctx.store.remove(site, gone, errors)
         with ctx.known_lock:
+            # Only the lease holder remembers fire times: a standby's copy goes stale as the leader
+            # fires, and catching up from it after Redis lost its data would enqueue runs again.
             for (name, _json, timing, _candidate), (_changed, score) in zip(entries, results):
-                ctx.known_next[(site, name)] = (timing, int(score))
+                known = ctx.known_next.get((site, name))
+                if not ctx.is_leader:
+                    ctx.known_next.pop((site, name), None)
+                elif not known or known[0] != timing or known[1] < int(score):
+                    # Never backwards: the scheduler may have moved past this score meanwhile.
+                    ctx.known_next[(site, name)] = (timing, int(score))
             for name in gone:
                 ctx.known_next.pop((site, name), None)
         earliest = None
@@ -164,7 +174,7 @@ class Consumer:
         """Next fire time to use when Redis has none for this timing (memory first, see context)."""
         with self.ctx.known_lock:
             known = self.ctx.known_next.get((spec.site, spec.name))
-        if known and known[0] == spec.timing:
+        if known and known[0] == spec.timing and self.ctx.is_leader:
             return known[1]
         found = next_fire_time(spec.cron, spec.timezone, now)
         return int(found.timestamp()) if found else None

@@ -26,6 +26,13 @@ local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
 local oldtiming = redis.call('HGET', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 if score and oldtiming == ARGV[3] then
+  if ARGV[5] == '1' and tonumber(ARGV[4]) < tonumber(score) and redis.call('EXISTS', KEYS[5]) == 0 then
+    -- A catch-up from the leader's memory after Redis lost its data: a run not enqueued yet, earlier
+    -- than the fire time a standby (which remembers nothing) wrote meanwhile.
+    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+    return {3, ARGV[4]}
+  end
   if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
     return {1, score}
@@ -139,17 +146,24 @@ class RedisStore:
         return f"{self.prefix}:{self.config.bench_id}:daemon"
 
     # --- schedule state ----------------------------------------------------------------------
-    def upsert(self, site: str, entries: Iterable[tuple[str, str, str, int]]) -> list[tuple[int, float]]:
+    def upsert(self, site: str, entries: Iterable[tuple[str, str, str, int]],
+               catch_up: set[str] | frozenset[str] = frozenset()) -> list[tuple[int, float]]:
         """Write (name, spec_json, timing, candidate_ts) entries in one round trip.
 
         An entry whose timing is unchanged keeps its pending fire time (even a past one,
         so a run missed while we were away is still seen); returns (changed, fire_ts) each.
+        Names in ``catch_up`` carry a missed fire time from the leader's memory: it replaces a
+        later pending one unless that run was already enqueued (its marker exists).
         """
         script = self.upsert_script(site)
         keys = [self.specs_key(site), self.timings_key(site), self.next_runs_key(site), self.errors_key(site)]
         pipe = self.client(site).pipeline(transaction=False)
         for name, spec_json, timing, candidate in entries:
-            script(keys=keys, args=[name, spec_json, timing, candidate], client=pipe)
+            if name in catch_up:
+                script(keys=[*keys, self.marker_key(site, name, candidate)],
+                       args=[name, spec_json, timing, candidate, "1"], client=pipe)
+            else:
+                script(keys=keys, args=[name, spec_json, timing, candidate], client=pipe)
         return [(int(code), float(score)) for code, score in pipe.execute()]
 
     def remove(self, site: str, names: Iterable[str], errors: dict[str, str] | None = None) -> None:

@@ -44,6 +44,7 @@ class Scheduler:
         self.backoff = Backoff()
         self.epochs: dict[str, str] = {}  # site -> token of the Redis data we last saw
         self.epoch_checked_at = 0.0
+        self.acquire_not_before = 0.0
         ctx.wake_scheduler = self.notify
 
     def notify(self, fire_ts: float) -> None:
@@ -85,15 +86,37 @@ class Scheduler:
         if self.lease is None:
             self.lease = Lease(self.ctx.store, self.ctx.config.lease_ttl)
         now = time.monotonic()
+        if not self.lease.held and now < self.acquire_not_before:
+            return False  # Redis just lost its data: give the leader (and its memory) time to take the lease back
         if now - self.lease_checked_at >= self.lease.renew_interval or not self.lease.held:
             was = self.lease.held
             held = self.lease.acquire_or_renew()
             self.lease_checked_at = now
+            self.ctx.is_leader = held
             if held != was:
                 log_event(log, logging.INFO, "lease_acquired" if held else "lease_lost", holder=self.lease.holder_id,
                           current_holder=None if held else self.lease.holder())
-            self.ctx.is_leader = held
+                self._leadership_changed(held)
         return self.lease.held
+
+    def _leadership_changed(self, held: bool) -> None:
+        """The fire times remembered for catch-ups (context.known_next) are only right while this
+        daemon is the one enqueueing: forget them on every change of leadership; a new leader
+        starts from what Redis holds at the moment it takes over (no one else enqueues then)."""
+        ctx = self.ctx
+        with ctx.known_lock:
+            ctx.known_next.clear()
+        if not held:
+            return
+        for site in ctx.databases:
+            client = ctx.store.client(site)
+            scores = client.zrange(ctx.store.next_runs_key(site), 0, -1, withscores=True)
+            timings = client.hgetall(ctx.store.timings_key(site))
+            with ctx.known_lock:
+                for name, score in scores:
+                    timing = timings.get(name)
+                    if timing is not None:
+                        ctx.known_next[(site, name.decode())] = (timing.decode(), int(score))
 
     def _check_data_lost(self) -> None:
         """Notice when Redis lost our keys (restarted without persistence, flushed), even when no
@@ -102,7 +125,6 @@ class Scheduler:
         now = time.monotonic()
         if now - self.epoch_checked_at < EPOCH_CHECK_SECONDS:
             return
-        self.epoch_checked_at = now
         for site in self.ctx.databases:
             client = self.ctx.store.client(site)
             key = self.ctx.store.epoch_key(site)
@@ -117,6 +139,11 @@ class Scheduler:
                 log_event(log, logging.WARNING, "redis_data_lost", site=site,
                           action="resync every schedule from SQL and catch up missed runs")
                 self.ctx.request_refresh(site)
+                if self.lease and self.lease.held:
+                    self.lease_checked_at = 0.0  # the lease went with the data: take it back now
+                else:
+                    self.acquire_not_before = now + self.ctx.config.lease_ttl
+        self.epoch_checked_at = now  # only after a check that got through: first thing once Redis is back
 
     def step(self) -> float:
         """One pass: fire what is due; return how long to sleep (0 = go again now)."""
@@ -177,6 +204,7 @@ class Scheduler:
                         self.lease.held = False
                         ctx.is_leader = False
                         log_event(log, logging.WARNING, "lease_lost", holder=self.lease.holder_id)
+                        self._leadership_changed(False)
                         return 0
                 already = pipe.mget(markers)
                 now = time.time()
