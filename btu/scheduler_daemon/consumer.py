@@ -14,6 +14,7 @@ from btu.btu_core.schedule_rules import next_fire_time
 from .backoff import Backoff
 from .context import Action, DaemonContext
 from .logutil import log_event
+from .refiller import ROW_READ_AT
 from .specs import ScheduleInvalid, ScheduleSpec, spec_from_row
 from .sql import SqlUnavailable
 from .unique_queue import QueueClosed
@@ -32,6 +33,15 @@ class Consumer:
         self.redis_backoff = Backoff()
         self.sql_backoff: dict[str, Backoff] = defaultdict(Backoff)
         self._reported_errors: dict[tuple[str, str], str] = {}
+        # (site, schedule) -> time.monotonic() of the newest SQL read (or cancel) applied for it:
+        # a full refresh's row read before that is stale and must not undo the edit.
+        self._synced_at: dict[tuple[str, str], float] = {}
+
+    def _mark_synced(self, site: str, names: list[str], at: float) -> None:
+        if len(self._synced_at) > 100_000:  # bounded: only entries younger than any refresh matter
+            self._synced_at = {k: t for k, t in self._synced_at.items() if t > at - 3600}
+        for name in names:
+            self._synced_at[(site, name)] = at
 
     def run(self) -> None:
         while not self.ctx.stop.is_set():
@@ -77,8 +87,10 @@ class Consumer:
             try:
                 if site not in ctx.site_timezones:
                     ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
+                read_at = time.monotonic()
                 for name in needs_sql:
                     fetched[name] = database.fetch_schedule(name)
+                self._mark_synced(site, needs_sql, read_at)
                 if self.sql_backoff[site].succeed():
                     ctx.health.sql_up(site)
                     log_event(log, logging.INFO, "sql_recovered", site=site)
@@ -97,7 +109,10 @@ class Consumer:
             kind = action[0]
             if kind == "cancel":
                 cancels.append(name)
+                self._mark_synced(site, [name], time.monotonic())
             elif kind == "row":
+                if action[1].get(ROW_READ_AT, float("inf")) < self._synced_at.get((site, name), float("-inf")):
+                    continue  # read by a full refresh before a newer sync or cancel of it was applied
                 rows.append((name, action[1]))
             else:
                 rows.append((name, fetched.get(name)))

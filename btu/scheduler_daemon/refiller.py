@@ -20,6 +20,7 @@ from .sql import SqlUnavailable
 
 log = logging.getLogger("btu.refiller")
 MAX_WAITING = 5000  # back-pressure: at most this many rows wait in the internal queue
+ROW_READ_AT = "_btu_read_at"  # added to each row: time.monotonic() when the refresh's query began
 PROGRESS_EVERY = 1.0  # seconds between refresh_progress log lines while a refresh runs
 
 
@@ -138,8 +139,10 @@ class Refiller:
         chunk: list[tuple[tuple[str, str], tuple[str, dict]]] = []
         if self._btu_installed(site):
             ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
+            read_at = time.monotonic()  # the rows show the database as of (about) now
             for row in database.iter_all_schedules():
                 seen.add(row["name"])
+                row[ROW_READ_AT] = read_at  # the consumer drops a row older than a sync it already applied
                 chunk.append(((site, row["name"]), ("row", row)))
                 if len(chunk) >= 500:
                     self._push(chunk)
@@ -147,7 +150,8 @@ class Refiller:
         self._push(chunk)
         stale = ctx.store.known_names(site) - seen
         for name in sorted(stale):
-            ctx.queue.put((site, name), ("cancel", None))
+            # Re-read, do not cancel: a schedule created since the query above is not stale.
+            ctx.queue.put((site, name), ("sync", None))
         ctx.refresh_progress.queued += len(stale)
         if stale:
             log_event(log, logging.INFO, "stale_schedules_found", site=site, count=len(stale))
