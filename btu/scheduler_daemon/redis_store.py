@@ -55,6 +55,26 @@ end
 return 0
 """
 
+# One batch of due runs in one call (inside the fire transaction): set the marker of each enqueued
+# run, then move each schedule as ADVANCE_LUA does. KEYS: next_runs, then the markers to set;
+# ARGV: marker TTL (s), the markers' job ids in the same order, then name, fire time it had and
+# next fire time ('' = remove) per schedule.
+FIRE_BATCH_LUA = """
+local markers = #KEYS - 1
+for i = 1, markers do
+  redis.call('SET', KEYS[i + 1], ARGV[i + 1], 'EX', ARGV[1])
+end
+local moved = 0
+for i = markers + 2, #ARGV, 3 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then
+    if ARGV[i + 2] == '' then redis.call('ZREM', KEYS[1], ARGV[i]) else redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i]) end
+    moved = moved + 1
+  end
+end
+return moved
+"""
+
 
 def decode(value: bytes | str | None) -> str | None:
     if value is None:
@@ -71,6 +91,7 @@ class RedisStore:
         self._clients: dict[str, redis.Redis] = {}
         self._upsert: dict[str, object] = {}
         self._advance: dict[str, object] = {}
+        self._fire_batch: dict[int, object] = {}
 
     # --- connections -------------------------------------------------------------------------
     def _client(self, url: str) -> redis.Redis:
@@ -109,6 +130,13 @@ class RedisStore:
         if key not in self._advance:
             self._advance[key] = client.register_script(ADVANCE_LUA)
         return self._advance[key]
+
+    def fire_batch_script(self, site: str):
+        client = self.client(site)
+        key = id(client)
+        if key not in self._fire_batch:
+            self._fire_batch[key] = client.register_script(FIRE_BATCH_LUA)
+        return self._fire_batch[key]
 
     def close(self) -> None:
         for client in self._clients.values():

@@ -188,13 +188,18 @@ class Scheduler:
         names = [name for name, _ in due]
         raw_specs = store.specs(site, names)
         markers = [store.marker_key(site, name, ts) for name, ts in due]
-        advance = store.advance_script(site)
+        fire_batch = store.fire_batch_script(site)
         next_key = store.next_runs_key(site)
         grace = ctx.config.misfire_grace
         lease_shared = client is store.bench_client()
         enqueued: list[tuple[str, int, str, float, int]] = []
         skipped: list[tuple[str, int, float]] = []
         advanced: list[tuple[str, int | None]] = []
+        # Written by one script call per batch (markers and moves) and one SADD per queue.
+        marker_keys: list[str] = []
+        marker_ids: list[str] = []
+        moves: list = []
+        queues: dict[str, object] = {}
         try:
             with client.pipeline(transaction=True) as pipe:
                 pipe.watch(*(markers + ([self.lease.key] if lease_shared else [])))
@@ -211,7 +216,7 @@ class Scheduler:
                 pipe.multi()
                 for (name, fire_ts), raw, marker, done in zip(due, raw_specs, markers, already):
                     if raw is None:
-                        advance(keys=[next_key], args=[name, fire_ts, ""], client=pipe)
+                        moves += (name, fire_ts, "")
                         advanced.append((name, None))
                         continue
                     spec = ScheduleSpec.from_json(raw)
@@ -229,11 +234,17 @@ class Scheduler:
                             new_score = int(within.timestamp())
                     else:
                         queue, job = ctx.jobs.build(client, spec, fire_ts)
-                        pipe.set(marker, job.id, ex=grace + MARKER_TTL_EXTRA)
-                        enqueue_in_transaction(queue, job, pipe)
+                        marker_keys.append(marker)
+                        marker_ids.append(job.id)
+                        queues[queue.key] = queue
+                        enqueue_in_transaction(queue, job, pipe, register_queue=False)
                         enqueued.append((name, fire_ts, job.id, lateness, self._collapsed(spec, fire_ts, now)))
-                    advance(keys=[next_key], args=[name, fire_ts, new_score], client=pipe)
+                    moves += (name, fire_ts, new_score)
                     advanced.append((name, new_score or None))
+                for queue in queues.values():
+                    pipe.sadd(queue.redis_queues_keys, queue.key)
+                fire_batch(keys=[next_key, *marker_keys], args=[grace + MARKER_TTL_EXTRA, *marker_ids, *moves],
+                           client=pipe)
                 if enqueued:
                     pipe.hincrby(store.enqueued_key(site), str(int(now // 60)), len(enqueued))
                 pipe.execute()
