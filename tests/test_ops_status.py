@@ -11,6 +11,7 @@ import time
 from datetime import datetime, timezone
 
 import pymysql
+import redis
 
 from btu.scheduler_daemon.schema import init_database
 
@@ -131,8 +132,11 @@ def test_a_bench_site_without_btu_is_skipped_quietly(site_db, start_daemon, daem
                              "full_refresh_interval": 300},
                             {SITE: {"db_name": site_db.name, "db_user": "root"},
                              "other.site": {"db_name": plain.name, "db_user": "root"}})
+        leftover = redis.Redis.from_url(redis_url)
+        leftover.zadd("btu:other.site:next_runs", {"TS-OLD": time.time() + 3600})  # e.g. BTU uninstalled
         daemon = start_daemon(config_path=config)
         wait_for(lambda: daemon.request("status").data["refresh"]["last_completed_at"], what="first refresh")
+        wait_for(lambda: leftover.zcard("btu:other.site:next_runs") == 0, what="leftover entry removed")
         time.sleep(1.5)  # room for retries, if the site were treated as failing
         status = daemon.request("status").data
         other = status["sites"]["other.site"]

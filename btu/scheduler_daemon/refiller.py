@@ -137,7 +137,8 @@ class Refiller:
         database = ctx.databases[site]
         seen: set[str] = set()
         chunk: list[tuple[tuple[str, str], tuple[str, dict]]] = []
-        if self._btu_installed(site):
+        installed = self._btu_installed(site)
+        if installed:
             ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
             read_at = time.monotonic()  # the rows show the database as of (about) now
             for row in database.iter_all_schedules():
@@ -151,7 +152,8 @@ class Refiller:
         stale = ctx.store.known_names(site) - seen
         for name in sorted(stale):
             # Re-read, do not cancel: a schedule created since the query above is not stale.
-            ctx.queue.put((site, name), ("sync", None))
+            # (A site without BTU's tables has no schedules left: its entries are removed.)
+            ctx.queue.put((site, name), ("sync", None) if installed else ("cancel", None))
         ctx.refresh_progress.queued += len(stale)
         if stale:
             log_event(log, logging.INFO, "stale_schedules_found", site=site, count=len(stale))
