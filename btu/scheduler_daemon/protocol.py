@@ -37,6 +37,10 @@ def parse_request(line: bytes) -> Request:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"request is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise ProtocolError("request is not valid JSON: arrays or objects nested too deeply") from None
+    except ValueError as exc:  # e.g. a number with more digits than Python converts
+        raise ProtocolError(f"request is not valid JSON: {str(exc).split(':')[0]}") from None
     if not isinstance(data, dict):
         raise ProtocolError(f"request must be a JSON object, not a JSON {type(data).__name__}")
     unknown = sorted(set(data) - {"request_type", "request_content", "site"})
@@ -54,7 +58,8 @@ def parse_request(line: bytes) -> Request:
         if not content or not content.strip():
             raise ProtocolError(f"'{request_type}' needs 'request_content': the schedule's name")
         content = content.strip()
-        if len(content) > MAX_NAME_LENGTH or any(ord(c) < 32 for c in content):
+        if len(content) > MAX_NAME_LENGTH or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in content):
+            # (a lone surrogate from a "\ud800" escape is no text: SQL and the logs cannot encode it)
             raise ProtocolError(f"'request_content' is not a schedule name (at most {MAX_NAME_LENGTH} printable characters)")
     site = data.get("site")
     if site is not None and (not isinstance(site, str) or not site.strip() or len(site) > 255):
