@@ -263,9 +263,13 @@ class Scheduler:
         if ctx.metrics is not None:
             for run in enqueued:
                 ctx.metrics.observe_lateness(run[3])
-        for name, fire_ts, job_id, lateness, collapsed in enqueued:
-            log_event(log, logging.INFO, "run_enqueued", site=site, schedule=name, fire_time=iso(fire_ts),
-                      job_id=job_id, late_ms=round(lateness * 1000, 1), missed_fire_times_collapsed=collapsed or None)
+        if enqueued and log.isEnabledFor(logging.INFO):
+            stamps: dict[int, str] = {}
+            log_event(log, logging.INFO, "run_enqueued", site=site, each=[
+                {"schedule": name, "fire_time": stamps.get(fire_ts) or stamps.setdefault(fire_ts, iso(fire_ts)),
+                 "job_id": job_id, "late_ms": round(lateness * 1000, 1),
+                 "missed_fire_times_collapsed": collapsed or None}
+                for name, fire_ts, job_id, lateness, collapsed in enqueued])
         for name, fire_ts, lateness in skipped:
             log_event(log, logging.WARNING, "run_skipped_misfire", site=site, schedule=name, fire_time=iso(fire_ts),
                       late_s=round(lateness, 1), misfire_grace_s=grace)
