@@ -29,6 +29,10 @@ def parse_arguments(text: str | None, where: str) -> dict[str, Any]:
         raise ArgumentsError(
             f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}."
         ) from None
+    except RecursionError:
+        raise ArgumentsError(f"{where}: invalid JSON: arrays or objects nested too deeply.") from None
+    except ValueError as exc:  # e.g. a number with more digits than Python converts
+        raise ArgumentsError(f"{where}: invalid JSON: {str(exc).split(':')[0]}.") from None
     if value is None:
         return {}
     if not isinstance(value, dict):

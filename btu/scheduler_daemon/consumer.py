@@ -134,6 +134,9 @@ class Consumer:
             except ScheduleInvalid as exc:
                 errors[name] = str(exc)
                 continue
+            except Exception as exc:  # noqa: BLE001 - one unreadable row must not stop the others
+                errors[name] = f"its row cannot be read: {type(exc).__name__}: {str(exc)[:200]}"
+                continue
             if spec is None:
                 removals.append(name)
             else:
