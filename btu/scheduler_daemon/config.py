@@ -438,8 +438,9 @@ def load_config(
         raise ConfigError("environment: BTU_DB_* variables are ambiguous with several sites; use a TOML [sites] table.")
     sites = tuple(_build_site(dict(raw), env_site) for raw in raw_sites)
     if not sites:
+        where = f"{config_file}: key 'sites' is missing" if config_file and not bench_path else "configuration"
         raise ConfigError(
-            "configuration: no site defined; expected --bench PATH (a Frappe bench), a TOML file with "
+            f"{where}: no site defined; expected --bench PATH (a Frappe bench), a TOML file with "
             "[sites.\"<name>\"] db_name = ..., or BTU_DB_NAME."
         )
     config = DaemonConfig(sites=sites, sources=tuple(sources), **clean)
