@@ -15,6 +15,7 @@ Per bench:
 
 from __future__ import annotations
 
+import time
 from typing import Iterable
 
 import redis
@@ -41,6 +42,11 @@ if score and oldtiming == ARGV[3] then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+if score and ARGV[6] and tonumber(score) <= tonumber(ARGV[6]) then
+  -- The rule changed after its pending run fell due (ARGV[6] = now): that run still happens, once
+  -- (its marker guards it), and the scheduler goes on from it with the new rule.
+  return {2, score}
+end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return {2, ARGV[4]}
 """
@@ -179,19 +185,21 @@ class RedisStore:
         """Write (name, spec_json, timing, candidate_ts) entries in one round trip.
 
         An entry whose timing is unchanged keeps its pending fire time (even a past one,
-        so a run missed while we were away is still seen); returns (changed, fire_ts) each.
+        so a run missed while we were away is still seen), and so does an entry whose timing
+        changed after its pending run fell due; returns (changed, fire_ts) each.
         Names in ``catch_up`` carry a missed fire time from the leader's memory: it replaces a
         later pending one unless that run was already enqueued (its marker exists).
         """
         script = self.upsert_script(site)
         keys = [self.specs_key(site), self.timings_key(site), self.next_runs_key(site), self.errors_key(site)]
         pipe = self.client(site).pipeline(transaction=False)
+        now = time.time()
         for name, spec_json, timing, candidate in entries:
             if name in catch_up:
                 script(keys=[*keys, self.marker_key(site, name, candidate)],
-                       args=[name, spec_json, timing, candidate, "1"], client=pipe)
+                       args=[name, spec_json, timing, candidate, "1", now], client=pipe)
             else:
-                script(keys=keys, args=[name, spec_json, timing, candidate], client=pipe)
+                script(keys=keys, args=[name, spec_json, timing, candidate, "0", now], client=pipe)
         return [(int(code), float(score)) for code, score in pipe.execute()]
 
     def remove(self, site: str, names: Iterable[str], errors: dict[str, str] | None = None) -> None:
