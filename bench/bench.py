@@ -448,13 +448,25 @@ class RefreshLoop(threading.Thread):
                 return
 
 
+def start_profiler(ctx: "Bench", pid: int, name: str) -> Process | None:
+    """--profile: py-spy (from the btu venv) samples the daemon; folded stacks per thread."""
+    if not ctx.args.profile:
+        return None
+    spy = Path(sys.executable).parent / "py-spy"
+    out = Path(ctx.args.profile)
+    out.mkdir(parents=True, exist_ok=True)
+    log(f"  profiling pid {pid} into {out / (name + '.folded')}")
+    return Process([str(spy), "record", "--pid", str(pid), "--format", "raw", "--threads", "--nonblocking",
+                    "--rate", "250", "-o", str(out / f"{name}.folded")], str(out / f"{name}.py-spy.log"))
+
+
 def run_btu(ctx: "Bench", n: int, with_refresh_edits: bool) -> dict[str, Any]:
     mode = ctx.mode
     result: dict[str, Any] = {"system": BTU, "n": n, "version": BTU_VERSION}
     ctx.flush()
     db = SiteDatabase()
     ctx.databases.append(db)
-    daemon = None
+    daemon = profiler = None
     try:
         result["sql_insert_s"] = round(db.fill(n, mode.btu_cron), 2)
         workdir = ctx.workdir
@@ -471,6 +483,7 @@ def run_btu(ctx: "Bench", n: int, with_refresh_edits: bool) -> dict[str, Any]:
         daemon.start(wait=False)
         ctx.processes.append(daemon.process)
         watch = ProcWatch(daemon.process.pid)
+        profiler = start_profiler(ctx, daemon.process.pid, f"btu-{n}")
         loaded = wait_until(lambda: client.zcard(NEXT_RUNS) >= n or not daemon.process.alive(), started + 600, 0.01)
         if loaded is None or not daemon.process.alive():
             raise RuntimeError(f"daemon did not load {n} schedules: {daemon.output()[-2000:]}")
@@ -519,6 +532,9 @@ def run_btu(ctx: "Bench", n: int, with_refresh_edits: bool) -> dict[str, Any]:
             f"RSS {result['peak_rss_mb']} MB")
     finally:
         if daemon is not None:
+            if profiler is not None:
+                profiler.proc.send_signal(signal.SIGINT)
+                profiler.proc.wait(60)
             daemon.stop()
         db.drop()
         ctx.databases.remove(db)
@@ -826,6 +842,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(BENCH_DIR / "results"), help="folder for the JSON and Markdown")
     parser.add_argument("--rqsched-venv", default=str(BENCH_DIR / ".venvs" / "rqsched"))
     parser.add_argument("--rqcron-venv", default=str(BENCH_DIR / ".venvs" / "rqcron"))
+    parser.add_argument("--profile", metavar="DIR",
+                        help="sample the daemon with py-spy (pip install py-spy into bench/.venvs/btu) into DIR")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed)")
     parser.add_argument("--no-latest", action="store_true", help="full run: do not rewrite bench/latest.md")
     args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = [5, 12]
+EDITS = 4
 SYSTEMS = {"BTU daemon", "rq cron", "rq-scheduler"}
 
 
@@ -21,7 +22,7 @@ SYSTEMS = {"BTU daemon", "rq cron", "rq-scheduler"}
 def quick_run(tmp_path_factory, mariadb_available):
     out = tmp_path_factory.mktemp("bench")
     proc = subprocess.run(
-        [str(REPO / "bench" / "run"), "--quick", "--sizes", ",".join(map(str, SIZES)), "--edits", "4",
+        [str(REPO / "bench" / "run"), "--quick", "--sizes", ",".join(map(str, SIZES)), "--edits", str(EDITS),
          "--out", str(out)],
         capture_output=True, text=True, timeout=600, cwd=str(REPO),
     )
@@ -55,7 +56,7 @@ def test_btu_enqueues_exactly_n_runs_per_fire_time(quick_run):
         assert r["missing"] == 0 and r["duplicates"] == 0
         for fire in r["fires"]:
             assert fire["runs"] == fire["schedules"] == r["n"]
-        assert r["edits"] == 4
+        assert r["edits"] == min(EDITS, r["n"] // 2)  # bench edits at most half the schedules
         assert r["lateness_p99_ms"] is not None and r["peak_rss_mb"] > 0
     largest = max(SIZES)
     btu_largest = next(r for r in data["results"] if r["system"] == "BTU daemon" and r["n"] == largest)

@@ -56,7 +56,7 @@ class Consumer:
         by_site: dict[str, list[tuple[str, Action]]] = defaultdict(list)
         for (site, name), action in batch:
             by_site[site].append((name, action))
-        for site, items in by_site.items():
+        for site, items in self._requests_first(by_site):
             try:
                 self._process_site(site, items)
                 if self.redis_backoff.succeed():
@@ -71,6 +71,18 @@ class Consumer:
                 log_event(log, logging.WARNING, "redis_unavailable", site=site, error=str(exc), retry_in_s=wait,
                           pending=len(items))
                 self.ctx.stop.wait(wait)
+
+    @staticmethod
+    def _requests_first(by_site: dict[str, list[tuple[str, Action]]]):
+        """Socket requests (sync, cancel) are applied on their own before a refresh's rows popped
+        in the same batch: an edit waits for one SQL read and one Redis write, not for 500 rows."""
+        for site, items in by_site.items():
+            requests = [item for item in items if item[1][0] != "row"]
+            if requests and len(requests) < len(items):
+                yield site, requests
+                yield site, [item for item in items if item[1][0] == "row"]
+            else:
+                yield site, items
 
     def _requeue(self, site: str, items: list[tuple[str, Action]]) -> None:
         for name, action in items:
