@@ -22,7 +22,6 @@ import argparse
 import json
 import math
 import os
-import pickle
 import platform
 import re
 import shutil

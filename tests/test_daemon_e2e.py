@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import redis
-from rq import Queue
 from rq.job import Job
 
 from btu.scheduler_daemon.jobs import FRAPPE_EXECUTE_JOB, TASK_RUNNER, job_id_for

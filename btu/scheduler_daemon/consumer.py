@@ -20,7 +20,7 @@ from .sql import SqlUnavailable
 from .unique_queue import QueueClosed
 
 log = logging.getLogger("btu.consumer")
-BATCH = 500
+BATCH = 200  # rows a refresh hands over at once; an edit never waits for more than one such batch
 
 
 def iso(ts: float) -> str:
@@ -75,7 +75,7 @@ class Consumer:
     @staticmethod
     def _requests_first(by_site: dict[str, list[tuple[str, Action]]]):
         """Socket requests (sync, cancel) are applied on their own before a refresh's rows popped
-        in the same batch: an edit waits for one SQL read and one Redis write, not for 500 rows."""
+        in the same batch: an edit waits for one SQL read and one Redis write, not for a whole batch of rows."""
         for site, items in by_site.items():
             requests = [item for item in items if item[1][0] != "row"]
             if requests and len(requests) < len(items):

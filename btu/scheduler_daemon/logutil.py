@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -23,19 +24,25 @@ class LogfmtFormatter(logging.Formatter):
         return line
 
 
+_NEEDS_QUOTES = re.compile(r'[ "=\n\t\\]')
+
+
 def _quote(value: Any) -> str:
     text = str(value)
-    if text and not any(c in text for c in ' "=\n\t\\') :
+    if text and not _NEEDS_QUOTES.search(text):
         return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
     return f'"{escaped}"'
 
 
+def _pairs(values: dict[str, Any]) -> str:
+    return " ".join(f"{key}={_quote(value)}" for key, value in values.items() if value is not None)
+
+
 def fields(event: str, **values: Any) -> str:
     """Render one event line body: ``event=name k=v ...`` (None values are left out)."""
-    parts = [f"event={event}"]
-    parts.extend(f"{key}={_quote(value)}" for key, value in values.items() if value is not None)
-    return " ".join(parts)
+    pairs = _pairs(values)
+    return f"event={event} {pairs}" if pairs else f"event={event}"
 
 
 def log_event(logger: logging.Logger, level: int, event: str, exc_info: bool = False,
@@ -47,7 +54,9 @@ def log_event(logger: logging.Logger, level: int, event: str, exc_info: bool = F
     if each is None:
         logger.log(level, fields(event, **values), exc_info=exc_info)
     elif each:
-        logger.log(level, "\n".join(fields(event, **values, **row) for row in each), extra={"btu_lines": True})
+        head = fields(event, **values)
+        lines = (f"{head} {pairs}" if pairs else head for pairs in map(_pairs, each))
+        logger.log(level, "\n".join(lines), extra={"btu_lines": True})
 
 
 def setup_logging(level: str = "INFO", stream: Any = None) -> None:

@@ -1,8 +1,9 @@
 """Scheduler: sleep until the earliest fire time (or a change), enqueue each due run exactly once.
 
-Each batch of due runs is one Redis transaction guarded by WATCH on the lease and on the
-runs' markers: the markers, the RQ jobs and the moves to the next fire times are written
-together or not at all, so a crash, a restart or a second daemon never doubles a run.
+Each batch of due runs is one Redis transaction guarded by WATCH on the lease (on the runs'
+markers where the lease lives in another Redis) with the markers read inside it: the markers,
+the RQ jobs and the moves to the next fire times are written together or not at all, so a
+crash, a restart or a second daemon never doubles a run.
 """
 
 from __future__ import annotations
@@ -180,14 +181,31 @@ class Scheduler:
             count, after = count + 1, found.timestamp()
         return count
 
+    def _run_times(self, site: str, due: list[tuple[str, int]], specs: list[ScheduleSpec | None]) -> list[int]:
+        """The fire time each due entry runs for: its score in Redis, or an earlier fire time this
+        leader remembers as not yet enqueued (same rule, within the grace). That happens when Redis
+        lost its data while the leader stalled and a standby's resync wrote the next fire time
+        before the leader's own catch-up was applied: the missed run is caught up, not lost."""
+        oldest = time.time() - self.ctx.config.misfire_grace
+        run_times = []
+        with self.ctx.known_lock:
+            for (name, score), spec in zip(due, specs):
+                known = self.ctx.known_next.get((site, name))
+                if spec is not None and known and known[0] == spec.timing and oldest <= known[1] < score:
+                    run_times.append(known[1])
+                else:
+                    run_times.append(score)
+        return run_times
+
     def fire(self, site: str, due: list[tuple[str, int]]) -> int:
         """Enqueue one batch of due runs of one site atomically; returns how many were enqueued."""
         ctx = self.ctx
         store = ctx.store
         client = store.client(site)
         names = [name for name, _ in due]
-        raw_specs = store.specs(site, names)
-        markers = [store.marker_key(site, name, ts) for name, ts in due]
+        specs = [None if raw is None else ScheduleSpec.from_json(raw) for raw in store.specs(site, names)]
+        run_times = self._run_times(site, due, specs)
+        markers = [store.marker_key(site, name, ts) for (name, _), ts in zip(due, run_times)]
         fire_batch = store.fire_batch_script(site)
         next_key = store.next_runs_key(site)
         grace = ctx.config.misfire_grace
@@ -202,7 +220,10 @@ class Scheduler:
         queues: dict[str, object] = {}
         try:
             with client.pipeline(transaction=True) as pipe:
-                pipe.watch(*(markers + ([self.lease.key] if lease_shared else [])))
+                # Watching the lease is enough where it lives in this Redis: only its holder writes
+                # markers, and a change of holder aborts this transaction. Elsewhere the markers
+                # themselves are watched (a WATCH costs Redis ~5 us a key).
+                pipe.watch(*([self.lease.key] if lease_shared else markers))
                 if lease_shared:
                     holder = pipe.get(self.lease.key)
                     if holder is None or holder.decode() != self.lease.holder_id:
@@ -214,13 +235,12 @@ class Scheduler:
                 already = pipe.mget(markers)
                 now = time.time()
                 pipe.multi()
-                for (name, fire_ts), raw, marker, done in zip(due, raw_specs, markers, already):
-                    if raw is None:
-                        moves += (name, fire_ts, "")
+                for (name, score), fire_ts, spec, marker, done in zip(due, run_times, specs, markers, already):
+                    if spec is None:
+                        moves += (name, score, "")
                         advanced.append((name, None))
                         continue
-                    spec = ScheduleSpec.from_json(raw)
-                    following = next_fire_time(spec.cron, spec.timezone, max(now, fire_ts))
+                    following = next_fire_time(spec.cron, spec.timezone, max(now, score))
                     new_score = int(following.timestamp()) if following else ""
                     lateness = now - fire_ts
                     if done is not None:
@@ -239,7 +259,7 @@ class Scheduler:
                         queues[queue.key] = queue
                         enqueue_in_transaction(queue, job, pipe, register_queue=False)
                         enqueued.append((name, fire_ts, job.id, lateness, self._collapsed(spec, fire_ts, now)))
-                    moves += (name, fire_ts, new_score)
+                    moves += (name, score, new_score)
                     advanced.append((name, new_score or None))
                 for queue in queues.values():
                     pipe.sadd(queue.redis_queues_keys, queue.key)

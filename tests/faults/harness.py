@@ -25,7 +25,7 @@ import redis
 from btu.btu_core.schedule_rules import next_fire_times
 from btu.scheduler_daemon.jobs import job_id_for
 
-from ..services import REPO, DaemonProcess, Process, free_port, wait_for, write_toml
+from ..services import REPO, DaemonProcess, Process, free_port, read_reply_line, wait_for, write_toml
 
 LONG = os.environ.get("BTU_FAULTS_LONG", "").strip().lower() in ("1", "true", "yes", "on")
 SITE = "faults.localhost"
@@ -443,15 +443,10 @@ def raw_request(path: str, payload: bytes, timeout: float = 15.0, half_close: bo
             pass
         if hold_open:
             time.sleep(hold_open)
-        data = b""
         try:
-            while b"\n" not in data:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_reply_line(sock)
         except (ConnectionResetError, socket.timeout):
-            pass
+            data = b""
     if not data.strip():
         return None
     try:

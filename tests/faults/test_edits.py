@@ -99,7 +99,7 @@ def test_runs_due_during_full_refreshes_and_edits_racing_a_refresh(bench):
         time.sleep(0.5)
         wait_for(lambda: daemon.request("status").data["internal_queue"]["bulk"] == 0, 60, what="the refresh")
         time.sleep(0.5)
-        assert client.zscore(NEXT_RUNS, f"TS-Z9000X") is None, "a schedule disabled during a refresh came back"
+        assert client.zscore(NEXT_RUNS, "TS-Z9000X") is None, "a schedule disabled during a refresh came back"
         assert client.zscore(NEXT_RUNS, new) is not None, "a schedule created during a refresh was removed"
         spec = client.hget(f"btu:{SITE}:specs", edited)
         assert b'"round %d"' % round_ in spec, "an edit made during a refresh was undone"

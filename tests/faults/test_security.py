@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ..services import REPO
-from .harness import (RECORD, SITE, STATS, Daemon, FaultRedis, queued_runs, recorded_runs, run_cli, wait_for,
+from .harness import (RECORD, SITE, STATS, Daemon, FaultRedis, queued_runs, run_cli, wait_for,
                       write_config)
 
 pytestmark = pytest.mark.faults

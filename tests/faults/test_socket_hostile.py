@@ -15,6 +15,7 @@ import pytest
 
 from btu.btu_core import daemon_client
 
+from ..services import read_reply_line
 from .harness import SITE, STATS, raw_request, scale, wait_for
 
 pytestmark = pytest.mark.faults
@@ -109,15 +110,10 @@ def send_big(path: str, size: int) -> dict | None:
 
         sender = threading.Thread(target=push)
         sender.start()
-        data = b""
         try:
-            while b"\n" not in data:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_reply_line(sock)
         except OSError:
-            pass
+            data = b""
         sender.join(20)
     return json.loads(data.split(b"\n")[0]) if data.strip() else None
 
@@ -162,13 +158,8 @@ def test_hostile_socket_requests_are_refused_and_the_daemon_keeps_serving(bench)
         answers = []
 
         def read(sock):
-            data = b""
             try:
-                while b"\n" not in data:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = read_reply_line(sock)
             except OSError as exc:
                 return {"error": str(exc)}
             return json.loads(data.split(b"\n")[0]) if data.strip() else None
