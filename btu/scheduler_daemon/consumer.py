@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 from redis.exceptions import RedisError
@@ -73,7 +74,9 @@ class Consumer:
                 self.ctx.stop.wait(wait)
 
     @staticmethod
-    def _requests_first(by_site: dict[str, list[tuple[str, Action]]]):
+    def _requests_first(
+        by_site: dict[str, list[tuple[str, Action]]],
+    ) -> Iterator[tuple[str, list[tuple[str, Action]]]]:
         """Socket requests (sync, cancel) are applied on their own before a refresh's rows popped
         in the same batch: an edit waits for one SQL read and one Redis write, not for a whole batch of rows."""
         for site, items in by_site.items():
