@@ -46,17 +46,6 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def read_reply_line(sock: socket.socket) -> bytes:
-    """Bytes read from a socket until the first newline or end of stream (the daemon's one-line reply)."""
-    data = b""
-    while b"\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def short_tmpdir(prefix: str = "btu-") -> str:
     """A short folder under /tmp: Unix socket paths must stay under 108 bytes."""
     return tempfile.mkdtemp(prefix=prefix, dir="/tmp")

@@ -12,7 +12,7 @@ import time
 from btu.btu_core import daemon_client
 
 from .conftest import SITE
-from .services import read_reply_line, wait_for
+from .services import wait_for
 
 
 def raw_exchange(path: str, payload: bytes, read_timeout: float = 10.0, shutdown: bool = True) -> dict:
@@ -25,7 +25,7 @@ def raw_exchange(path: str, payload: bytes, read_timeout: float = 10.0, shutdown
                 sock.shutdown(socket.SHUT_WR)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        data = read_reply_line(sock)
+        data = daemon_client.read_reply_line(sock)
     return json.loads(data.split(b"\n")[0])
 
 

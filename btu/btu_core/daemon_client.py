@@ -34,6 +34,18 @@ def default_socket_path(bench_path: str | None) -> str:
     return DEFAULT_SOCKET_PATH
 
 
+def read_reply_line(sock: socket.socket, limit: int = 16 * MAX_MESSAGE_BYTES) -> bytes:
+    """Bytes read until the first newline, the end of the stream or ``limit`` bytes (the daemon
+    answers each request with one JSON line)."""
+    data = b""
+    while b"\n" not in data and len(data) <= limit:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def send_request(
     socket_path: str,
     request_type: str,
@@ -58,14 +70,7 @@ def send_request(
             sock.settimeout(timeout)
             sock.connect(socket_path)
             sock.sendall(payload)
-            buffer = b""
-            while b"\n" not in buffer:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                buffer += chunk
-                if len(buffer) > 16 * MAX_MESSAGE_BYTES:
-                    break
+            buffer = read_reply_line(sock)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         return DaemonReply(False, f"BTU scheduler daemon is not running at {socket_path} ({exc.strerror}).",
                            reachable=False, elapsed_ms=elapsed())

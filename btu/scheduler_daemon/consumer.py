@@ -81,11 +81,10 @@ class Consumer:
         in the same batch: an edit waits for one SQL read and one Redis write, not for a whole batch of rows."""
         for site, items in by_site.items():
             requests = [item for item in items if item[1][0] != "row"]
-            if requests and len(requests) < len(items):
-                yield site, requests
-                yield site, [item for item in items if item[1][0] == "row"]
-            else:
-                yield site, items
+            rows = [item for item in items if item[1][0] == "row"]
+            for part in (requests, rows):
+                if part:
+                    yield site, part
 
     def _requeue(self, site: str, items: list[tuple[str, Action]]) -> None:
         for name, action in items:

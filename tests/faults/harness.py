@@ -22,10 +22,11 @@ from typing import Iterable
 import psutil
 import redis
 
+from btu.btu_core import daemon_client
 from btu.btu_core.schedule_rules import next_fire_times
 from btu.scheduler_daemon.jobs import job_id_for
 
-from ..services import REPO, DaemonProcess, Process, free_port, read_reply_line, wait_for, write_toml
+from ..services import REPO, DaemonProcess, Process, free_port, wait_for, write_toml
 
 LONG = os.environ.get("BTU_FAULTS_LONG", "").strip().lower() in ("1", "true", "yes", "on")
 SITE = "faults.localhost"
@@ -444,7 +445,7 @@ def raw_request(path: str, payload: bytes, timeout: float = 15.0, half_close: bo
         if hold_open:
             time.sleep(hold_open)
         try:
-            data = read_reply_line(sock)
+            data = daemon_client.read_reply_line(sock)
         except (ConnectionResetError, socket.timeout):
             data = b""
     if not data.strip():

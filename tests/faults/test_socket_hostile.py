@@ -15,7 +15,6 @@ import pytest
 
 from btu.btu_core import daemon_client
 
-from ..services import read_reply_line
 from .harness import SITE, STATS, raw_request, scale, wait_for
 
 pytestmark = pytest.mark.faults
@@ -111,7 +110,7 @@ def send_big(path: str, size: int) -> dict | None:
         sender = threading.Thread(target=push)
         sender.start()
         try:
-            data = read_reply_line(sock)
+            data = daemon_client.read_reply_line(sock)
         except OSError:
             data = b""
         sender.join(20)
@@ -159,7 +158,7 @@ def test_hostile_socket_requests_are_refused_and_the_daemon_keeps_serving(bench)
 
         def read(sock):
             try:
-                data = read_reply_line(sock)
+                data = daemon_client.read_reply_line(sock)
             except OSError as exc:
                 return {"error": str(exc)}
             return json.loads(data.split(b"\n")[0]) if data.strip() else None
