@@ -45,7 +45,7 @@ import pymysql  # noqa: E402
 import redis  # noqa: E402
 
 from btu import __version__ as BTU_VERSION  # noqa: E402
-from btu.btu_core import daemon_client  # noqa: E402
+from btu.contracts import protocol  # noqa: E402
 from btu.scheduler_daemon.schema import init_database  # noqa: E402
 from tests.services import MARIADB, DaemonProcess, Process, RedisServer, write_toml  # noqa: E402
 
@@ -376,7 +376,7 @@ def schedule_name(i: int) -> str:
 
 
 def btu_status(sock: str) -> dict[str, Any]:
-    reply = daemon_client.status(sock, timeout=5.0)
+    reply = protocol.status(sock, timeout=5.0)
     if not reply.ok:
         raise RuntimeError(f"daemon status failed: {reply.message}")
     return reply.data
@@ -386,7 +386,7 @@ def run_refresh(sock: str, n: int, timeout: float) -> tuple[float, float]:
     """Ask for a full refresh; return (start, end) once all N schedules were written back."""
     before = btu_status(sock)["counters"]
     started = time.time()
-    reply = daemon_client.refresh(sock, timeout=5.0)
+    reply = protocol.refresh(sock, timeout=5.0)
     if not reply.ok:
         raise RuntimeError(f"refresh request failed: {reply.message}")
 
@@ -416,7 +416,7 @@ def measure_edits(sock: str, db: SiteDatabase, client: redis.Redis, names: list[
         db.set_cron(name, edit_cron(offset + k))
         started = time.perf_counter()
         wall = time.time()
-        reply = daemon_client.create_task_schedule(sock, name, SITE, timeout=5.0)
+        reply = protocol.create_task_schedule(sock, name, SITE, timeout=5.0)
         if not reply.ok:
             raise RuntimeError(f"create_task_schedule failed: {reply.message}")
         while client.zscore(NEXT_RUNS, name) == old:
@@ -487,7 +487,7 @@ def run_btu(ctx: "Bench", n: int, with_refresh_edits: bool) -> dict[str, Any]:
         if loaded is None or not daemon.process.alive():
             raise RuntimeError(f"daemon did not load {n} schedules: {daemon.output()[-2000:]}")
         result["cold_refresh_s"] = round(loaded - started, 3)
-        wait_until(lambda: daemon_client.ping(sock, 0.5).ok, time.time() + 20)
+        wait_until(lambda: protocol.ping(sock, 0.5).ok, time.time() + 20)
         start, end = run_refresh(sock, n, 300)
         result["periodic_refresh_s"] = round(end - start, 3)
         log(f"  BTU N={n}: cold start+load {result['cold_refresh_s']} s, refresh {result['periodic_refresh_s']} s")

@@ -76,7 +76,7 @@ def main() -> None:
             client = ctx.store.client(SITE)
             client.config_resetstat()
             due_at = int(time.time()) - 1
-            client.zadd(ctx.store.next_runs_key(SITE), {name: due_at for name, _ in rows})
+            client.zadd(ctx.store.keys.next_runs(SITE), {name: due_at for name, _ in rows})
             scheduler = Scheduler(ctx)
             assert scheduler._check_lease()
             redis_cpu = lambda: sum(float(v) for k, v in client.info("cpu").items() if k in ("used_cpu_user", "used_cpu_sys"))

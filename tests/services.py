@@ -20,7 +20,7 @@ from typing import Any
 import pymysql
 import redis
 
-from btu.btu_core import daemon_client
+from btu.contracts import protocol
 from btu.scheduler_daemon.schema import init_database
 
 REPO = Path(__file__).resolve().parent.parent
@@ -266,13 +266,13 @@ class DaemonProcess:
         self.process = Process([sys.executable, "-m", "btu.scheduler_daemon", "run", "--config", self.config_path],
                                os.path.join(self.workdir, f"{self.name}.log"), env=self.env, cwd=str(REPO))
         if wait:
-            wait_for(lambda: daemon_client.ping(self.socket_path, 0.5).ok or not self.process.alive(), 20,
+            wait_for(lambda: protocol.ping(self.socket_path, 0.5).ok or not self.process.alive(), 20,
                      what="daemon to answer ping")
             assert self.process.alive(), self.output()
         return self
 
     def request(self, request_type: str, content: str | None = None, site: str | None = None):
-        return daemon_client.send_request(self.socket_path, request_type, content, site, timeout=5.0)
+        return protocol.send_request(self.socket_path, request_type, content, site, timeout=5.0)
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         return self.process.stop(sig) if self.process else None

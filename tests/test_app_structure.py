@@ -39,7 +39,7 @@ RESERVED_FIELDNAMES = {
 CORE_DOCTYPES = {"User", "Role", "DocType", "Email Account", "Module Def", "File", "Print Format", "Letter Head"}
 FRAPPE_FREE_MODULES = [
     "btu", "btu.btu_core", "btu.btu_core.output_capture", "btu.btu_core.callables",
-    "btu.btu_core.schedule_rules", "btu.btu_core.arguments", "btu.btu_core.daemon_client", "btu.commands",
+    "btu.contracts.schedule_rules", "btu.contracts.arguments", "btu.contracts.protocol", "btu.commands",
 ]
 
 # The data model of DESIGN.md: the daemon and existing data depend on these names and types.
@@ -261,7 +261,7 @@ def test_naming_and_kinds_follow_the_design():
 
 
 def test_schedule_select_options_are_understood_by_the_cron_rules():
-    from btu.btu_core.schedule_rules import frequency_to_cron
+    from btu.contracts.schedule_rules import frequency_to_cron
 
     fields = fields_of("BTU Task Schedule")
     for day in filter(None, fields["day_of_week"]["options"].split("\n")):
@@ -529,7 +529,7 @@ def test_resolve_callable_finds_functions_and_methods():
 
     assert resolve_callable("json.dumps") is json.dumps
     assert resolve_callable("json.decoder.JSONDecoder.decode") is json.decoder.JSONDecoder.decode
-    assert resolve_callable("btu.btu_core.arguments.parse_arguments", allowed_packages=["btu"]).__name__ == "parse_arguments"
+    assert resolve_callable("btu.contracts.arguments.parse_arguments", allowed_packages=["btu"]).__name__ == "parse_arguments"
 
 
 @pytest.mark.parametrize(
@@ -539,7 +539,7 @@ def test_resolve_callable_finds_functions_and_methods():
         ("btu.btu_core.nope.run", None, "'btu.btu_core' has no attribute or submodule 'nope'"),
         ("no_such_package.tasks.run", None, "No module named 'no_such_package'"),
         ("json.decoder.JSONDecoder.nope", None, "'json.decoder.JSONDecoder' has no attribute 'nope'"),
-        ("btu.btu_core.schedule_rules.FREQUENCIES", None, "is a tuple, not a function"),
+        ("btu.contracts.schedule_rules.FREQUENCIES", None, "is a tuple, not a function"),
         ("os.system", ["btu", "frappe"], "'os' is not an installed app"),
         ("run", None, "is not a dotted Python path"),
         ("", None, "Function is empty"),

@@ -14,12 +14,13 @@ from btu.scheduler_daemon.jobs import FRAPPE_EXECUTE_JOB, TASK_RUNNER, job_id_fo
 
 from .conftest import SITE
 from .services import wait_for
+from btu.contracts.redis_keys import KEYS
 
 RECORD = "btu.scheduler_daemon.demo_tasks.record_run"
 
 
 def next_runs(client: redis.Redis) -> dict[str, float]:
-    return {k.decode(): v for k, v in client.zrange(f"btu:{SITE}:next_runs", 0, -1, withscores=True)}
+    return {k.decode(): v for k, v in client.zrange(KEYS.next_runs(SITE), 0, -1, withscores=True)}
 
 
 def queued_btu_jobs(client: redis.Redis, queue: str = "default") -> list[Job]:

@@ -17,12 +17,13 @@ from btu.scheduler_daemon.jobs import job_id_for
 
 from .conftest import SITE
 from .services import REPO, wait_for
+from btu.contracts.redis_keys import KEYS
 
 RECORD = "btu.scheduler_daemon.demo_tasks.record_run"
 
 
 def next_runs(client: redis.Redis) -> dict[str, float]:
-    return {k.decode(): v for k, v in client.zrange(f"btu:{SITE}:next_runs", 0, -1, withscores=True)}
+    return {k.decode(): v for k, v in client.zrange(KEYS.next_runs(SITE), 0, -1, withscores=True)}
 
 
 def enqueued_fire_times(client: redis.Redis, schedule: str, queue: str = "default") -> list[int]:
@@ -60,11 +61,11 @@ def test_full_refresh_removes_stale_entries_and_reports_broken_rows(site_db, sta
     site_db.add_schedule("TS-000004", "BTU-00001", "0 0 * * *", timezone="Mars/Base")
     site_db.add_schedule("TS-000005", "BTU-00001", "0 0 * * *", overrides="{broken")
     # entries left behind by schedules deleted while the daemon was away
-    redis_client.zadd(f"btu:{SITE}:next_runs", {"TS-GONE": time.time() + 3600})
-    redis_client.hset(f"btu:{SITE}:specs", "TS-GONE", "{}")
+    redis_client.zadd(KEYS.next_runs(SITE), {"TS-GONE": time.time() + 3600})
+    redis_client.hset(KEYS.specs(SITE), "TS-GONE", "{}")
     daemon = start_daemon()
     wait_for(lambda: set(next_runs(redis_client)) == {"TS-000001"}, what="only the valid schedule in Redis")
-    errors = {k.decode(): v.decode() for k, v in redis_client.hgetall(f"btu:{SITE}:errors").items()}
+    errors = {k.decode(): v.decode() for k, v in redis_client.hgetall(KEYS.errors(SITE)).items()}
     assert "cancelled" in errors["TS-000002"]
     assert "'not a cron' has 3 fields" in errors["TS-000003"]
     assert "Unknown time zone 'Mars/Base'" in errors["TS-000004"]
@@ -72,7 +73,7 @@ def test_full_refresh_removes_stale_entries_and_reports_broken_rows(site_db, sta
     output = daemon.output()
     for name in ("TS-000002", "TS-000003", "TS-000004", "TS-000005"):
         assert re.search(rf"event=schedule_invalid site={SITE} schedule={name} ", output), name
-    assert not redis_client.hexists(f"btu:{SITE}:specs", "TS-GONE")
+    assert not redis_client.hexists(KEYS.specs(SITE), "TS-GONE")
 
 
 def test_configuration_time_zone_is_the_default_for_schedules(site_db, start_daemon, redis_client):
@@ -115,7 +116,7 @@ def test_missed_run_within_grace_is_enqueued_once_and_older_ones_are_skipped(sit
     daemon.stop()
     # Pretend the daemon was down across their fire times: one missed 10 minutes ago, one 3 hours ago
     now = int(time.time())
-    redis_client.zadd(f"btu:{SITE}:next_runs", {"TS-000001": now - 600, "TS-000002": now - 3 * 3600})
+    redis_client.zadd(KEYS.next_runs(SITE), {"TS-000001": now - 600, "TS-000002": now - 3 * 3600})
     daemon = start_daemon("again")
     wait_for(lambda: all(v > now for v in next_runs(redis_client).values()), what="both moved to the future")
     assert enqueued_fire_times(redis_client, "TS-000001") == [now - 600]

@@ -6,7 +6,7 @@ import re
 
 from btu.scheduler_daemon import config
 from btu.scheduler_daemon.metrics import COUNTERS
-from btu.scheduler_daemon.protocol import REQUEST_TYPES
+from btu.contracts.protocol import REQUEST_TYPES
 
 from .services import REPO
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from btu.btu_core import daemon_client
+from btu.contracts import protocol
 
 from .conftest import SITE
 from .services import REPO, Process, cleanup_dir, short_tmpdir, wait_for
@@ -136,7 +136,7 @@ def test_procfile_line_runs_the_daemon_with_logs_under_the_bench(short_bench, re
     process = Process(["/bin/sh", "-c", f"exec {command}"], str(bench / "honcho.out"), env=env, cwd=str(bench))
     socket_path = str(bench / "config" / "btu_scheduler.sock")
     try:
-        wait_for(lambda: daemon_client.ping(socket_path, 0.5).ok or not process.alive(), 20, what="daemon")
+        wait_for(lambda: protocol.ping(socket_path, 0.5).ok or not process.alive(), 20, what="daemon")
         assert process.alive(), (bench / "logs" / "btu_scheduler.error.log").read_text()
         log = wait_for(lambda: (bench / "logs" / "btu_scheduler.log").read_text(), what="log lines")
         assert "event=daemon_started" in log and f"bench={bench}" in log

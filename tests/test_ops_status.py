@@ -17,6 +17,7 @@ from btu.scheduler_daemon.schema import init_database
 
 from .conftest import SITE
 from .services import REPO, SiteDB, wait_for, write_toml
+from btu.contracts.redis_keys import KEYS
 
 RECORD = "btu.scheduler_daemon.demo_tasks.record_run"
 
@@ -133,10 +134,10 @@ def test_a_bench_site_without_btu_is_skipped_quietly(site_db, start_daemon, daem
                             {SITE: {"db_name": site_db.name, "db_user": "root"},
                              "other.site": {"db_name": plain.name, "db_user": "root"}})
         leftover = redis.Redis.from_url(redis_url)
-        leftover.zadd("btu:other.site:next_runs", {"TS-OLD": time.time() + 3600})  # e.g. BTU uninstalled
+        leftover.zadd(KEYS.next_runs("other.site"), {"TS-OLD": time.time() + 3600})  # e.g. BTU uninstalled
         daemon = start_daemon(config_path=config)
         wait_for(lambda: daemon.request("status").data["refresh"]["last_completed_at"], what="first refresh")
-        wait_for(lambda: leftover.zcard("btu:other.site:next_runs") == 0, what="leftover entry removed")
+        wait_for(lambda: leftover.zcard(KEYS.next_runs("other.site")) == 0, what="leftover entry removed")
         time.sleep(1.5)  # room for retries, if the site were treated as failing
         status = daemon.request("status").data
         other = status["sites"]["other.site"]

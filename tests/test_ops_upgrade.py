@@ -16,6 +16,7 @@ from btu.scheduler_daemon.config import ConfigError, load_config
 from btu.scheduler_daemon.schema import DOCTYPE_DIR
 
 from .services import DaemonProcess, RedisServer, wait_for
+from btu.contracts.redis_keys import KEYS
 
 # The example btu_scheduler.toml of the original (Rust) daemon's documentation, every key kept.
 ORIGINAL_TOML = """
@@ -134,7 +135,7 @@ def test_daemon_runs_from_an_original_toml(workdir, site_db):
     daemon = DaemonProcess(workdir, str(path), socket_path).start()
     try:
         client = redis.Redis(port=server.port)
-        runs = wait_for(lambda: client.zrange("btu:default:next_runs", 0, -1, withscores=True), 15,
+        runs = wait_for(lambda: client.zrange(KEYS.next_runs("default"), 0, -1, withscores=True), 15,
                         what="the schedule in the Redis named by rq_host/rq_port")
         ((name, fire),) = runs
         assert name == b"TS-000001"

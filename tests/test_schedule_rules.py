@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from btu.btu_core.schedule_rules import (CronError, TimeZoneError, describe_cron, frequency_to_cron,
+from btu.contracts.schedule_rules import (CronError, TimeZoneError, describe_cron, frequency_to_cron,
                                          next_fire_times, normalize_cron, parse_cron, validate_timezone)
 
 UTC = timezone.utc

@@ -9,7 +9,7 @@ import stat
 import threading
 import time
 
-from btu.btu_core import daemon_client
+from btu.contracts import protocol
 
 from .conftest import SITE
 from .services import wait_for
@@ -25,7 +25,7 @@ def raw_exchange(path: str, payload: bytes, read_timeout: float = 10.0, shutdown
                 sock.shutdown(socket.SHUT_WR)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        data = daemon_client.read_reply_line(sock)
+        data = protocol.read_reply_line(sock)
     return json.loads(data.split(b"\n")[0])
 
 
@@ -118,5 +118,5 @@ def test_stale_socket_file_is_replaced(start_daemon, daemon_config):
 
 
 def test_client_reports_a_down_daemon_cleanly(workdir):
-    reply = daemon_client.ping(os.path.join(workdir, "nobody.sock"), timeout=0.5)
+    reply = protocol.ping(os.path.join(workdir, "nobody.sock"), timeout=0.5)
     assert reply.ok is False and reply.reachable is False and "not running" in reply.message

@@ -14,8 +14,8 @@ import frappe
 from frappe import _
 from frappe.utils import escape_html
 
-from btu.btu_core import daemon_client
-from btu.btu_core.daemon_client import DaemonReply
+from btu.contracts import protocol
+from btu.contracts.protocol import DaemonReply
 
 Action = Literal["create", "cancel"]
 
@@ -33,7 +33,7 @@ def socket_path() -> str:
 		return from_conf
 	from frappe.utils import get_bench_path
 
-	return daemon_client.default_socket_path(get_bench_path())
+	return protocol.default_socket_path(get_bench_path())
 
 
 def notify_after_commit(action: Action, schedule_name: str) -> None:
@@ -62,7 +62,7 @@ def send_pending(path: str, site: str, actions: dict[str, Action]) -> list[Daemo
 	"""Send the collected actions; stop at the first unreachable reply (one warning, no long waits)."""
 	replies: list[DaemonReply] = []
 	for name, action in actions.items():
-		send = daemon_client.create_task_schedule if action == "create" else daemon_client.cancel_task_schedule
+		send = protocol.create_task_schedule if action == "create" else protocol.cancel_task_schedule
 		reply = send(path, name, site)
 		replies.append(reply)
 		if not reply.reachable:
@@ -111,7 +111,7 @@ def refresh_after_commit() -> None:
 	path, site = socket_path(), frappe.local.site
 
 	def send() -> None:
-		reply = daemon_client.refresh(path, site)
+		reply = protocol.refresh(path, site)
 		if not reply.reachable:
 			warn_unreachable(reply)
 

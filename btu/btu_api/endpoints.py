@@ -15,8 +15,8 @@ from frappe.utils import cint
 
 from btu.btu_api import daemon, status
 from btu.btu_api.permissions import require_doc_permission, require_manager
-from btu.btu_core import daemon_client
-from btu.btu_core.schedule_rules import (
+from btu.contracts import protocol
+from btu.contracts.schedule_rules import (
 	CronError,
 	TimeZoneError,
 	describe_cron,
@@ -53,7 +53,7 @@ def ping_daemon() -> dict[str, Any]:
 	"""Round trip to the daemon: reachable?, milliseconds, version, uptime."""
 	require_manager()
 	path = daemon.socket_path()
-	return daemon.reply_as_dict(daemon_client.ping(path), path)
+	return daemon.reply_as_dict(protocol.ping(path), path)
 
 
 @frappe.whitelist()
@@ -61,7 +61,7 @@ def resync_all_schedules() -> dict[str, Any]:
 	"""Ask the daemon for a full refresh of this site's schedules."""
 	require_manager()
 	path = daemon.socket_path()
-	return daemon.reply_as_dict(daemon_client.refresh(path, frappe.local.site), path)
+	return daemon.reply_as_dict(protocol.refresh(path, frappe.local.site), path)
 
 
 @frappe.whitelist()
@@ -71,7 +71,7 @@ def resync_schedule(schedule: str) -> dict[str, Any]:
 	require_doc_permission("BTU Task Schedule", schedule, "read")
 	path = daemon.socket_path()
 	enabled = cint(frappe.db.get_value("BTU Task Schedule", schedule, "enabled"))
-	send = daemon_client.create_task_schedule if enabled else daemon_client.cancel_task_schedule
+	send = protocol.create_task_schedule if enabled else protocol.cancel_task_schedule
 	return daemon.reply_as_dict(send(path, schedule, frappe.local.site), path)
 
 

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 import frappe
 
 from btu.btu_api import daemon
-from btu.btu_core import daemon_client
+from btu.contracts import protocol
+from btu.contracts.redis_keys import KEYS
 
-KEY_PREFIX = "btu"
 
 
 def _decode(value: Any) -> str:
@@ -39,7 +39,7 @@ def wall_time(ts: float, zone: str) -> str:
 def upcoming_runs(limit: int = 20, site: str | None = None) -> list[dict[str, Any]]:
 	"""The next runs the daemon holds in Redis for this site, joined with their schedules."""
 	site = site or frappe.local.site
-	rows = redis_conn().zrange(f"{KEY_PREFIX}:{site}:next_runs", 0, max(limit, 1) - 1, withscores=True)
+	rows = redis_conn().zrange(KEYS.next_runs(site), 0, max(limit, 1) - 1, withscores=True)
 	names = [_decode(member) for member, _score in rows]
 	schedules = {
 		row.name: row
@@ -75,13 +75,19 @@ def upcoming_runs(limit: int = 20, site: str | None = None) -> list[dict[str, An
 def schedule_errors(site: str | None = None) -> dict[str, str]:
 	"""Schedules the daemon could not plan (e.g. a task that is no longer submitted), with its reason."""
 	site = site or frappe.local.site
-	raw = redis_conn().hgetall(f"{KEY_PREFIX}:{site}:errors") or {}
+	raw = redis_conn().hgetall(KEYS.errors(site)) or {}
 	return {_decode(k): _decode(v) for k, v in raw.items()}
+
+
+def all_next_runs(site: str | None = None) -> dict[str, float]:
+	"""Every schedule the daemon holds for this site: name -> next fire time (Unix s)."""
+	site = site or frappe.local.site
+	return {_decode(member): score for member, score in redis_conn().zrange(KEYS.next_runs(site), 0, -1, withscores=True)}
 
 
 def next_run_of(schedule_name: str, site: str | None = None) -> float | None:
 	site = site or frappe.local.site
-	return redis_conn().zscore(f"{KEY_PREFIX}:{site}:next_runs", schedule_name)
+	return redis_conn().zscore(KEYS.next_runs(site), schedule_name)
 
 
 def queue_lengths() -> list[dict[str, Any]]:
@@ -123,7 +129,7 @@ def latest_logs(limit: int = 10) -> list[dict[str, Any]]:
 def scheduler_status(upcoming: int = 20) -> dict[str, Any]:
 	"""Everything the BTU Scheduler Status page shows; each part fails on its own."""
 	path = daemon.socket_path()
-	reply = daemon_client.status(path)
+	reply = protocol.status(path)
 	out: dict[str, Any] = {
 		"site": frappe.local.site,
 		"now_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),

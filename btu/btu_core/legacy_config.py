@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from btu.btu_core.schedule_rules import TimeZoneError, validate_timezone
+from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 
 ORIGINAL_CONFIG_PATHS = (
     Path("/etc/btu_scheduler/btu_scheduler.toml"),

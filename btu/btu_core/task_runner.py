@@ -29,7 +29,7 @@ from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
 from btu.btu_core import email_notify
-from btu.btu_core.arguments import ArgumentsError, merge_arguments, parse_arguments
+from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
 from btu.btu_core.output_capture import capture_output
 

@@ -12,8 +12,8 @@ from typing import Any
 import click
 
 from btu import __version__
-from btu.btu_core import daemon_client
-from btu.btu_core.schedule_rules import CronError, TimeZoneError, next_fire_times, validate_timezone
+from btu.contracts import protocol
+from btu.contracts.schedule_rules import CronError, TimeZoneError, next_fire_times, validate_timezone
 
 from .config import ConfigError, DaemonConfig, insecure_file_warning, load_config
 
@@ -46,7 +46,7 @@ def _socket_path(bench_path: str | None, sites: tuple[str, ...], config_file: st
     try:
         return load_config().socket_path
     except ConfigError:
-        return daemon_client.default_socket_path(None)
+        return protocol.default_socket_path(None)
 
 
 def _utc(ts: float) -> str:
@@ -94,7 +94,7 @@ def run(bench_path, sites, config_file, socket_path, log_level, job_mode, log_to
 def ping_command(bench_path, sites, config_file, socket_path) -> None:
     """Ask the daemon whether it is alive."""
     path = _socket_path(bench_path, sites, config_file, socket_path)
-    reply = daemon_client.ping(path)
+    reply = protocol.ping(path)
     if not reply.ok:
         click.echo(reply.message, err=True)
         sys.exit(1)
@@ -110,7 +110,7 @@ def status_command(bench_path, sites, config_file, socket_path, as_json) -> None
     from . import status_view
 
     path = _socket_path(bench_path, sites, config_file, socket_path)
-    reply = daemon_client.status(path, timeout=5.0)
+    reply = protocol.status(path, timeout=5.0)
     if as_json:
         click.echo(json.dumps(status_view.as_json(reply.ok, reply.message, reply.data, path, sites), indent=2,
                               default=str))
@@ -130,11 +130,11 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
     from .progress import Progress
 
     path = _socket_path(bench_path, sites, config_file, socket_path)
-    before = daemon_client.status(path, timeout=5.0) if wait else None
+    before = protocol.status(path, timeout=5.0) if wait else None
     if before is not None and not before.ok:
         click.echo(before.message, err=True)
         sys.exit(1)
-    replies = [daemon_client.refresh(path, site) for site in sites] if sites else [daemon_client.refresh(path)]
+    replies = [protocol.refresh(path, site) for site in sites] if sites else [protocol.refresh(path)]
     for reply in replies:
         click.echo(reply.message, err=not reply.ok)
     if not all(r.ok for r in replies):
@@ -146,7 +146,7 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
     state: dict[str, Any] = {}
     with Progress("refresh", 0) as progress:
         while time.monotonic() < deadline:
-            reply = daemon_client.status(path, timeout=5.0)
+            reply = protocol.status(path, timeout=5.0)
             if not reply.ok:
                 click.echo(f"btu-scheduler: lost the daemon during the refresh: {reply.message}", err=True)
                 sys.exit(1)
@@ -245,7 +245,7 @@ def enqueue_now(bench_path, sites, config_file, socket_path, schedule) -> None:
     client = store.client(site.name)
     fire_ts = int(time.time())
     queue, job = JobBuilder(config).build(client, spec, fire_ts)
-    if not client.set(store.marker_key(site.name, schedule, fire_ts), job.id, nx=True, ex=86400):
+    if not client.set(store.keys.marker(site.name, schedule, fire_ts), job.id, nx=True, ex=86400):
         click.echo(f"already enqueued this second: {job.id}")
         return
     queue.enqueue_job(job)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from btu.btu_core.daemon_client import DEFAULT_SOCKET_PATH, default_socket_path
-from btu.btu_core.schedule_rules import TimeZoneError, validate_timezone
+from btu.contracts.protocol import DEFAULT_SOCKET_PATH, MAX_SOCKET_PATH, default_socket_path
+from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 
-MAX_SOCKET_PATH = 107  # sun_path is 108 bytes on Linux, including the NUL
 JOB_MODES = ("frappe", "plain")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -451,10 +450,6 @@ def load_config(
             f"{MAX_SOCKET_PATH} bytes (a Unix socket path limit): set a shorter socket_path."
         )
     return config
-
-
-def with_overrides(config: DaemonConfig, **changes: Any) -> DaemonConfig:
-    return replace(config, **changes)
 
 
 def insecure_file_warning(path: str) -> str | None:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from redis.exceptions import RedisError
 
-from btu.btu_core.schedule_rules import next_fire_time
+from btu.contracts.schedule_rules import next_fire_time
 
 from .backoff import Backoff
 from .context import Action, DaemonContext

@@ -18,7 +18,7 @@ from .config import DaemonConfig
 from .consumer import Consumer
 from .context import DaemonContext
 from .logutil import log_event
-from .protocol import Request, encode_reply
+from btu.contracts.protocol import Request, encode_reply
 from .refiller import Refiller
 from .scheduler import Scheduler
 from .socket_server import SocketServer
@@ -185,7 +185,7 @@ class Daemon:
         lease_holder = None
         if ctx.health.redis_ok:
             try:
-                lease_holder = ctx.store.bench_client().get(ctx.store.lease_key())
+                lease_holder = ctx.store.bench_client().get(ctx.store.keys.lease(self.config.bench_id))
                 lease_holder = lease_holder.decode() if lease_holder else None
             except RedisError:
                 pass

@@ -25,7 +25,7 @@ class Lease:
         self.store = store
         self.ttl_ms = ttl_seconds * 1000
         self.holder_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.key = store.lease_key()
+        self.key = store.keys.lease(store.config.bench_id)
         client = store.bench_client()
         self._acquire = client.register_script(ACQUIRE_LUA)
         self._release = client.register_script(RELEASE_LUA)

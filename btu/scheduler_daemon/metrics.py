@@ -105,7 +105,7 @@ class DaemonCollector:
                 try:
                     client = ctx.store.client(site)
                     known.add_metric([site], ctx.store.count(site))
-                    invalid.add_metric([site], int(client.hlen(ctx.store.errors_key(site))))
+                    invalid.add_metric([site], int(client.hlen(ctx.store.keys.errors(site))))
                 except RedisError:
                     continue
         yield known

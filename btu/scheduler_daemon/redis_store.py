@@ -1,17 +1,4 @@
-"""BTU's Redis contract: key names and the atomic scripts that change them.
-
-Per site (prefix ``btu`` by default):
-  btu:<site>:next_runs  sorted set, score = next fire time (Unix s), member = schedule name
-  btu:<site>:specs      hash, schedule name -> JSON ScheduleSpec (what to enqueue)
-  btu:<site>:timings    hash, schedule name -> "cron|zone" (a change resets the fire time)
-  btu:<site>:errors     hash, schedule name -> why it cannot run
-  btu:<site>:fired:<schedule>:<ts>  marker of an enqueued run (exactly-once guard, TTL)
-  btu:<site>:enqueued   hash, minute (Unix s // 60) -> runs enqueued in that minute
-  btu:<site>:epoch      random token; when it vanishes or changes, Redis lost our keys (restart, flush)
-Per bench:
-  btu:<bench_id>:lease  the enqueuing lease (one daemon enqueues at a time)
-  btu:<bench_id>:daemon hash of the lease holder's status (version, pid, started)
-"""
+"""Redis connections and the atomic scripts that change BTU's keys (names: btu.contracts.redis_keys)."""
 
 from __future__ import annotations
 
@@ -19,6 +6,8 @@ import time
 from typing import Iterable
 
 import redis
+
+from btu.contracts.redis_keys import RedisKeys
 
 from .config import DaemonConfig, SiteConfig
 
@@ -51,18 +40,8 @@ redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return {2, ARGV[4]}
 """
 
-# Move a schedule from the fire time it had to the next one, only if nobody changed it meanwhile.
-ADVANCE_LUA = """
-local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if s and tonumber(s) == tonumber(ARGV[2]) then
-  if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
-  return 1
-end
-return 0
-"""
-
 # One batch of due runs in one call (inside the fire transaction): set the marker of each enqueued
-# run, then move each schedule as ADVANCE_LUA does. KEYS: next_runs, then the markers to set;
+# run, then move each schedule to its next fire time if it still holds the one just run. KEYS: next_runs, then the markers to set;
 # ARGV: marker TTL (s), the markers' job ids in the same order, then name, fire time it had and
 # next fire time ('' = remove) per schedule.
 FIRE_BATCH_LUA = """
@@ -93,10 +72,9 @@ class RedisStore:
 
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
-        self.prefix = config.key_prefix
+        self.keys = RedisKeys(config.key_prefix)
         self._clients: dict[str, redis.Redis] = {}
         self._upsert: dict[str, object] = {}
-        self._advance: dict[str, object] = {}
         self._fire_batch: dict[int, object] = {}
 
     # --- connections -------------------------------------------------------------------------
@@ -130,13 +108,6 @@ class RedisStore:
             self._upsert[key] = client.register_script(UPSERT_LUA)
         return self._upsert[key]
 
-    def advance_script(self, site: str):
-        client = self.client(site)
-        key = id(client)
-        if key not in self._advance:
-            self._advance[key] = client.register_script(ADVANCE_LUA)
-        return self._advance[key]
-
     def fire_batch_script(self, site: str):
         client = self.client(site)
         key = id(client)
@@ -151,34 +122,6 @@ class RedisStore:
             except Exception:  # noqa: BLE001
                 pass
 
-    # --- key names ---------------------------------------------------------------------------
-    def next_runs_key(self, site: str) -> str:
-        return f"{self.prefix}:{site}:next_runs"
-
-    def specs_key(self, site: str) -> str:
-        return f"{self.prefix}:{site}:specs"
-
-    def timings_key(self, site: str) -> str:
-        return f"{self.prefix}:{site}:timings"
-
-    def errors_key(self, site: str) -> str:
-        return f"{self.prefix}:{site}:errors"
-
-    def enqueued_key(self, site: str) -> str:
-        return f"{self.prefix}:{site}:enqueued"
-
-    def marker_key(self, site: str, name: str, fire_ts: int) -> str:
-        return f"{self.prefix}:{site}:fired:{name}:{fire_ts}"
-
-    def lease_key(self) -> str:
-        return f"{self.prefix}:{self.config.bench_id}:lease"
-
-    def epoch_key(self, site: str) -> str:
-        return f"{self.prefix}:{site}:epoch"
-
-    def daemon_key(self) -> str:
-        return f"{self.prefix}:{self.config.bench_id}:daemon"
-
     # --- schedule state ----------------------------------------------------------------------
     def upsert(self, site: str, entries: Iterable[tuple[str, str, str, int]],
                catch_up: set[str] | frozenset[str] = frozenset()) -> list[tuple[int, float]]:
@@ -191,12 +134,12 @@ class RedisStore:
         later pending one unless that run was already enqueued (its marker exists).
         """
         script = self.upsert_script(site)
-        keys = [self.specs_key(site), self.timings_key(site), self.next_runs_key(site), self.errors_key(site)]
+        keys = [self.keys.specs(site), self.keys.timings(site), self.keys.next_runs(site), self.keys.errors(site)]
         pipe = self.client(site).pipeline(transaction=False)
         now = time.time()
         for name, spec_json, timing, candidate in entries:
             if name in catch_up:
-                script(keys=[*keys, self.marker_key(site, name, candidate)],
+                script(keys=[*keys, self.keys.marker(site, name, candidate)],
                        args=[name, spec_json, timing, candidate, "1", now], client=pipe)
             else:
                 script(keys=keys, args=[name, spec_json, timing, candidate, "0", now], client=pipe)
@@ -208,46 +151,46 @@ class RedisStore:
         if not names:
             return
         pipe = self.client(site).pipeline(transaction=True)
-        pipe.zrem(self.next_runs_key(site), *names)
-        pipe.hdel(self.specs_key(site), *names)
-        pipe.hdel(self.timings_key(site), *names)
-        pipe.hdel(self.errors_key(site), *names)
+        pipe.zrem(self.keys.next_runs(site), *names)
+        pipe.hdel(self.keys.specs(site), *names)
+        pipe.hdel(self.keys.timings(site), *names)
+        pipe.hdel(self.keys.errors(site), *names)
         if errors:
-            pipe.hset(self.errors_key(site), mapping=errors)
+            pipe.hset(self.keys.errors(site), mapping=errors)
         pipe.execute()
 
     def known_names(self, site: str) -> set[str]:
         client = self.client(site)
-        names = {decode(n) for n in client.zrange(self.next_runs_key(site), 0, -1)}
-        names.update(decode(n) for n in client.hkeys(self.specs_key(site)))
-        names.update(decode(n) for n in client.hkeys(self.errors_key(site)))
+        names = {decode(n) for n in client.zrange(self.keys.next_runs(site), 0, -1)}
+        names.update(decode(n) for n in client.hkeys(self.keys.specs(site)))
+        names.update(decode(n) for n in client.hkeys(self.keys.errors(site)))
         return {n for n in names if n}
 
     def due(self, site: str, now: float, limit: int) -> list[tuple[str, int]]:
-        rows = self.client(site).zrangebyscore(self.next_runs_key(site), "-inf", now, start=0, num=limit,
+        rows = self.client(site).zrangebyscore(self.keys.next_runs(site), "-inf", now, start=0, num=limit,
                                                withscores=True)
         return [(decode(name), int(score)) for name, score in rows]
 
     def earliest(self, site: str) -> float | None:
-        rows = self.client(site).zrange(self.next_runs_key(site), 0, 0, withscores=True)
+        rows = self.client(site).zrange(self.keys.next_runs(site), 0, 0, withscores=True)
         return float(rows[0][1]) if rows else None
 
     def upcoming(self, site: str, count: int) -> list[tuple[str, int]]:
-        rows = self.client(site).zrange(self.next_runs_key(site), 0, count - 1, withscores=True)
+        rows = self.client(site).zrange(self.keys.next_runs(site), 0, count - 1, withscores=True)
         return [(decode(name), int(score)) for name, score in rows]
 
     def count(self, site: str) -> int:
-        return int(self.client(site).zcard(self.next_runs_key(site)))
+        return int(self.client(site).zcard(self.keys.next_runs(site)))
 
     def errors(self, site: str) -> dict[str, str]:
-        return {decode(k): decode(v) for k, v in self.client(site).hgetall(self.errors_key(site)).items()}
+        return {decode(k): decode(v) for k, v in self.client(site).hgetall(self.keys.errors(site)).items()}
 
     def specs(self, site: str, names: list[str]) -> list[bytes | None]:
         if not names:
             return []
-        return self.client(site).hmget(self.specs_key(site), names)
+        return self.client(site).hmget(self.keys.specs(site), names)
 
     def enqueued_since(self, site: str, since: float) -> int:
         first_minute = int(since // 60)
-        counts = self.client(site).hgetall(self.enqueued_key(site))
+        counts = self.client(site).hgetall(self.keys.enqueued(site))
         return sum(int(v) for k, v in counts.items() if int(k) >= first_minute)

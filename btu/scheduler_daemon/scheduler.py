@@ -15,7 +15,7 @@ import uuid
 
 from redis.exceptions import RedisError, WatchError
 
-from btu.btu_core.schedule_rules import next_fire_time
+from btu.contracts.schedule_rules import next_fire_time
 
 from .backoff import Backoff
 from .context import DaemonContext
@@ -111,8 +111,8 @@ class Scheduler:
             return
         for site in ctx.databases:
             client = ctx.store.client(site)
-            scores = client.zrange(ctx.store.next_runs_key(site), 0, -1, withscores=True)
-            timings = client.hgetall(ctx.store.timings_key(site))
+            scores = client.zrange(ctx.store.keys.next_runs(site), 0, -1, withscores=True)
+            timings = client.hgetall(ctx.store.keys.timings(site))
             with ctx.known_lock:
                 for name, score in scores:
                     timing = timings.get(name)
@@ -128,7 +128,7 @@ class Scheduler:
             return
         for site in self.ctx.databases:
             client = self.ctx.store.client(site)
-            key = self.ctx.store.epoch_key(site)
+            key = self.ctx.store.keys.epoch(site)
             token = client.get(key)
             if token is None:
                 client.set(key, uuid.uuid4().hex, nx=True)
@@ -205,9 +205,9 @@ class Scheduler:
         names = [name for name, _ in due]
         specs = [None if raw is None else ScheduleSpec.from_json(raw) for raw in store.specs(site, names)]
         run_times = self._run_times(site, due, specs)
-        markers = [store.marker_key(site, name, ts) for (name, _), ts in zip(due, run_times)]
+        markers = [store.keys.marker(site, name, ts) for (name, _), ts in zip(due, run_times)]
         fire_batch = store.fire_batch_script(site)
-        next_key = store.next_runs_key(site)
+        next_key = store.keys.next_runs(site)
         grace = ctx.config.misfire_grace
         lease_shared = client is store.bench_client()
         enqueued: list[tuple[str, int, str, float, int]] = []
@@ -266,7 +266,7 @@ class Scheduler:
                 fire_batch(keys=[next_key, *marker_keys], args=[grace + MARKER_TTL_EXTRA, *marker_ids, *moves],
                            client=pipe)
                 if enqueued:
-                    pipe.hincrby(store.enqueued_key(site), str(int(now // 60)), len(enqueued))
+                    pipe.hincrby(store.keys.enqueued(site), str(int(now // 60)), len(enqueued))
                 pipe.execute()
         except WatchError:
             log_event(log, logging.DEBUG, "fire_batch_retry", site=site, runs=len(due))

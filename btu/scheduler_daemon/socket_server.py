@@ -12,10 +12,10 @@ import threading
 import time
 from typing import Callable
 
-from btu.btu_core.daemon_client import ping
+from btu.contracts.protocol import ping
 
 from .logutil import log_event
-from .protocol import MAX_REQUEST_BYTES, REQUEST_SECONDS, ProtocolError, Request, encode_reply, parse_request
+from btu.contracts.protocol import MAX_REQUEST_BYTES, REQUEST_SECONDS, ProtocolError, Request, encode_reply, parse_request
 
 log = logging.getLogger("btu.socket")
 MAX_CLIENTS = 256

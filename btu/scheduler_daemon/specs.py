@@ -6,8 +6,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from btu.btu_core.arguments import ArgumentsError, merge_arguments, parse_arguments
-from btu.btu_core.schedule_rules import CronError, TimeZoneError, frequency_to_cron, validate_timezone
+from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
+from btu.contracts.schedule_rules import CronError, TimeZoneError, frequency_to_cron, validate_timezone
 
 
 class ScheduleInvalid(ValueError):

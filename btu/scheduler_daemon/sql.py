@@ -72,10 +72,6 @@ class SiteDatabase:
         rows = self._query(SELECT_ONE, (name,))
         return rows[0] if rows else None
 
-    def fetch_all_schedules(self) -> list[dict[str, Any]]:
-        """Every schedule with its task, in one query."""
-        return self._query(SELECT_ALL)
-
     def iter_all_schedules(self, chunk: int = 1000):
         """Every schedule with its task, streamed from one query (bounded memory)."""
         try:

@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from btu.btu_core.schedule_rules import TimeZoneError, validate_timezone
+from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 
 
 def duration(seconds: float | None) -> str:

@@ -22,11 +22,12 @@ from typing import Iterable
 import psutil
 import redis
 
-from btu.btu_core import daemon_client
-from btu.btu_core.schedule_rules import next_fire_times
+from btu.contracts import protocol
+from btu.contracts.schedule_rules import next_fire_times
 from btu.scheduler_daemon.jobs import job_id_for
 
 from ..services import REPO, DaemonProcess, Process, free_port, wait_for, write_toml
+from btu.contracts.redis_keys import KEYS
 
 LONG = os.environ.get("BTU_FAULTS_LONG", "").strip().lower() in ("1", "true", "yes", "on")
 SITE = "faults.localhost"
@@ -303,7 +304,7 @@ def recorded_runs(path: str) -> list[Run]:
 
 def markers(client: redis.Redis, schedule: str) -> set[int]:
     found = set()
-    for key in client.scan_iter(match=f"btu:{SITE}:fired:{schedule}:*", count=1000):
+    for key in client.scan_iter(match=KEYS.markers_of(SITE, schedule), count=1000):
         found.add(int(key.decode().rsplit(":", 1)[1]))
     return found
 
@@ -412,7 +413,7 @@ def wait_caught_up(client: redis.Redis, names: Iterable[str], horizon: float, ti
     names = list(names)
 
     def done() -> bool:
-        scores = client.zmscore(f"btu:{SITE}:next_runs", names)
+        scores = client.zmscore(KEYS.next_runs(SITE), names)
         return all(s is not None and s > horizon for s in scores)
 
     wait_for(done, timeout, 0.1, what=f"the daemon to handle every fire time up to {horizon:.0f}")
@@ -445,7 +446,7 @@ def raw_request(path: str, payload: bytes, timeout: float = 15.0, half_close: bo
         if hold_open:
             time.sleep(hold_open)
         try:
-            data = daemon_client.read_reply_line(sock)
+            data = protocol.read_reply_line(sock)
         except (ConnectionResetError, socket.timeout):
             data = b""
     if not data.strip():

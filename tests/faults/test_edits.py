@@ -10,9 +10,10 @@ import pytest
 from .harness import (RECORD, SITE, STATS, add_every_second, check_runs, queued_runs, scale, sleep_until_fraction,
                       wait_caught_up, wait_for)
 from .test_kill import seed
+from btu.contracts.redis_keys import KEYS
 
 pytestmark = pytest.mark.faults
-NEXT_RUNS = f"btu:{SITE}:next_runs"
+NEXT_RUNS = KEYS.next_runs(SITE)
 # Different cron strings (so the daemon sees a new timing each time) with the same fire times.
 EQUIVALENT = ["* * * * * *", "*/1 * * * * *", "0-59 * * * * *", "0/1 * * * * *", "* * * * * * *"]
 
@@ -101,7 +102,7 @@ def test_runs_due_during_full_refreshes_and_edits_racing_a_refresh(bench):
         time.sleep(0.5)
         assert client.zscore(NEXT_RUNS, "TS-Z9000X") is None, "a schedule disabled during a refresh came back"
         assert client.zscore(NEXT_RUNS, new) is not None, "a schedule created during a refresh was removed"
-        spec = client.hget(f"btu:{SITE}:specs", edited)
+        spec = client.hget(KEYS.specs(SITE), edited)
         assert b'"round %d"' % round_ in spec, "an edit made during a refresh was undone"
     end = time.time() + 1
     wait_caught_up(client, crons, end, 30)

@@ -10,6 +10,7 @@ import pytest
 
 from .harness import (STATS, Outage, add_every_second, check_runs, markers, queued_runs, scale, wait_caught_up,
                       wait_for)
+from btu.contracts.redis_keys import KEYS
 
 pytestmark = pytest.mark.faults
 LEASE_TTL = 2
@@ -31,8 +32,8 @@ def test_sigkill_at_random_moments_neither_skips_nor_doubles(bench):
     # A short full refresh interval so that kills also land inside refreshes.
     daemon = bench.daemon("d", lease_ttl=LEASE_TTL, full_refresh_interval=5)
     client = bench.client()
-    wait_for(lambda: client.zcard("btu:faults.localhost:next_runs") == len(crons), 20, what="schedules in Redis")
-    start = max(s for _, s in client.zrange("btu:faults.localhost:next_runs", 0, -1, withscores=True))
+    wait_for(lambda: client.zcard(KEYS.next_runs("faults.localhost")) == len(crons), 20, what="schedules in Redis")
+    start = max(s for _, s in client.zrange(KEYS.next_runs("faults.localhost"), 0, -1, withscores=True))
     outages: list[Outage] = []
     early_kills = 0
     for _ in range(kills):

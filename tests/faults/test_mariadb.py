@@ -10,9 +10,10 @@ import pytest
 
 from ..services import MariaDBServer, SiteDB, cleanup_dir, short_tmpdir
 from .harness import (SITE, STATS, add_every_second, check_runs, queued_runs, scale, wait_caught_up, wait_for)
+from btu.contracts.redis_keys import KEYS
 
 pytestmark = pytest.mark.faults
-NEXT_RUNS = f"btu:{SITE}:next_runs"
+NEXT_RUNS = KEYS.next_runs(SITE)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_mariadb_restarts_runs_go_on_and_edits_apply_after(bench, private_mariad
             assert client.zcard(NEXT_RUNS) == len(crons) + 1
             private_mariadb.start()
             wanted = f'"cron":"{i} 0 0 1 1 *"'.encode()
-            wait_for(lambda: wanted in (client.hget(f"btu:{SITE}:specs", "TS-EDIT") or b""), 40,
+            wait_for(lambda: wanted in (client.hget(KEYS.specs(SITE), "TS-EDIT") or b""), 40,
                      what="the edit made during the outage to be applied")
         end = time.time() + 1
         wait_caught_up(client, crons, end, 30)
@@ -94,7 +95,7 @@ def test_locked_rows_and_tables_do_not_stop_the_daemon(bench):
     locker.close()
     crons["TS-LOCKED"] = "*/2 * * * * *"
     assert daemon.request("create_task_schedule", "TS-LOCKED", SITE).ok
-    wait_for(lambda: b"*/2 * * * * *" in (client.hget(f"btu:{SITE}:timings", "TS-LOCKED") or b""), 10,
+    wait_for(lambda: b"*/2 * * * * *" in (client.hget(KEYS.timings(SITE), "TS-LOCKED") or b""), 10,
              what="the committed edit")
     del crons["TS-LOCKED"]  # its fire times changed rule mid-test; the other schedules are checked
 
@@ -125,7 +126,7 @@ def test_locked_rows_and_tables_do_not_stop_the_daemon(bench):
         table_locker.close()
     site_db_other.update_schedule("TS-F0001", argument_overrides='{"label": "after the lock"}')
     assert daemon.request("create_task_schedule", "TS-F0001", SITE).ok
-    wait_for(lambda: b"after the lock" in (client.hget(f"btu:{SITE}:specs", "TS-F0001") or b""), 40,
+    wait_for(lambda: b"after the lock" in (client.hget(KEYS.specs(SITE), "TS-F0001") or b""), 40,
              what="syncs to work again after the lock")
     end = time.time() + 1
     wait_caught_up(client, crons, end, 30)

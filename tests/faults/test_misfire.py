@@ -8,9 +8,10 @@ import pytest
 
 from .harness import (SITE, STATS, Outage, add_every_second, check_runs, log_time, queued_runs, sleep_until_fraction,
                       wait_caught_up, wait_for)
+from btu.contracts.redis_keys import KEYS
 
 pytestmark = pytest.mark.faults
-NEXT_RUNS = f"btu:{SITE}:next_runs"
+NEXT_RUNS = KEYS.next_runs(SITE)
 
 
 def test_down_within_misfire_grace_one_catch_up_run(bench):

@@ -10,9 +10,10 @@ import pytest
 from .harness import (STATS, Outage, add_every_second, check_runs, queued_runs, scale, sleep_until_fraction,
                       wait_caught_up, wait_for)
 from .test_kill import seed
+from btu.contracts.redis_keys import KEYS
 
 pytestmark = pytest.mark.faults
-NEXT_RUNS = "btu:faults.localhost:next_runs"
+NEXT_RUNS = KEYS.next_runs("faults.localhost")
 
 
 def _schedules(site_db) -> dict[str, str]:

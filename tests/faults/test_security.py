@@ -17,9 +17,10 @@ import pytest
 from ..services import REPO
 from .harness import (RECORD, SITE, STATS, Daemon, FaultRedis, queued_runs, run_cli, wait_for,
                       write_config)
+from btu.contracts.redis_keys import KEYS
 
 pytestmark = pytest.mark.faults
-NEXT_RUNS = f"btu:{SITE}:next_runs"
+NEXT_RUNS = KEYS.next_runs(SITE)
 PASSWORD = "Zq7-very-secret-pa55word"
 
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from btu.btu_core import daemon_client
+from btu.contracts import protocol
 
 from .harness import SITE, STATS, raw_request, scale, wait_for
 
@@ -110,7 +110,7 @@ def send_big(path: str, size: int) -> dict | None:
         sender = threading.Thread(target=push)
         sender.start()
         try:
-            data = daemon_client.read_reply_line(sock)
+            data = protocol.read_reply_line(sock)
         except OSError:
             data = b""
         sender.join(20)
@@ -158,7 +158,7 @@ def test_hostile_socket_requests_are_refused_and_the_daemon_keeps_serving(bench)
 
         def read(sock):
             try:
-                data = daemon_client.read_reply_line(sock)
+                data = protocol.read_reply_line(sock)
             except OSError as exc:
                 return {"error": str(exc)}
             return json.loads(data.split(b"\n")[0]) if data.strip() else None
@@ -174,7 +174,7 @@ def test_hostile_socket_requests_are_refused_and_the_daemon_keeps_serving(bench)
                 problems.append(problem)
         STATS.add(bench.test_name, faults_injected=1)
         started = time.monotonic()
-        pong = daemon_client.ping(path, timeout=5)
+        pong = protocol.ping(path, timeout=5)
         assert pong.ok, f"ping after 500 concurrent half-sent requests: {pong.message}"
         assert time.monotonic() - started < 2, "ping answered late after the connection storm"
 

@@ -7,9 +7,10 @@ import time
 import pytest
 
 from .harness import RECORD, SITE, STATS, check_runs, queued_runs, wait_caught_up, wait_for
+from btu.contracts.redis_keys import KEYS
 
 pytestmark = pytest.mark.faults
-NEXT_RUNS = f"btu:{SITE}:next_runs"
+NEXT_RUNS = KEYS.next_runs(SITE)
 NULLABLE_SCHEDULE_COLUMNS = ["task", "task_description", "queue_name", "run_frequency", "day_of_week", "month",
                              "cron_string", "cron_timezone", "schedule_description", "argument_overrides",
                              "redis_job_id", "creation", "modified", "modified_by", "owner"]
@@ -82,7 +83,7 @@ def test_broken_rows_fail_alone(bench):
     assert all(len(error) > 10 for error in invalid.values()), invalid
     # Each reason is specific (not the consumer's catch-all for an unexpected exception).
     assert not [n for n, e in invalid.items() if "cannot be read" in e], invalid
-    errors = {k.decode(): v.decode() for k, v in client.hgetall(f"btu:{SITE}:errors").items()}
+    errors = {k.decode(): v.decode() for k, v in client.hgetall(KEYS.errors(SITE)).items()}
     assert set(errors) == set(broken), sorted(set(broken) ^ set(errors))
     status = daemon.request("status").data["sites"][SITE]
     assert set(status["invalid_schedules"]) == set(broken)
@@ -96,4 +97,4 @@ def test_broken_rows_fail_alone(bench):
     db.update_schedule("TS-CRON-RANGE", cron_string="*/5 * * * * *")
     assert daemon.request("create_task_schedule", "TS-CRON-RANGE", SITE).ok
     wait_for(lambda: client.zscore(NEXT_RUNS, "TS-CRON-RANGE") is not None, 10, what="the fixed schedule")
-    assert client.hget(f"btu:{SITE}:errors", "TS-CRON-RANGE") is None
+    assert client.hget(KEYS.errors(SITE), "TS-CRON-RANGE") is None

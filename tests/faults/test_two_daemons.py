@@ -13,10 +13,11 @@ import pytest
 from .harness import (SITE, STATS, Outage, add_every_second, check_runs, log_time, queued_runs, scale,
                       wait_caught_up, wait_for)
 from .test_kill import seed
+from btu.contracts.redis_keys import KEYS
 
 pytestmark = pytest.mark.faults
 LEASE_TTL = 3
-NEXT_RUNS = f"btu:{SITE}:next_runs"
+NEXT_RUNS = KEYS.next_runs(SITE)
 
 
 def leader_of(*daemons):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import frappe
 
-from btu.btu_core.schedule_rules import CronError, describe_cron, frequency_to_cron
+from btu.contracts.schedule_rules import CronError, describe_cron, frequency_to_cron
 
 
 def execute() -> None:

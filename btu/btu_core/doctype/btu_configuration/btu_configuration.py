@@ -10,9 +10,8 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon import refresh_after_commit
-from btu.btu_core.schedule_rules import TimeZoneError, validate_timezone
-
-MAX_SOCKET_PATH_BYTES = 107  # sun_path holds 108 bytes on Linux, including the NUL
+from btu.contracts.protocol import MAX_SOCKET_PATH
+from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 
 
 class BTUConfiguration(Document):
@@ -37,10 +36,10 @@ class BTUConfiguration(Document):
 			return
 		if not os.path.isabs(path):
 			frappe.throw(_("The socket path must be absolute, e.g. /home/frappe/bench/config/btu_scheduler.sock."))
-		if len(path.encode()) > MAX_SOCKET_PATH_BYTES:
+		if len(path.encode()) > MAX_SOCKET_PATH:
 			frappe.throw(
 				_("The socket path is {0} bytes long; a Unix socket path may have at most {1}.").format(
-					len(path.encode()), MAX_SOCKET_PATH_BYTES
+					len(path.encode()), MAX_SOCKET_PATH
 				)
 			)
 

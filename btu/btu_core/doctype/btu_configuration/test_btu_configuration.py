@@ -36,7 +36,7 @@ class TestBTUConfiguration(FrappeTestCase):
 	def test_changing_the_zone_asks_the_daemon_for_a_refresh_after_commit(self):
 		current = frappe.db.get_single_value("BTU Configuration", "cron_time_zone") or "UTC"
 		new_zone = "Asia/Tokyo" if current != "Asia/Tokyo" else "Europe/Berlin"
-		with patch("btu.btu_core.daemon_client.refresh") as refresh:
+		with patch("btu.contracts.protocol.refresh") as refresh:
 			self.save_with(cron_time_zone=new_zone)
 			refresh.assert_not_called()
 			frappe.db.commit()

@@ -8,7 +8,7 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon import notify_after_commit
-from btu.btu_core.arguments import ArgumentsError, parse_arguments
+from btu.contracts.arguments import ArgumentsError, parse_arguments
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
 
 

@@ -15,7 +15,7 @@ from btu.btu_core.doctype.btu_task.test_btu_task import make_task
 from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule, reachable_reply
 from btu.btu_core.task_runner import execute_task, run_scheduled_task
 
-DAEMON = "btu.btu_core.daemon_client."
+DAEMON = "btu.contracts.protocol."
 
 
 class TestTaskRunner(FrappeTestCase):

@@ -1,6 +1,6 @@
 """BTU Task Schedule: when (cron rule + time zone) a submitted BTU Task runs, and who hears about it.
 
-The rules live in btu.btu_core.schedule_rules; this controller only applies them and
+The rules live in btu.contracts.schedule_rules; this controller only applies them and
 tells the scheduler daemon about changes after the transaction commits.
 """
 
@@ -12,9 +12,9 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon import notify_after_commit
-from btu.btu_core.arguments import ArgumentsError, merge_arguments, parse_arguments
+from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
-from btu.btu_core.schedule_rules import (
+from btu.contracts.schedule_rules import (
 	CronError,
 	TimeZoneError,
 	describe_cron,

@@ -7,11 +7,11 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from btu.btu_core.daemon_client import DaemonReply
+from btu.contracts.protocol import DaemonReply
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
 
-CREATE = "btu.btu_core.daemon_client.create_task_schedule"
-CANCEL = "btu.btu_core.daemon_client.cancel_task_schedule"
+CREATE = "btu.contracts.protocol.create_task_schedule"
+CANCEL = "btu.contracts.protocol.cancel_task_schedule"
 
 
 def make_schedule(task: str, **fields):

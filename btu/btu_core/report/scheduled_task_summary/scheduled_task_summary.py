@@ -53,12 +53,7 @@ def get_data(filters: frappe._dict) -> tuple[list[dict[str, Any]], str | None]:
 	default_zone = status.configuration_time_zone()
 	message = None
 	try:
-		next_runs = {
-			member.decode() if isinstance(member, bytes) else member: score
-			for member, score in status.redis_conn().zrange(
-				f"{status.KEY_PREFIX}:{frappe.local.site}:next_runs", 0, -1, withscores=True
-			)
-		}
+		next_runs = status.all_next_runs()
 		errors = status.schedule_errors()
 	except Exception as exc:  # noqa: BLE001 - Redis down: show the rest
 		next_runs, errors = {}, {}

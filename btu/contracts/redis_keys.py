@@ -1,0 +1,60 @@
+"""The names of every Redis key BTU writes (the daemon writes them; Desk, the CLI and tests read them).
+
+Per site, with the default prefix ``btu``:
+
+==================================  ===============================================================
+``btu:<site>:next_runs``            sorted set: member = schedule name, score = next fire time (Unix s)
+``btu:<site>:specs``                hash: schedule name -> JSON ScheduleSpec (what to enqueue)
+``btu:<site>:timings``              hash: schedule name -> ``"<cron>|<zone>"`` (a change resets the fire time)
+``btu:<site>:errors``               hash: schedule name -> why it cannot run
+``btu:<site>:fired:<name>:<ts>``    marker of an enqueued run (the exactly-once guard; expires)
+``btu:<site>:enqueued``             hash: minute (Unix s // 60) -> runs enqueued in that minute
+``btu:<site>:epoch``                random token; when it vanishes or changes, Redis lost BTU's keys
+==================================  ===============================================================
+
+Per bench: ``btu:<bench_id>:lease``, the enqueuing lease (one daemon enqueues at a time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "btu"
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """Key names under one prefix (``key_prefix`` in the daemon's configuration)."""
+
+    prefix: str = DEFAULT_PREFIX
+
+    def next_runs(self, site: str) -> str:
+        return f"{self.prefix}:{site}:next_runs"
+
+    def specs(self, site: str) -> str:
+        return f"{self.prefix}:{site}:specs"
+
+    def timings(self, site: str) -> str:
+        return f"{self.prefix}:{site}:timings"
+
+    def errors(self, site: str) -> str:
+        return f"{self.prefix}:{site}:errors"
+
+    def enqueued(self, site: str) -> str:
+        return f"{self.prefix}:{site}:enqueued"
+
+    def marker(self, site: str, schedule: str, fire_ts: int) -> str:
+        return f"{self.prefix}:{site}:fired:{schedule}:{int(fire_ts)}"
+
+    def markers_of(self, site: str, schedule: str) -> str:
+        """A SCAN pattern matching every marker of one schedule."""
+        return f"{self.prefix}:{site}:fired:{schedule}:*"
+
+    def epoch(self, site: str) -> str:
+        return f"{self.prefix}:{site}:epoch"
+
+    def lease(self, bench_id: str) -> str:
+        return f"{self.prefix}:{bench_id}:lease"
+
+
+KEYS = RedisKeys()
