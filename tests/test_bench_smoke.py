@@ -20,54 +20,76 @@ SYSTEMS = {"BTU daemon", "rq cron", "rq-scheduler"}
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory, mariadb_available):
-    out = tmp_path_factory.mktemp("bench")
-    proc = subprocess.run(
-        [str(REPO / "bench" / "run"), "--quick", "--sizes", ",".join(map(str, SIZES)), "--edits", str(EDITS),
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=600, cwd=str(REPO),
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads((out / "latest-quick.json").read_text())
-    return proc.stdout, data
+	out = tmp_path_factory.mktemp("bench")
+	proc = subprocess.run(
+		[
+			str(REPO / "bench" / "run"),
+			"--quick",
+			"--sizes",
+			",".join(map(str, SIZES)),
+			"--edits",
+			str(EDITS),
+			"--out",
+			str(out),
+		],
+		capture_output=True,
+		text=True,
+		timeout=600,
+		cwd=str(REPO),
+	)
+	assert proc.returncode == 0, proc.stderr[-4000:]
+	data = json.loads((out / "latest-quick.json").read_text())
+	return proc.stdout, data
 
 
 def test_table_has_one_row_per_system_and_size(quick_run):
-    stdout, data = quick_run
-    rows = [line for line in stdout.splitlines() if line.startswith("| ") and not line.startswith("| scheduler")]
-    assert len(rows) == len(SIZES) * 4, stdout
-    for n in SIZES:
-        assert sum(f"| {n:,} |" in row for row in rows) == 4, stdout
-    assert sum("BTU daemon" in row for row in rows) == len(SIZES)
-    assert sum("rq cron" in row for row in rows) == len(SIZES)
-    assert sum("rq-scheduler" in row and "interval 60 s" in row for row in rows) == len(SIZES)
-    assert sum("rq-scheduler" in row and "interval 1 s" in row for row in rows) == len(SIZES)
-    results = data["results"]
-    assert {r["system"] for r in results} == SYSTEMS
-    assert sorted((r["system"], r["n"], r.get("interval")) for r in results) == sorted(
-        [(s, n, i) for n in SIZES for s, i in (("BTU daemon", None), ("rq cron", None),
-                                                 ("rq-scheduler", 60.0), ("rq-scheduler", 1.0))])
+	stdout, data = quick_run
+	rows = [
+		line for line in stdout.splitlines() if line.startswith("| ") and not line.startswith("| scheduler")
+	]
+	assert len(rows) == len(SIZES) * 4, stdout
+	for n in SIZES:
+		assert sum(f"| {n:,} |" in row for row in rows) == 4, stdout
+	assert sum("BTU daemon" in row for row in rows) == len(SIZES)
+	assert sum("rq cron" in row for row in rows) == len(SIZES)
+	assert sum("rq-scheduler" in row and "interval 60 s" in row for row in rows) == len(SIZES)
+	assert sum("rq-scheduler" in row and "interval 1 s" in row for row in rows) == len(SIZES)
+	results = data["results"]
+	assert {r["system"] for r in results} == SYSTEMS
+	assert sorted((r["system"], r["n"], r.get("interval")) for r in results) == sorted(
+		[
+			(s, n, i)
+			for n in SIZES
+			for s, i in (
+				("BTU daemon", None),
+				("rq cron", None),
+				("rq-scheduler", 60.0),
+				("rq-scheduler", 1.0),
+			)
+		]
+	)
 
 
 def test_btu_enqueues_exactly_n_runs_per_fire_time(quick_run):
-    _, data = quick_run
-    for r in (r for r in data["results"] if r["system"] == "BTU daemon"):
-        assert "error" not in r, r.get("error")
-        assert r["runs_per_fire"] == [r["n"], r["n"]]
-        assert r["missing"] == 0 and r["duplicates"] == 0
-        for fire in r["fires"]:
-            assert fire["runs"] == fire["schedules"] == r["n"]
-        assert r["edits"] == min(EDITS, r["n"] // 2)  # bench edits at most half the schedules
-        assert r["lateness_p99_ms"] is not None and r["peak_rss_mb"] > 0
-    largest = max(SIZES)
-    btu_largest = next(r for r in data["results"] if r["system"] == "BTU daemon" and r["n"] == largest)
-    assert btu_largest["edits_during_refresh"] >= 1
+	_, data = quick_run
+	for r in (r for r in data["results"] if r["system"] == "BTU daemon"):
+		assert "error" not in r, r.get("error")
+		assert r["runs_per_fire"] == [r["n"], r["n"]]
+		assert r["missing"] == 0 and r["duplicates"] == 0
+		for fire in r["fires"]:
+			assert fire["runs"] == fire["schedules"] == r["n"]
+		assert r["edits"] == min(EDITS, r["n"] // 2)  # bench edits at most half the schedules
+		assert r["lateness_p99_ms"] is not None and r["peak_rss_mb"] > 0
+	largest = max(SIZES)
+	btu_largest = next(r for r in data["results"] if r["system"] == "BTU daemon" and r["n"] == largest)
+	assert btu_largest["edits_during_refresh"] >= 1
 
 
 def test_peer_counts_add_up(quick_run):
-    _, data = quick_run
-    for r in (r for r in data["results"] if r["system"] != "BTU daemon"):
-        assert "error" not in r, r.get("error")
-        for fire in r["fires"]:
-            assert fire["schedules"] + fire["missing"] == r["n"]
-            assert fire["runs"] == fire["schedules"] + fire["duplicates"]
-        assert r["missing"] == sum(f["missing"] for f in r["fires"])
+	_, data = quick_run
+	for r in (r for r in data["results"] if r["system"] != "BTU daemon"):
+		assert "error" not in r, r.get("error")
+		for fire in r["fires"]:
+			assert fire["schedules"] + fire["missing"] == r["n"]
+			assert fire["runs"] == fire["schedules"] + fire["duplicates"]
+		assert r["missing"] == sum(f["missing"] for f in r["fires"])

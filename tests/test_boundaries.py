@@ -70,7 +70,9 @@ def test_daemon_imports_only_itself_and_the_contracts():
 		for imported in imported_modules(path):
 			assert not _starts(imported, ("frappe",)), f"{name} imports {imported}"
 			if _starts(imported, ("btu",)) and imported not in ("btu", "btu.__version__"):
-				assert _starts(imported, allowed), f"{name} imports {imported}: the daemon may import only {allowed}"
+				assert _starts(imported, allowed), (
+					f"{name} imports {imported}: the daemon may import only {allowed}"
+				)
 
 
 def test_no_import_circle():

@@ -19,129 +19,150 @@ RECORD = "btu.scheduler_daemon.demo_tasks.record_run"
 
 
 def scrape(port: int) -> dict[tuple[str, tuple], float]:
-    """Every sample as {(name, sorted labels): value}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        assert response.status == 200
-        assert response.headers["Content-Type"].startswith("text/plain")
-        text = response.read().decode()
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
+	"""Every sample as {(name, sorted labels): value}."""
+	with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+		assert response.status == 200
+		assert response.headers["Content-Type"].startswith("text/plain")
+		text = response.read().decode()
+	samples = {}
+	for family in text_string_to_metric_families(text):
+		for sample in family.samples:
+			samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+	return samples
 
 
 def value(samples: dict, name: str, **labels: str) -> float:
-    return samples[(name, tuple(sorted(labels.items())))]
+	return samples[(name, tuple(sorted(labels.items())))]
 
 
 def test_metrics_endpoint_of_a_real_daemon(site_db, start_daemon, daemon_config, workdir):
-    port = free_port()
-    site_db.add_task("BTU-00001", RECORD, {"path": os.path.join(workdir, "runs.txt")})
-    site_db.add_schedule("TS-000001", "BTU-00001", "* * * * * *")
-    site_db.add_schedule("TS-000002", "BTU-00001", "0 9 * * *", "Europe/Paris")
-    site_db.add_schedule("TS-000003", "BTU-00404", "0 9 * * *")  # no such task: invalid
-    daemon_config(metrics_port=port)
-    daemon = start_daemon()
-    assert f"event=metrics_listening url=http://127.0.0.1:{port}/metrics" in daemon.output()
-    wait_for(lambda: daemon.request("status").data["counters"]["runs_enqueued"] >= 3, 20, what="three runs")
-    wait_for(lambda: not daemon.request("status").data["refresh"]["running"], what="refresh complete")
+	port = free_port()
+	site_db.add_task("BTU-00001", RECORD, {"path": os.path.join(workdir, "runs.txt")})
+	site_db.add_schedule("TS-000001", "BTU-00001", "* * * * * *")
+	site_db.add_schedule("TS-000002", "BTU-00001", "0 9 * * *", "Europe/Paris")
+	site_db.add_schedule("TS-000003", "BTU-00404", "0 9 * * *")  # no such task: invalid
+	daemon_config(metrics_port=port)
+	daemon = start_daemon()
+	assert f"event=metrics_listening url=http://127.0.0.1:{port}/metrics" in daemon.output()
+	wait_for(lambda: daemon.request("status").data["counters"]["runs_enqueued"] >= 3, 20, what="three runs")
+	wait_for(lambda: not daemon.request("status").data["refresh"]["running"], what="refresh complete")
 
-    samples = scrape(port)
-    status = daemon.request("status").data
-    assert value(samples, "btu_daemon_info", version=status["version"], job_mode="plain", bench_id="testbench") == 1
-    assert abs(value(samples, "btu_daemon_start_time_seconds") - status["started_at"]) < 1
-    assert value(samples, "btu_leader") == 1
-    assert value(samples, "btu_redis_up") == 1
-    assert value(samples, "btu_sql_up", site=SITE) == 1
-    assert value(samples, "btu_schedules", site=SITE) == 2
-    assert value(samples, "btu_schedules_invalid", site=SITE) == 1
-    enqueued = value(samples, "btu_runs_enqueued_total")
-    assert 3 <= enqueued <= daemon.request("status").data["counters"]["runs_enqueued"]
-    # every enqueued run was observed in the lateness histogram; runs on time are well under a second late
-    assert value(samples, "btu_enqueue_lateness_seconds_count") == enqueued
-    assert value(samples, "btu_enqueue_lateness_seconds_bucket", le="+Inf") == enqueued
-    assert value(samples, "btu_enqueue_lateness_seconds_bucket", le="1.0") >= enqueued - 1
-    assert 0 <= value(samples, "btu_enqueue_lateness_seconds_sum") < enqueued
-    assert value(samples, "btu_runs_skipped_misfire_total") == 0
-    assert value(samples, "btu_refreshes_total") >= 1
-    assert value(samples, "btu_refresh_running") == 0
-    assert 0 <= value(samples, "btu_refresh_last_duration_seconds") < 10
-    assert value(samples, "btu_redis_reconnects_total") == 0
-    assert value(samples, "btu_sql_reconnects_total") == 0
-    assert value(samples, "btu_internal_queue_size", lane="bulk") >= 0
+	samples = scrape(port)
+	status = daemon.request("status").data
+	assert (
+		value(samples, "btu_daemon_info", version=status["version"], job_mode="plain", bench_id="testbench")
+		== 1
+	)
+	assert abs(value(samples, "btu_daemon_start_time_seconds") - status["started_at"]) < 1
+	assert value(samples, "btu_leader") == 1
+	assert value(samples, "btu_redis_up") == 1
+	assert value(samples, "btu_sql_up", site=SITE) == 1
+	assert value(samples, "btu_schedules", site=SITE) == 2
+	assert value(samples, "btu_schedules_invalid", site=SITE) == 1
+	enqueued = value(samples, "btu_runs_enqueued_total")
+	assert 3 <= enqueued <= daemon.request("status").data["counters"]["runs_enqueued"]
+	# every enqueued run was observed in the lateness histogram; runs on time are well under a second late
+	assert value(samples, "btu_enqueue_lateness_seconds_count") == enqueued
+	assert value(samples, "btu_enqueue_lateness_seconds_bucket", le="+Inf") == enqueued
+	assert value(samples, "btu_enqueue_lateness_seconds_bucket", le="1.0") >= enqueued - 1
+	assert 0 <= value(samples, "btu_enqueue_lateness_seconds_sum") < enqueued
+	assert value(samples, "btu_runs_skipped_misfire_total") == 0
+	assert value(samples, "btu_refreshes_total") >= 1
+	assert value(samples, "btu_refresh_running") == 0
+	assert 0 <= value(samples, "btu_refresh_last_duration_seconds") < 10
+	assert value(samples, "btu_redis_reconnects_total") == 0
+	assert value(samples, "btu_sql_reconnects_total") == 0
+	assert value(samples, "btu_internal_queue_size", lane="bulk") >= 0
 
-    # socket requests and errors are counted
-    before = scrape(port)
-    for _ in range(3):
-        assert daemon.request("ping").ok
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(daemon_config.socket_path)
-        sock.sendall(b"this is not json\n")
-        assert b'"ok": false' in sock.recv(65536)
-    after = scrape(port)
-    assert value(after, "btu_socket_requests_total") - value(before, "btu_socket_requests_total") == 3
-    assert value(after, "btu_socket_errors_total") - value(before, "btu_socket_errors_total") == 1
+	# socket requests and errors are counted
+	before = scrape(port)
+	for _ in range(3):
+		assert daemon.request("ping").ok
+	with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+		sock.connect(daemon_config.socket_path)
+		sock.sendall(b"this is not json\n")
+		assert b'"ok": false' in sock.recv(65536)
+	after = scrape(port)
+	assert value(after, "btu_socket_requests_total") - value(before, "btu_socket_requests_total") == 3
+	assert value(after, "btu_socket_errors_total") - value(before, "btu_socket_errors_total") == 1
 
 
 def test_reconnects_are_counted(site_db, workdir):
-    """Redis restarted and the site's database gone and back: each is one reconnect."""
-    redis_server = RedisServer(workdir).start()
-    port = free_port()
-    socket_path = os.path.join(workdir, "m.sock")
-    config = write_toml(os.path.join(workdir, "m.toml"),
-                        {"job_mode": "plain", "redis_url": redis_server.url(0), "socket_path": socket_path,
-                         "lease_ttl": 3, "full_refresh_interval": 1, "metrics_port": port},
-                        {SITE: {"db_name": site_db.name, "db_user": site_db.args["user"]}})
-    daemon = DaemonProcess(workdir, config, socket_path).start()
-    try:
-        wait_for(lambda: value(scrape(port), "btu_refreshes_total") >= 1, what="first refresh")
-        redis_server.stop()
-        wait_for(lambda: value(scrape(port), "btu_redis_up") == 0, 15, what="Redis seen down")
-        redis_server.start()  # same port
-        wait_for(lambda: value(scrape(port), "btu_redis_up") == 1, 30, what="Redis seen up again")
-        assert value(scrape(port), "btu_redis_reconnects_total") == 1
+	"""Redis restarted and the site's database gone and back: each is one reconnect."""
+	redis_server = RedisServer(workdir).start()
+	port = free_port()
+	socket_path = os.path.join(workdir, "m.sock")
+	config = write_toml(
+		os.path.join(workdir, "m.toml"),
+		{
+			"job_mode": "plain",
+			"redis_url": redis_server.url(0),
+			"socket_path": socket_path,
+			"lease_ttl": 3,
+			"full_refresh_interval": 1,
+			"metrics_port": port,
+		},
+		{SITE: {"db_name": site_db.name, "db_user": site_db.args["user"]}},
+	)
+	daemon = DaemonProcess(workdir, config, socket_path).start()
+	try:
+		wait_for(lambda: value(scrape(port), "btu_refreshes_total") >= 1, what="first refresh")
+		redis_server.stop()
+		wait_for(lambda: value(scrape(port), "btu_redis_up") == 0, 15, what="Redis seen down")
+		redis_server.start()  # same port
+		wait_for(lambda: value(scrape(port), "btu_redis_up") == 1, 30, what="Redis seen up again")
+		assert value(scrape(port), "btu_redis_reconnects_total") == 1
 
-        site_db.drop()
-        wait_for(lambda: value(scrape(port), "btu_sql_up", site=SITE) == 0, 15, what="database seen down")
-        init_database(site_db.args, site_db.name)
-        wait_for(lambda: value(scrape(port), "btu_sql_up", site=SITE) == 1, 30, what="database seen up again")
-        samples = scrape(port)
-        assert value(samples, "btu_sql_reconnects_total") == 1
-        assert value(samples, "btu_redis_reconnects_total") == 1
-    finally:
-        daemon.stop()
-        redis_server.stop()
+		site_db.drop()
+		wait_for(lambda: value(scrape(port), "btu_sql_up", site=SITE) == 0, 15, what="database seen down")
+		init_database(site_db.args, site_db.name)
+		wait_for(lambda: value(scrape(port), "btu_sql_up", site=SITE) == 1, 30, what="database seen up again")
+		samples = scrape(port)
+		assert value(samples, "btu_sql_reconnects_total") == 1
+		assert value(samples, "btu_redis_reconnects_total") == 1
+	finally:
+		daemon.stop()
+		redis_server.stop()
 
 
 def test_metrics_port_in_use_is_a_clear_start_up_error(daemon_config, workdir):
-    with socket.socket() as busy:
-        busy.bind(("127.0.0.1", 0))
-        busy.listen(1)
-        port = busy.getsockname()[1]
-        path = daemon_config(metrics_port=port)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BTU_")}
-        result = subprocess.run([sys.executable, "-m", "btu.scheduler_daemon", "run", "--config", path],
-                                capture_output=True, text=True, cwd=str(REPO), env=env, timeout=60)
-    assert result.returncode == 3
-    assert (f"btu-scheduler: cannot start: metrics_port {port}: cannot listen on 127.0.0.1:{port} "
-            "(Address already in use); choose a free port or unset metrics_port.") in result.stderr
-    assert not os.path.exists(daemon_config.socket_path)  # the socket it had bound is cleaned up
+	with socket.socket() as busy:
+		busy.bind(("127.0.0.1", 0))
+		busy.listen(1)
+		port = busy.getsockname()[1]
+		path = daemon_config(metrics_port=port)
+		env = {k: v for k, v in os.environ.items() if not k.startswith("BTU_")}
+		result = subprocess.run(
+			[sys.executable, "-m", "btu.scheduler_daemon", "run", "--config", path],
+			capture_output=True,
+			text=True,
+			cwd=str(REPO),
+			env=env,
+			timeout=60,
+		)
+	assert result.returncode == 3
+	assert (
+		f"btu-scheduler: cannot start: metrics_port {port}: cannot listen on 127.0.0.1:{port} "
+		"(Address already in use); choose a free port or unset metrics_port."
+	) in result.stderr
+	assert not os.path.exists(daemon_config.socket_path)  # the socket it had bound is cleaned up
 
 
 def test_metrics_are_off_by_default(start_daemon):
-    daemon = start_daemon()
-    assert daemon.request("status").data["metrics_port"] is None
-    assert "metrics_listening" not in daemon.output()
+	daemon = start_daemon()
+	assert daemon.request("status").data["metrics_port"] is None
+	assert "metrics_listening" not in daemon.output()
 
 
 def test_a_bench_sets_metrics_port_in_common_site_config(tmp_path):
-    from btu.scheduler_daemon.config import load_config
+	from btu.scheduler_daemon.config import load_config
 
-    bench = tmp_path / "frappe-bench"
-    (bench / "apps").mkdir(parents=True)
-    (bench / "sites" / "a.localhost").mkdir(parents=True)
-    (bench / "sites" / "common_site_config.json").write_text('{"btu_metrics_port": 9108, "btu_log_level": "debug"}')
-    (bench / "sites" / "a.localhost" / "site_config.json").write_text('{"db_name": "_a"}')
-    config = load_config(str(bench), environ={})
-    assert config.metrics_port == 9108 and config.log_level == "DEBUG"
+	bench = tmp_path / "frappe-bench"
+	(bench / "apps").mkdir(parents=True)
+	(bench / "sites" / "a.localhost").mkdir(parents=True)
+	(bench / "sites" / "common_site_config.json").write_text(
+		'{"btu_metrics_port": 9108, "btu_log_level": "debug"}'
+	)
+	(bench / "sites" / "a.localhost" / "site_config.json").write_text('{"db_name": "_a"}')
+	config = load_config(str(bench), environ={})
+	assert config.metrics_port == 9108 and config.log_level == "DEBUG"

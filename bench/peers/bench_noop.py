@@ -2,4 +2,4 @@
 
 
 def noop(i=None):
-    return None
+	return None

@@ -126,7 +126,10 @@ def preview_schedule(
 def schedule_daemon_state(schedule: str) -> dict[str, Any]:
 	"""What the daemon holds for one schedule: next fire time in Redis, or why it cannot plan it."""
 	require_doc_permission("BTU Task Schedule", schedule, "read")
-	zone = frappe.db.get_value("BTU Task Schedule", schedule, "cron_timezone") or status.configuration_time_zone()
+	zone = (
+		frappe.db.get_value("BTU Task Schedule", schedule, "cron_timezone")
+		or status.configuration_time_zone()
+	)
 	try:
 		next_ts = status.next_run_of(schedule)
 		error = status.schedule_errors().get(schedule)

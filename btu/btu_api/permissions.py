@@ -21,7 +21,9 @@ def has_app_permission() -> bool:
 def require_manager() -> None:
 	if not is_manager():
 		frappe.throw(
-			_("Only a {0} may do this.").format(_(MANAGER_ROLE)), frappe.PermissionError, title=_("Not Permitted")
+			_("Only a {0} may do this.").format(_(MANAGER_ROLE)),
+			frappe.PermissionError,
+			title=_("Not Permitted"),
 		)
 
 

@@ -13,7 +13,6 @@ from btu.contracts import protocol
 from btu.contracts.redis_keys import KEYS
 
 
-
 def _decode(value: Any) -> str:
 	return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -82,7 +81,10 @@ def schedule_errors(site: str | None = None) -> dict[str, str]:
 def all_next_runs(site: str | None = None) -> dict[str, float]:
 	"""Every schedule the daemon holds for this site: name -> next fire time (Unix s)."""
 	site = site or frappe.local.site
-	return {_decode(member): score for member, score in redis_conn().zrange(KEYS.next_runs(site), 0, -1, withscores=True)}
+	return {
+		_decode(member): score
+		for member, score in redis_conn().zrange(KEYS.next_runs(site), 0, -1, withscores=True)
+	}
 
 
 def next_run_of(schedule_name: str, site: str | None = None) -> float | None:
@@ -92,8 +94,8 @@ def next_run_of(schedule_name: str, site: str | None = None) -> float | None:
 
 def queue_lengths() -> list[dict[str, Any]]:
 	"""Jobs waiting, running workers and failed jobs of each BTU Queue's RQ queue."""
-	from rq import Queue, Worker
 	from frappe.utils.background_jobs import generate_qname
+	from rq import Queue, Worker
 
 	conn = redis_conn()
 	result = []
@@ -120,7 +122,15 @@ def configuration_time_zone() -> str:
 def latest_logs(limit: int = 10) -> list[dict[str, Any]]:
 	return frappe.get_all(
 		"BTU Task Log",
-		fields=["name", "task", "task_desc_short", "schedule", "success_fail", "date_time_started", "execution_time"],
+		fields=[
+			"name",
+			"task",
+			"task_desc_short",
+			"schedule",
+			"success_fail",
+			"date_time_started",
+			"execution_time",
+		],
 		order_by="creation desc",
 		limit_page_length=limit,
 	)

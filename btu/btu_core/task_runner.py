@@ -29,9 +29,9 @@ from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
 from btu.btu_core import email_notify
-from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
 from btu.btu_core.output_capture import capture_output
+from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 
 try:
 	from rq.timeouts import JobTimeoutException
@@ -104,10 +104,17 @@ def run_scheduled_task(
 			why = "deleted" if schedule is None else "disabled"
 			frappe.logger("btu").info(f"BTU run of {task_name} skipped: schedule {schedule_name} is {why}")
 			return RunOutcome(
-				task=task_name, status=SKIPPED, schedule=schedule_name, result_message=f"Schedule {schedule_name} is {why}."
+				task=task_name,
+				status=SKIPPED,
+				schedule=schedule_name,
+				result_message=f"Schedule {schedule_name} is {why}.",
 			).summary()
 	return execute_task(
-		task_name, schedule=schedule, fire_time=fire_time, component=COMPONENT_SCHEDULER, job_id=current_job_id()
+		task_name,
+		schedule=schedule,
+		fire_time=fire_time,
+		component=COMPONENT_SCHEDULER,
+		job_id=current_job_id(),
 	).summary()
 
 
@@ -117,7 +124,7 @@ def run_enqueued_task(task_name: str) -> dict[str, Any]:
 
 
 def run_task_on_server(task_name: str) -> dict[str, Any]:
-	""""Run now on this server": synchronous, in the calling process (e.g. a web worker).
+	""" "Run now on this server": synchronous, in the calling process (e.g. a web worker).
 
 	Not time-limited by BTU (the web server's own request timeout applies); refused for
 	tasks marked Run Only As Worker.
@@ -171,12 +178,18 @@ def execute_task(
 	"""Run one task now, capture its output and record the outcome. Never raises (except KeyboardInterrupt)."""
 	task = _get_or_none("BTU Task", task_name)
 	if task is None:
-		frappe.log_error(title=f"BTU: task {task_name} not found", message=f"Schedule: {getattr(schedule, 'name', None)}")
-		return RunOutcome(task=task_name, status=FAILED, result_message=f"BTU Task {task_name} does not exist.")
+		frappe.log_error(
+			title=f"BTU: task {task_name} not found", message=f"Schedule: {getattr(schedule, 'name', None)}"
+		)
+		return RunOutcome(
+			task=task_name, status=FAILED, result_message=f"BTU Task {task_name} does not exist."
+		)
 
 	record = _RunRecord(task, schedule, component, job_id, _fire_time_to_system(fire_time))
 	if task.docstatus == 2:
-		return record.finish(FAILED, 0.0, "", _("Task {0} is cancelled; the run did not happen.").format(task.name))
+		return record.finish(
+			FAILED, 0.0, "", _("Task {0} is cancelled; the run did not happen.").format(task.name)
+		)
 	try:
 		func, kwargs = prepare_call(task, schedule)
 	except (ArgumentsError, CallableError) as exc:
@@ -192,7 +205,9 @@ def execute_task(
 		except JobTimeoutException:
 			status = TIMEOUT
 			limit = cint(task.max_task_duration)
-			result_message = _("The task ran longer than its maximum duration ({0} s) and was stopped.").format(limit)
+			result_message = _(
+				"The task ran longer than its maximum duration ({0} s) and was stopped."
+			).format(limit)
 			result_message += "\n\n" + traceback.format_exc()
 		except (Exception, SystemExit):
 			status = FAILED
@@ -203,7 +218,9 @@ def execute_task(
 	return record.finish(status, elapsed, output.text, result_message)
 
 
-def prepare_call(task: Document, schedule: Document | None = None) -> tuple[Callable[..., Any], dict[str, Any]]:
+def prepare_call(
+	task: Document, schedule: Document | None = None
+) -> tuple[Callable[..., Any], dict[str, Any]]:
 	"""Resolve the task's function and its merged keyword arguments (raises ArgumentsError / CallableError)."""
 	arguments = parse_arguments(task.arguments, f"BTU Task {task.name} arguments")
 	if schedule is not None:
@@ -236,7 +253,12 @@ class _RunRecord:
 	"""The bookkeeping of one run: In-Progress log, final log, last_runtime, emails."""
 
 	def __init__(
-		self, task: Document, schedule: Document | None, component: str, job_id: str | None, fire_time: datetime | None
+		self,
+		task: Document,
+		schedule: Document | None,
+		component: str,
+		job_id: str | None,
+		fire_time: datetime | None,
 	) -> None:
 		self.task = task
 		self.schedule = schedule
@@ -265,7 +287,9 @@ class _RunRecord:
 			frappe.db.commit()  # the task's own writes first: a bookkeeping failure must not undo them
 		except Exception:  # noqa: BLE001 - e.g. a deadlock at commit: the task's work is lost
 			status = FAILED
-			result_message = f"{result_message}\n\nCommitting the task's work failed:\n{traceback.format_exc()}".strip()
+			result_message = (
+				f"{result_message}\n\nCommitting the task's work failed:\n{traceback.format_exc()}".strip()
+			)
 			_report(f"BTU: could not commit the work of {self.task.name}")
 		try:
 			if status == SUCCESS and cint(self.task.is_transient):
@@ -274,7 +298,9 @@ class _RunRecord:
 					self.log = None
 			else:
 				self.log = self._save_log(status, elapsed, stdout, result_message)
-			frappe.db.set_value("BTU Task", self.task.name, "last_runtime", self.started_at, update_modified=False)
+			frappe.db.set_value(
+				"BTU Task", self.task.name, "last_runtime", self.started_at, update_modified=False
+			)
 			frappe.db.commit()
 		except Exception:  # noqa: BLE001 - a bookkeeping failure is reported, never raised
 			_report(f"BTU: could not record the run of {self.task.name}")

@@ -24,37 +24,37 @@ DEFAULT_PREFIX = "btu"
 
 @dataclass(frozen=True)
 class RedisKeys:
-    """Key names under one prefix (``key_prefix`` in the daemon's configuration)."""
+	"""Key names under one prefix (``key_prefix`` in the daemon's configuration)."""
 
-    prefix: str = DEFAULT_PREFIX
+	prefix: str = DEFAULT_PREFIX
 
-    def next_runs(self, site: str) -> str:
-        return f"{self.prefix}:{site}:next_runs"
+	def next_runs(self, site: str) -> str:
+		return f"{self.prefix}:{site}:next_runs"
 
-    def specs(self, site: str) -> str:
-        return f"{self.prefix}:{site}:specs"
+	def specs(self, site: str) -> str:
+		return f"{self.prefix}:{site}:specs"
 
-    def timings(self, site: str) -> str:
-        return f"{self.prefix}:{site}:timings"
+	def timings(self, site: str) -> str:
+		return f"{self.prefix}:{site}:timings"
 
-    def errors(self, site: str) -> str:
-        return f"{self.prefix}:{site}:errors"
+	def errors(self, site: str) -> str:
+		return f"{self.prefix}:{site}:errors"
 
-    def enqueued(self, site: str) -> str:
-        return f"{self.prefix}:{site}:enqueued"
+	def enqueued(self, site: str) -> str:
+		return f"{self.prefix}:{site}:enqueued"
 
-    def marker(self, site: str, schedule: str, fire_ts: int) -> str:
-        return f"{self.prefix}:{site}:fired:{schedule}:{int(fire_ts)}"
+	def marker(self, site: str, schedule: str, fire_ts: int) -> str:
+		return f"{self.prefix}:{site}:fired:{schedule}:{int(fire_ts)}"
 
-    def markers_of(self, site: str, schedule: str) -> str:
-        """A SCAN pattern matching every marker of one schedule."""
-        return f"{self.prefix}:{site}:fired:{schedule}:*"
+	def markers_of(self, site: str, schedule: str) -> str:
+		"""A SCAN pattern matching every marker of one schedule."""
+		return f"{self.prefix}:{site}:fired:{schedule}:*"
 
-    def epoch(self, site: str) -> str:
-        return f"{self.prefix}:{site}:epoch"
+	def epoch(self, site: str) -> str:
+		return f"{self.prefix}:{site}:epoch"
 
-    def lease(self, bench_id: str) -> str:
-        return f"{self.prefix}:{bench_id}:lease"
+	def lease(self, bench_id: str) -> str:
+		return f"{self.prefix}:{bench_id}:lease"
 
 
 KEYS = RedisKeys()

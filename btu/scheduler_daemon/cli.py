@@ -19,172 +19,210 @@ from .config import ConfigError, DaemonConfig, insecure_file_warning, load_confi
 
 
 def config_options(func: Any) -> Any:
-    func = click.option("--config", "config_file", type=click.Path(dir_okay=False),
-                        help="TOML configuration file (env BTU_CONFIG).")(func)
-    func = click.option("--site", "sites", multiple=True, help="Site to serve (repeatable; default: all sites).")(func)
-    func = click.option("--bench", "bench_path", type=click.Path(file_okay=False),
-                        help="Frappe bench folder (env BTU_BENCH_PATH).")(func)
-    func = click.option("--socket", "socket_path", help="Unix socket path (overrides the configured one).")(func)
-    return func
+	func = click.option(
+		"--config",
+		"config_file",
+		type=click.Path(dir_okay=False),
+		help="TOML configuration file (env BTU_CONFIG).",
+	)(func)
+	func = click.option(
+		"--site", "sites", multiple=True, help="Site to serve (repeatable; default: all sites)."
+	)(func)
+	func = click.option(
+		"--bench",
+		"bench_path",
+		type=click.Path(file_okay=False),
+		help="Frappe bench folder (env BTU_BENCH_PATH).",
+	)(func)
+	func = click.option("--socket", "socket_path", help="Unix socket path (overrides the configured one).")(
+		func
+	)
+	return func
 
 
-def _load(bench_path: str | None, sites: tuple[str, ...], config_file: str | None, **overrides: Any) -> DaemonConfig:
-    try:
-        return load_config(bench_path, list(sites) or None, config_file, overrides=overrides)
-    except ConfigError as exc:
-        click.echo(f"btu-scheduler: configuration error: {exc}", err=True)
-        sys.exit(2)
+def _load(
+	bench_path: str | None, sites: tuple[str, ...], config_file: str | None, **overrides: Any
+) -> DaemonConfig:
+	try:
+		return load_config(bench_path, list(sites) or None, config_file, overrides=overrides)
+	except ConfigError as exc:
+		click.echo(f"btu-scheduler: configuration error: {exc}", err=True)
+		sys.exit(2)
 
 
-def _socket_path(bench_path: str | None, sites: tuple[str, ...], config_file: str | None,
-                 socket_path: str | None) -> str:
-    """The socket to talk to: --socket, else the configuration's, else the default."""
-    if socket_path:
-        return socket_path
-    if bench_path or config_file:
-        return _load(bench_path, sites, config_file).socket_path
-    try:
-        return load_config().socket_path
-    except ConfigError:
-        return protocol.default_socket_path(None)
+def _socket_path(
+	bench_path: str | None, sites: tuple[str, ...], config_file: str | None, socket_path: str | None
+) -> str:
+	"""The socket to talk to: --socket, else the configuration's, else the default."""
+	if socket_path:
+		return socket_path
+	if bench_path or config_file:
+		return _load(bench_path, sites, config_file).socket_path
+	try:
+		return load_config().socket_path
+	except ConfigError:
+		return protocol.default_socket_path(None)
 
 
 def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+	return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _local(ts: float, zone: str) -> str:
-    return datetime.fromtimestamp(ts, validate_timezone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
+	return datetime.fromtimestamp(ts, validate_timezone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="btu-scheduler")
 def main() -> None:
-    """BTU scheduler daemon: runs BTU Task Schedules on time through RQ."""
+	"""BTU scheduler daemon: runs BTU Task Schedules on time through RQ."""
 
 
 @main.command()
 @config_options
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("--job-mode", type=click.Choice(["frappe", "plain"]))
-@click.option("--log-to", type=click.Choice(["stderr", "stdout"]), default="stderr", show_default=True,
-              help="Stream for the event log (the Procfile/supervisor/systemd set-ups use stdout -> "
-                   "logs/btu_scheduler.log, keeping stderr -> logs/btu_scheduler.error.log for start-up errors).")
+@click.option(
+	"--log-to",
+	type=click.Choice(["stderr", "stdout"]),
+	default="stderr",
+	show_default=True,
+	help="Stream for the event log (the Procfile/supervisor/systemd set-ups use stdout -> "
+	"logs/btu_scheduler.log, keeping stderr -> logs/btu_scheduler.error.log for start-up errors).",
+)
 def run(bench_path, sites, config_file, socket_path, log_level, job_mode, log_to) -> None:
-    """Run the daemon in the foreground until SIGTERM or Ctrl-C."""
-    from .daemon import Daemon
-    from .logutil import setup_logging
-    from .metrics import MetricsError
-    from .socket_server import SocketInUse
+	"""Run the daemon in the foreground until SIGTERM or Ctrl-C."""
+	from .daemon import Daemon
+	from .logutil import setup_logging
+	from .metrics import MetricsError
+	from .socket_server import SocketInUse
 
-    config = _load(bench_path, sites, config_file, socket_path=socket_path, log_level=log_level, job_mode=job_mode)
-    setup_logging(config.log_level, sys.stdout if log_to == "stdout" else None)
-    try:
-        Daemon(config).run_forever()
-    except (SocketInUse, MetricsError) as exc:
-        click.echo(f"btu-scheduler: cannot start: {exc}", err=True)
-        sys.exit(3)
-    except OSError as exc:
-        click.echo(f"btu-scheduler: cannot start: {exc}", err=True)
-        sys.exit(3)
+	config = _load(
+		bench_path, sites, config_file, socket_path=socket_path, log_level=log_level, job_mode=job_mode
+	)
+	setup_logging(config.log_level, sys.stdout if log_to == "stdout" else None)
+	try:
+		Daemon(config).run_forever()
+	except (SocketInUse, MetricsError) as exc:
+		click.echo(f"btu-scheduler: cannot start: {exc}", err=True)
+		sys.exit(3)
+	except OSError as exc:
+		click.echo(f"btu-scheduler: cannot start: {exc}", err=True)
+		sys.exit(3)
 
 
 @main.command("ping")
 @config_options
 def ping_command(bench_path, sites, config_file, socket_path) -> None:
-    """Ask the daemon whether it is alive."""
-    path = _socket_path(bench_path, sites, config_file, socket_path)
-    reply = protocol.ping(path)
-    if not reply.ok:
-        click.echo(reply.message, err=True)
-        sys.exit(1)
-    click.echo(f"pong from pid {reply.data.get('pid')} version {reply.data.get('version')} "
-               f"uptime {reply.data.get('uptime_s')} s leader={reply.data.get('leader')} ({reply.elapsed_ms:.1f} ms)")
+	"""Ask the daemon whether it is alive."""
+	path = _socket_path(bench_path, sites, config_file, socket_path)
+	reply = protocol.ping(path)
+	if not reply.ok:
+		click.echo(reply.message, err=True)
+		sys.exit(1)
+	click.echo(
+		f"pong from pid {reply.data.get('pid')} version {reply.data.get('version')} "
+		f"uptime {reply.data.get('uptime_s')} s leader={reply.data.get('leader')} ({reply.elapsed_ms:.1f} ms)"
+	)
 
 
 @main.command("status")
 @config_options
 @click.option("--json", "as_json", is_flag=True, help="Print the daemon's status as JSON.")
 def status_command(bench_path, sites, config_file, socket_path, as_json) -> None:
-    """The daemon at a glance, a table per site; exits 1 when the daemon does not answer."""
-    from . import status_view
+	"""The daemon at a glance, a table per site; exits 1 when the daemon does not answer."""
+	from . import status_view
 
-    path = _socket_path(bench_path, sites, config_file, socket_path)
-    reply = protocol.status(path, timeout=5.0)
-    if as_json:
-        click.echo(json.dumps(status_view.as_json(reply.ok, reply.message, reply.data, path, sites), indent=2,
-                              default=str))
-    else:
-        for line in status_view.render(reply.ok, reply.message, reply.data, path, sites):
-            click.echo(line)
-    sys.exit(0 if reply.ok else 1)
+	path = _socket_path(bench_path, sites, config_file, socket_path)
+	reply = protocol.status(path, timeout=5.0)
+	if as_json:
+		click.echo(
+			json.dumps(
+				status_view.as_json(reply.ok, reply.message, reply.data, path, sites), indent=2, default=str
+			)
+		)
+	else:
+		for line in status_view.render(reply.ok, reply.message, reply.data, path, sites):
+			click.echo(line)
+	sys.exit(0 if reply.ok else 1)
 
 
 @main.command("refresh")
 @config_options
-@click.option("--wait/--no-wait", default=True, show_default=True,
-              help="Follow the refresh to its end (a progress bar on a terminal, a line a second otherwise).")
-@click.option("--timeout", default=3600.0, show_default=True, type=click.FloatRange(1), help="Seconds to wait at most.")
+@click.option(
+	"--wait/--no-wait",
+	default=True,
+	show_default=True,
+	help="Follow the refresh to its end (a progress bar on a terminal, a line a second otherwise).",
+)
+@click.option(
+	"--timeout", default=3600.0, show_default=True, type=click.FloatRange(1), help="Seconds to wait at most."
+)
 def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) -> None:
-    """Ask the daemon to resync every schedule now."""
-    from .progress import Progress
+	"""Ask the daemon to resync every schedule now."""
+	from .progress import Progress
 
-    path = _socket_path(bench_path, sites, config_file, socket_path)
-    before = protocol.status(path, timeout=5.0) if wait else None
-    if before is not None and not before.ok:
-        click.echo(before.message, err=True)
-        sys.exit(1)
-    replies = [protocol.refresh(path, site) for site in sites] if sites else [protocol.refresh(path)]
-    for reply in replies:
-        click.echo(reply.message, err=not reply.ok)
-    if not all(r.ok for r in replies):
-        sys.exit(1)
-    if before is None or "refresh" not in before.data:
-        return  # --no-wait, or a daemon too old to report its refresh progress
-    number = before.data["refresh"]["number"]
-    deadline = time.monotonic() + timeout
-    state: dict[str, Any] = {}
-    with Progress("refresh", 0) as progress:
-        while time.monotonic() < deadline:
-            reply = protocol.status(path, timeout=5.0)
-            if not reply.ok:
-                click.echo(f"btu-scheduler: lost the daemon during the refresh: {reply.message}", err=True)
-                sys.exit(1)
-            state = reply.data["refresh"]
-            if state["number"] > number:
-                progress.update(state["done"], state["total"])
-                if not state["running"]:
-                    break
-            time.sleep(0.2)
-        else:
-            click.echo(f"btu-scheduler: the refresh did not end within {timeout:g} s; it goes on in the daemon "
-                       "(see 'status').", err=True)
-            sys.exit(1)
-    click.echo(f"refresh of {', '.join(state['sites'])} done: {state['last_schedules']} schedules "
-               f"in {state['last_seconds']} s")
+	path = _socket_path(bench_path, sites, config_file, socket_path)
+	before = protocol.status(path, timeout=5.0) if wait else None
+	if before is not None and not before.ok:
+		click.echo(before.message, err=True)
+		sys.exit(1)
+	replies = [protocol.refresh(path, site) for site in sites] if sites else [protocol.refresh(path)]
+	for reply in replies:
+		click.echo(reply.message, err=not reply.ok)
+	if not all(r.ok for r in replies):
+		sys.exit(1)
+	if before is None or "refresh" not in before.data:
+		return  # --no-wait, or a daemon too old to report its refresh progress
+	number = before.data["refresh"]["number"]
+	deadline = time.monotonic() + timeout
+	state: dict[str, Any] = {}
+	with Progress("refresh", 0) as progress:
+		while time.monotonic() < deadline:
+			reply = protocol.status(path, timeout=5.0)
+			if not reply.ok:
+				click.echo(f"btu-scheduler: lost the daemon during the refresh: {reply.message}", err=True)
+				sys.exit(1)
+			state = reply.data["refresh"]
+			if state["number"] > number:
+				progress.update(state["done"], state["total"])
+				if not state["running"]:
+					break
+			time.sleep(0.2)
+		else:
+			click.echo(
+				f"btu-scheduler: the refresh did not end within {timeout:g} s; it goes on in the daemon "
+				"(see 'status').",
+				err=True,
+			)
+			sys.exit(1)
+	click.echo(
+		f"refresh of {', '.join(state['sites'])} done: {state['last_schedules']} schedules "
+		f"in {state['last_seconds']} s"
+	)
 
 
 @main.command("list")
 @config_options
 @click.option("--count", default=20, show_default=True, help="Upcoming runs to show per site.")
 def list_command(bench_path, sites, config_file, socket_path, count) -> None:
-    """Upcoming runs per site, read from Redis, in the site's time zone and UTC."""
-    from .redis_store import RedisStore
-    from .sql import SiteDatabase, SqlUnavailable
+	"""Upcoming runs per site, read from Redis, in the site's time zone and UTC."""
+	from .redis_store import RedisStore
+	from .sql import SiteDatabase, SqlUnavailable
 
-    config = _load(bench_path, sites, config_file)
-    store = RedisStore(config)
-    for site in config.sites:
-        try:
-            zone = SiteDatabase(site).configured_timezone() or config.default_timezone
-        except SqlUnavailable:
-            zone = config.default_timezone
-        runs = store.upcoming(site.name, count)
-        click.echo(f"site {site.name} ({store.count(site.name)} schedules, times in {zone}):")
-        for name, ts in runs:
-            click.echo(f"  {name:<16} {_local(ts, zone):<28} {_utc(ts)}")
-        if not runs:
-            click.echo("  (no upcoming runs)")
+	config = _load(bench_path, sites, config_file)
+	store = RedisStore(config)
+	for site in config.sites:
+		try:
+			zone = SiteDatabase(site).configured_timezone() or config.default_timezone
+		except SqlUnavailable:
+			zone = config.default_timezone
+		runs = store.upcoming(site.name, count)
+		click.echo(f"site {site.name} ({store.count(site.name)} schedules, times in {zone}):")
+		for name, ts in runs:
+			click.echo(f"  {name:<16} {_local(ts, zone):<28} {_utc(ts)}")
+		if not runs:
+			click.echo("  (no upcoming runs)")
 
 
 @main.command("next-runs")
@@ -193,93 +231,95 @@ def list_command(bench_path, sites, config_file, socket_path, count) -> None:
 @click.option("--count", default=10, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--after", help="ISO-8601 instant to start after (default: now); naive = in --tz.")
 def next_runs(cron, zone, count, after) -> None:
-    """Print the next fire times as ISO-8601 UTC instants, one per line."""
-    try:
-        tzinfo = validate_timezone(zone)
-        start = None
-        if after:
-            try:
-                start = datetime.fromisoformat(after.replace("Z", "+00:00"))
-            except ValueError:
-                raise click.BadParameter(f"{after!r} is not an ISO-8601 date-time", param_hint="--after") from None
-            if start.tzinfo is None:
-                start = start.replace(tzinfo=tzinfo)
-        for instant in next_fire_times(cron, zone, start, count):
-            click.echo(instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    except (CronError, TimeZoneError) as exc:
-        click.echo(f"btu-scheduler: {exc}", err=True)
-        sys.exit(2)
+	"""Print the next fire times as ISO-8601 UTC instants, one per line."""
+	try:
+		tzinfo = validate_timezone(zone)
+		start = None
+		if after:
+			try:
+				start = datetime.fromisoformat(after.replace("Z", "+00:00"))
+			except ValueError:
+				raise click.BadParameter(
+					f"{after!r} is not an ISO-8601 date-time", param_hint="--after"
+				) from None
+			if start.tzinfo is None:
+				start = start.replace(tzinfo=tzinfo)
+		for instant in next_fire_times(cron, zone, start, count):
+			click.echo(instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
+	except (CronError, TimeZoneError) as exc:
+		click.echo(f"btu-scheduler: {exc}", err=True)
+		sys.exit(2)
 
 
 @main.command("enqueue-now")
 @config_options
 @click.argument("schedule")
 def enqueue_now(bench_path, sites, config_file, socket_path, schedule) -> None:
-    """Enqueue one run of SCHEDULE right now (its task, arguments and queue), once."""
-    from .jobs import JobBuilder
-    from .redis_store import RedisStore
-    from .specs import ScheduleInvalid, spec_from_row
-    from .sql import SiteDatabase, SqlUnavailable
+	"""Enqueue one run of SCHEDULE right now (its task, arguments and queue), once."""
+	from .jobs import JobBuilder
+	from .redis_store import RedisStore
+	from .specs import ScheduleInvalid, spec_from_row
+	from .sql import SiteDatabase, SqlUnavailable
 
-    config = _load(bench_path, sites, config_file)
-    if len(config.sites) > 1 and len(sites) != 1:
-        click.echo("btu-scheduler: several sites configured; name one with --site", err=True)
-        sys.exit(2)
-    site = config.sites[0]
-    database = SiteDatabase(site)
-    try:
-        row = database.fetch_schedule(schedule)
-        zone = database.configured_timezone() or config.default_timezone
-    except SqlUnavailable as exc:
-        click.echo(f"btu-scheduler: site {site.name}: database unreachable: {exc}", err=True)
-        sys.exit(1)
-    if row is None:
-        click.echo(f"btu-scheduler: schedule {schedule!r} not found in site {site.name}", err=True)
-        sys.exit(1)
-    try:
-        spec = spec_from_row(site.name, {**row, "enabled": 1}, zone)
-    except ScheduleInvalid as exc:
-        click.echo(f"btu-scheduler: schedule {schedule} cannot run: {exc}", err=True)
-        sys.exit(1)
-    store = RedisStore(config)
-    client = store.client(site.name)
-    fire_ts = int(time.time())
-    queue, job = JobBuilder(config).build(client, spec, fire_ts)
-    if not client.set(store.keys.marker(site.name, schedule, fire_ts), job.id, nx=True, ex=86400):
-        click.echo(f"already enqueued this second: {job.id}")
-        return
-    queue.enqueue_job(job)
-    click.echo(f"enqueued {job.id} on queue {queue.name}")
+	config = _load(bench_path, sites, config_file)
+	if len(config.sites) > 1 and len(sites) != 1:
+		click.echo("btu-scheduler: several sites configured; name one with --site", err=True)
+		sys.exit(2)
+	site = config.sites[0]
+	database = SiteDatabase(site)
+	try:
+		row = database.fetch_schedule(schedule)
+		zone = database.configured_timezone() or config.default_timezone
+	except SqlUnavailable as exc:
+		click.echo(f"btu-scheduler: site {site.name}: database unreachable: {exc}", err=True)
+		sys.exit(1)
+	if row is None:
+		click.echo(f"btu-scheduler: schedule {schedule!r} not found in site {site.name}", err=True)
+		sys.exit(1)
+	try:
+		spec = spec_from_row(site.name, {**row, "enabled": 1}, zone)
+	except ScheduleInvalid as exc:
+		click.echo(f"btu-scheduler: schedule {schedule} cannot run: {exc}", err=True)
+		sys.exit(1)
+	store = RedisStore(config)
+	client = store.client(site.name)
+	fire_ts = int(time.time())
+	queue, job = JobBuilder(config).build(client, spec, fire_ts)
+	if not client.set(store.keys.marker(site.name, schedule, fire_ts), job.id, nx=True, ex=86400):
+		click.echo(f"already enqueued this second: {job.id}")
+		return
+	queue.enqueue_job(job)
+	click.echo(f"enqueued {job.id} on queue {queue.name}")
 
 
 @main.command("check-config")
 @config_options
 def check_config(bench_path, sites, config_file, socket_path) -> None:
-    """Validate the configuration and reach Redis and every site's database."""
-    from .redis_store import RedisStore
-    from .sql import SiteDatabase, SqlUnavailable
+	"""Validate the configuration and reach Redis and every site's database."""
+	from .redis_store import RedisStore
+	from .sql import SiteDatabase, SqlUnavailable
 
-    config = _load(bench_path, sites, config_file, socket_path=socket_path)
-    problems = 0
-    click.echo(json.dumps(config.redacted(), indent=2, default=str))
-    for path in config.sources:
-        warning = insecure_file_warning(path) if path != "environment" else None
-        if warning:
-            click.echo(f"warning: {warning}", err=True)
-    try:
-        RedisStore(config).bench_client().ping()
-        click.echo(f"redis: ok ({config.redacted()['redis_url']})")
-    except Exception as exc:  # noqa: BLE001
-        problems += 1
-        click.echo(f"redis: UNREACHABLE ({exc})", err=True)
-    for site in config.sites:
-        try:
-            SiteDatabase(site).ping()
-            click.echo(f"site {site.name}: database ok ({site.db_name}@{site.db_host}:{site.db_port})")
-        except SqlUnavailable as exc:
-            problems += 1
-            click.echo(f"site {site.name}: database UNREACHABLE ({exc})", err=True)
-    sys.exit(1 if problems else 0)
+	config = _load(bench_path, sites, config_file, socket_path=socket_path)
+	problems = 0
+	click.echo(json.dumps(config.redacted(), indent=2, default=str))
+	for path in config.sources:
+		warning = insecure_file_warning(path) if path != "environment" else None
+		if warning:
+			click.echo(f"warning: {warning}", err=True)
+	try:
+		RedisStore(config).bench_client().ping()
+		click.echo(f"redis: ok ({config.redacted()['redis_url']})")
+	except Exception as exc:  # noqa: BLE001
+		problems += 1
+		click.echo(f"redis: UNREACHABLE ({exc})", err=True)
+	for site in config.sites:
+		try:
+			SiteDatabase(site).ping()
+			click.echo(f"site {site.name}: database ok ({site.db_name}@{site.db_host}:{site.db_port})")
+		except SqlUnavailable as exc:
+			problems += 1
+			click.echo(f"site {site.name}: database UNREACHABLE ({exc})", err=True)
+	sys.exit(1 if problems else 0)
 
 
 @main.command("init-db")
@@ -289,109 +329,128 @@ def check_config(bench_path, sites, config_file, socket_path) -> None:
 @click.option("--db-user", default="root", show_default=True)
 @click.option("--db-password", default="", envvar="BTU_DB_PASSWORD")
 @click.option("--demo", is_flag=True, help="Also insert demo tasks and schedules firing every few seconds.")
-@click.option("--demo-schedules", default=0, type=click.IntRange(0, 10_000_000), metavar="N",
-              help="Also insert N daily schedules (TS-L0000001 ...) of the demo task, spread over the day: "
-                   "load for trying refreshes and metrics at scale (implies --demo).")
+@click.option(
+	"--demo-schedules",
+	default=0,
+	type=click.IntRange(0, 10_000_000),
+	metavar="N",
+	help="Also insert N daily schedules (TS-L0000001 ...) of the demo task, spread over the day: "
+	"load for trying refreshes and metrics at scale (implies --demo).",
+)
 def init_db(db_name, db_host, db_port, db_user, db_password, demo, demo_schedules) -> None:
-    """Create the BTU tables in a MariaDB database from the DocType JSON files."""
-    import pymysql
+	"""Create the BTU tables in a MariaDB database from the DocType JSON files."""
+	import pymysql
 
-    from .progress import Progress
-    from .schema import init_database
+	from .progress import Progress
+	from .schema import init_database
 
-    args = dict(host=db_host, port=db_port, user=db_user, password=db_password)
-    try:
-        tables = init_database(args, db_name)
-        click.echo(f"database {db_name}: tables ready: {', '.join(tables)}")
-        if demo or demo_schedules:
-            from .demo_data import insert_demo_data, insert_load_schedules
+	args = dict(host=db_host, port=db_port, user=db_user, password=db_password)
+	try:
+		tables = init_database(args, db_name)
+		click.echo(f"database {db_name}: tables ready: {', '.join(tables)}")
+		if demo or demo_schedules:
+			from .demo_data import insert_demo_data, insert_load_schedules
 
-            names = insert_demo_data(args, db_name)
-            click.echo(f"demo schedules: {', '.join(names)}")
-            if demo_schedules:
-                with Progress("init-db: schedules", demo_schedules) as progress:
-                    insert_load_schedules(args, db_name, demo_schedules, progress.update)
-                click.echo(f"load schedules: {demo_schedules} (TS-L{1:07d} ... TS-L{demo_schedules:07d})")
-    except pymysql.MySQLError as exc:
-        click.echo(f"btu-scheduler: init-db failed on {db_host}:{db_port}: {exc}", err=True)
-        sys.exit(1)
+			names = insert_demo_data(args, db_name)
+			click.echo(f"demo schedules: {', '.join(names)}")
+			if demo_schedules:
+				with Progress("init-db: schedules", demo_schedules) as progress:
+					insert_load_schedules(args, db_name, demo_schedules, progress.update)
+				click.echo(f"load schedules: {demo_schedules} (TS-L{1:07d} ... TS-L{demo_schedules:07d})")
+	except pymysql.MySQLError as exc:
+		click.echo(f"btu-scheduler: init-db failed on {db_host}:{db_port}: {exc}", err=True)
+		sys.exit(1)
 
 
 @main.command("watch")
 @config_options
 @click.option("--seconds", type=float, default=0, help="Stop after this many seconds (0 = until Ctrl-C).")
 def watch(bench_path, sites, config_file, socket_path, seconds) -> None:
-    """Live view of BTU runs: one line per run as RQ workers finish it."""
-    from .watch import watch_runs
+	"""Live view of BTU runs: one line per run as RQ workers finish it."""
+	from .watch import watch_runs
 
-    config = _load(bench_path, sites, config_file)
-    try:
-        watch_runs(config, seconds)
-    except KeyboardInterrupt:
-        pass
+	config = _load(bench_path, sites, config_file)
+	try:
+		watch_runs(config, seconds)
+	except KeyboardInterrupt:
+		pass
 
 
 def _bench_for_setup(bench_path: str | None) -> str:
-    from .deploy import DeployError, ensure_logs_folder, resolve_bench
+	from .deploy import DeployError, ensure_logs_folder, resolve_bench
 
-    try:
-        bench = resolve_bench(bench_path)
-    except DeployError as exc:
-        click.echo(f"btu-scheduler: {exc}", err=True)
-        sys.exit(2)
-    ensure_logs_folder(bench)
-    return bench
+	try:
+		bench = resolve_bench(bench_path)
+	except DeployError as exc:
+		click.echo(f"btu-scheduler: {exc}", err=True)
+		sys.exit(2)
+	ensure_logs_folder(bench)
+	return bench
 
 
 def _report(outcome: Any, what: str) -> None:
-    """One line per set-up outcome; a kept (conflicting) file is exit status 1."""
-    if outcome.status == "kept":
-        click.echo(f"{what}: {outcome.path}: {outcome.detail}", err=True)
-        sys.exit(1)
-    words = {"created": "written", "added": "added", "updated": "replaced", "unchanged": "unchanged"}
-    click.echo(f"{what}: {outcome.path}: {words[outcome.status]}"
-               + (f" ({outcome.detail})" if outcome.detail and outcome.status != "created" else ""))
+	"""One line per set-up outcome; a kept (conflicting) file is exit status 1."""
+	if outcome.status == "kept":
+		click.echo(f"{what}: {outcome.path}: {outcome.detail}", err=True)
+		sys.exit(1)
+	words = {"created": "written", "added": "added", "updated": "replaced", "unchanged": "unchanged"}
+	click.echo(
+		f"{what}: {outcome.path}: {words[outcome.status]}"
+		+ (f" ({outcome.detail})" if outcome.detail and outcome.status != "created" else "")
+	)
 
 
 def _explain_command(bench: str, user: str | None, direct: bool) -> None:
-    from .deploy import bench_owner, daemon_command
+	from .deploy import bench_owner, daemon_command
 
-    command, how = daemon_command(bench, direct)
-    click.echo(f"command: {command}  ({how})")
-    if (user or bench_owner(bench)) == "root":
-        click.echo("warning: the daemon would run as root; pass --user with the bench's user.", err=True)
-    python = os.path.join(bench, "env", "bin", "python")
-    if command.startswith(python) and not os.access(python, os.X_OK):
-        click.echo(f"warning: {python} is missing: is this a bench made by 'bench init'?", err=True)
+	command, how = daemon_command(bench, direct)
+	click.echo(f"command: {command}  ({how})")
+	if (user or bench_owner(bench)) == "root":
+		click.echo("warning: the daemon would run as root; pass --user with the bench's user.", err=True)
+	python = os.path.join(bench, "env", "bin", "python")
+	if command.startswith(python) and not os.access(python, os.X_OK):
+		click.echo(f"warning: {python} is missing: is this a bench made by 'bench init'?", err=True)
 
 
-setup_bench_option = click.option("--bench", "bench_path", type=click.Path(file_okay=False),
-                                  help="Frappe bench folder (default: the current directory, if it is a bench).")
-setup_force_option = click.option("--force", is_flag=True, help="Replace an existing different entry or file.")
-setup_user_option = click.option("--user", help="User the daemon runs as (default: the owner of the bench folder).")
+setup_bench_option = click.option(
+	"--bench",
+	"bench_path",
+	type=click.Path(file_okay=False),
+	help="Frappe bench folder (default: the current directory, if it is a bench).",
+)
+setup_force_option = click.option(
+	"--force", is_flag=True, help="Replace an existing different entry or file."
+)
+setup_user_option = click.option(
+	"--user", help="User the daemon runs as (default: the owner of the bench folder)."
+)
 setup_direct_option = click.option(
-    "--direct", is_flag=True,
-    help="Run the daemon with the bench's Python (env/bin/python -m btu.scheduler_daemon) instead of through "
-         "the bench CLI: starts faster, never loads frappe. Used anyway when no 'bench' is on PATH.")
+	"--direct",
+	is_flag=True,
+	help="Run the daemon with the bench's Python (env/bin/python -m btu.scheduler_daemon) instead of through "
+	"the bench CLI: starts faster, never loads frappe. Used anyway when no 'bench' is on PATH.",
+)
 
 
 @main.command("setup-procfile")
 @setup_bench_option
 @setup_force_option
 def setup_procfile_command(bench_path, force) -> None:
-    """Add the daemon to the bench's Procfile (for 'bench start'); safe to run again."""
-    from .deploy import DeployError, setup_procfile
+	"""Add the daemon to the bench's Procfile (for 'bench start'); safe to run again."""
+	from .deploy import DeployError, setup_procfile
 
-    bench = _bench_for_setup(bench_path)
-    try:
-        outcome = setup_procfile(bench, force)
-    except DeployError as exc:
-        click.echo(f"btu-scheduler: {exc}", err=True)
-        sys.exit(1)
-    _report(outcome, "Procfile")
-    if outcome.changed:
-        click.echo("Restart 'bench start' to run it; logs: logs/btu_scheduler.log and logs/btu_scheduler.error.log. "
-                   "Note: 'bench setup procfile' rewrites the Procfile: run this command again after it.")
+	bench = _bench_for_setup(bench_path)
+	try:
+		outcome = setup_procfile(bench, force)
+	except DeployError as exc:
+		click.echo(f"btu-scheduler: {exc}", err=True)
+		sys.exit(1)
+	_report(outcome, "Procfile")
+	if outcome.changed:
+		click.echo(
+			"Restart 'bench start' to run it; logs: logs/btu_scheduler.log and logs/btu_scheduler.error.log. "
+			"Note: 'bench setup procfile' rewrites the Procfile: run this command again after it."
+		)
 
 
 @main.command("setup-supervisor")
@@ -400,16 +459,16 @@ def setup_procfile_command(bench_path, force) -> None:
 @setup_direct_option
 @setup_force_option
 def setup_supervisor_command(bench_path, user, direct, force) -> None:
-    """Write config/btu_scheduler.supervisor.conf (a supervisor program) and print how to enable it."""
-    from .deploy import program_name, setup_supervisor, supervisor_instructions
+	"""Write config/btu_scheduler.supervisor.conf (a supervisor program) and print how to enable it."""
+	from .deploy import program_name, setup_supervisor, supervisor_instructions
 
-    bench = _bench_for_setup(bench_path)
-    outcome = setup_supervisor(bench, user, direct, force)
-    _report(outcome, f"supervisor program {program_name(bench)}")
-    _explain_command(bench, user, direct)
-    click.echo("Enable it (once), as root:")
-    for line in supervisor_instructions(bench):
-        click.echo(f"  {line}")
+	bench = _bench_for_setup(bench_path)
+	outcome = setup_supervisor(bench, user, direct, force)
+	_report(outcome, f"supervisor program {program_name(bench)}")
+	_explain_command(bench, user, direct)
+	click.echo("Enable it (once), as root:")
+	for line in supervisor_instructions(bench):
+		click.echo(f"  {line}")
 
 
 @main.command("setup-systemd")
@@ -418,17 +477,17 @@ def setup_supervisor_command(bench_path, user, direct, force) -> None:
 @setup_direct_option
 @setup_force_option
 def setup_systemd_command(bench_path, user, direct, force) -> None:
-    """Write config/systemd/<bench>-btu-scheduler.service and print how to enable it."""
-    from .deploy import setup_systemd, systemd_instructions, systemd_unit_name
+	"""Write config/systemd/<bench>-btu-scheduler.service and print how to enable it."""
+	from .deploy import setup_systemd, systemd_instructions, systemd_unit_name
 
-    bench = _bench_for_setup(bench_path)
-    outcome = setup_systemd(bench, user, direct, force)
-    _report(outcome, f"systemd unit {systemd_unit_name(bench)}")
-    _explain_command(bench, user, direct)
-    click.echo("Enable it (once), as root:")
-    for line in systemd_instructions(bench):
-        click.echo(f"  {line}")
+	bench = _bench_for_setup(bench_path)
+	outcome = setup_systemd(bench, user, direct, force)
+	_report(outcome, f"systemd unit {systemd_unit_name(bench)}")
+	_explain_command(bench, user, direct)
+	click.echo("Enable it (once), as root:")
+	for line in systemd_instructions(bench):
+		click.echo(f"  {line}")
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+	main()

@@ -25,188 +25,219 @@ BATCH = 200  # rows a refresh hands over at once; an edit never waits for more t
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+	return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Consumer:
-    def __init__(self, ctx: DaemonContext) -> None:
-        self.ctx = ctx
-        self.redis_backoff = Backoff()
-        self.sql_backoff: dict[str, Backoff] = defaultdict(Backoff)
-        self._reported_errors: dict[tuple[str, str], str] = {}
-        # (site, schedule) -> time.monotonic() of the newest SQL read (or cancel) applied for it:
-        # a full refresh's row read before that is stale and must not undo the edit.
-        self._synced_at: dict[tuple[str, str], float] = {}
+	def __init__(self, ctx: DaemonContext) -> None:
+		self.ctx = ctx
+		self.redis_backoff = Backoff()
+		self.sql_backoff: dict[str, Backoff] = defaultdict(Backoff)
+		self._reported_errors: dict[tuple[str, str], str] = {}
+		# (site, schedule) -> time.monotonic() of the newest SQL read (or cancel) applied for it:
+		# a full refresh's row read before that is stale and must not undo the edit.
+		self._synced_at: dict[tuple[str, str], float] = {}
 
-    def _mark_synced(self, site: str, names: list[str], at: float) -> None:
-        if len(self._synced_at) > 100_000:  # bounded: only entries younger than any refresh matter
-            self._synced_at = {k: t for k, t in self._synced_at.items() if t > at - 3600}
-        for name in names:
-            self._synced_at[(site, name)] = at
+	def _mark_synced(self, site: str, names: list[str], at: float) -> None:
+		if len(self._synced_at) > 100_000:  # bounded: only entries younger than any refresh matter
+			self._synced_at = {k: t for k, t in self._synced_at.items() if t > at - 3600}
+		for name in names:
+			self._synced_at[(site, name)] = at
 
-    def run(self) -> None:
-        while not self.ctx.stop.is_set():
-            try:
-                batch = self.ctx.queue.get_batch(BATCH, timeout=1.0)
-            except QueueClosed:
-                return
-            if batch:
-                self.process(batch)
+	def run(self) -> None:
+		while not self.ctx.stop.is_set():
+			try:
+				batch = self.ctx.queue.get_batch(BATCH, timeout=1.0)
+			except QueueClosed:
+				return
+			if batch:
+				self.process(batch)
 
-    def process(self, batch: list[tuple[tuple[str, str], Action]]) -> None:
-        by_site: dict[str, list[tuple[str, Action]]] = defaultdict(list)
-        for (site, name), action in batch:
-            by_site[site].append((name, action))
-        for site, items in self._requests_first(by_site):
-            try:
-                self._process_site(site, items)
-                if self.redis_backoff.succeed():
-                    self.ctx.health.redis_up()
-                    log_event(log, logging.INFO, "redis_recovered", site=site)
-                    self.ctx.request_refresh()
-            except RedisError as exc:
-                self._requeue(site, items)
-                self.ctx.health.redis_ok = False
-                self.ctx.health.error(f"Redis: {exc}")
-                wait = self.redis_backoff.fail()
-                log_event(log, logging.WARNING, "redis_unavailable", site=site, error=str(exc), retry_in_s=wait,
-                          pending=len(items))
-                self.ctx.stop.wait(wait)
+	def process(self, batch: list[tuple[tuple[str, str], Action]]) -> None:
+		by_site: dict[str, list[tuple[str, Action]]] = defaultdict(list)
+		for (site, name), action in batch:
+			by_site[site].append((name, action))
+		for site, items in self._requests_first(by_site):
+			try:
+				self._process_site(site, items)
+				if self.redis_backoff.succeed():
+					self.ctx.health.redis_up()
+					log_event(log, logging.INFO, "redis_recovered", site=site)
+					self.ctx.request_refresh()
+			except RedisError as exc:
+				self._requeue(site, items)
+				self.ctx.health.redis_ok = False
+				self.ctx.health.error(f"Redis: {exc}")
+				wait = self.redis_backoff.fail()
+				log_event(
+					log,
+					logging.WARNING,
+					"redis_unavailable",
+					site=site,
+					error=str(exc),
+					retry_in_s=wait,
+					pending=len(items),
+				)
+				self.ctx.stop.wait(wait)
 
-    @staticmethod
-    def _requests_first(
-        by_site: dict[str, list[tuple[str, Action]]],
-    ) -> Iterator[tuple[str, list[tuple[str, Action]]]]:
-        """Socket requests (sync, cancel) are applied on their own before a refresh's rows popped
-        in the same batch: an edit waits for one SQL read and one Redis write, not for a whole batch of rows."""
-        for site, items in by_site.items():
-            requests = [item for item in items if item[1][0] != "row"]
-            rows = [item for item in items if item[1][0] == "row"]
-            for part in (requests, rows):
-                if part:
-                    yield site, part
+	@staticmethod
+	def _requests_first(
+		by_site: dict[str, list[tuple[str, Action]]],
+	) -> Iterator[tuple[str, list[tuple[str, Action]]]]:
+		"""Socket requests (sync, cancel) are applied on their own before a refresh's rows popped
+		in the same batch: an edit waits for one SQL read and one Redis write, not for a whole batch of rows."""
+		for site, items in by_site.items():
+			requests = [item for item in items if item[1][0] != "row"]
+			rows = [item for item in items if item[1][0] == "row"]
+			for part in (requests, rows):
+				if part:
+					yield site, part
 
-    def _requeue(self, site: str, items: list[tuple[str, Action]]) -> None:
-        for name, action in items:
-            self.ctx.queue.put((site, name), action, priority=action[0] != "row")
+	def _requeue(self, site: str, items: list[tuple[str, Action]]) -> None:
+		for name, action in items:
+			self.ctx.queue.put((site, name), action, priority=action[0] != "row")
 
-    def _process_site(self, site: str, items: list[tuple[str, Action]]) -> None:
-        ctx = self.ctx
-        database = ctx.databases.get(site)
-        rows: list[tuple[str, dict | None]] = []
-        cancels: list[str] = []
-        needs_sql = [name for name, action in items if action[0] == "sync"]
-        fetched: dict[str, dict | None] = {}
-        if needs_sql:
-            try:
-                if site not in ctx.site_timezones:
-                    ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
-                read_at = time.monotonic()
-                for name in needs_sql:
-                    fetched[name] = database.fetch_schedule(name)
-                self._mark_synced(site, needs_sql, read_at)
-                if self.sql_backoff[site].succeed():
-                    ctx.health.sql_up(site)
-                    log_event(log, logging.INFO, "sql_recovered", site=site)
-                    ctx.request_refresh(site)
-            except SqlUnavailable as exc:
-                ctx.health.sql_ok[site] = False
-                ctx.health.error(f"SQL {site}: {exc}", site)
-                wait = self.sql_backoff[site].fail()
-                log_event(log, logging.WARNING, "sql_unavailable", site=site, error=str(exc), retry_in_s=wait,
-                          pending=len(needs_sql))
-                for name in needs_sql:
-                    ctx.queue.put((site, name), ("sync", None), priority=True)
-                items = [(n, a) for n, a in items if a[0] != "sync"]
-                ctx.stop.wait(wait)
-        for name, action in items:
-            kind = action[0]
-            if kind == "cancel":
-                cancels.append(name)
-                self._mark_synced(site, [name], time.monotonic())
-            elif kind == "row":
-                if action[1].get(ROW_READ_AT, float("inf")) < self._synced_at.get((site, name), float("-inf")):
-                    continue  # read by a full refresh before a newer sync or cancel of it was applied
-                rows.append((name, action[1]))
-            else:
-                rows.append((name, fetched.get(name)))
-        self._apply(site, rows, cancels, verbose=any(a[0] != "row" for _, a in items))
+	def _process_site(self, site: str, items: list[tuple[str, Action]]) -> None:
+		ctx = self.ctx
+		database = ctx.databases.get(site)
+		rows: list[tuple[str, dict | None]] = []
+		cancels: list[str] = []
+		needs_sql = [name for name, action in items if action[0] == "sync"]
+		fetched: dict[str, dict | None] = {}
+		if needs_sql:
+			try:
+				if site not in ctx.site_timezones:
+					ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
+				read_at = time.monotonic()
+				for name in needs_sql:
+					fetched[name] = database.fetch_schedule(name)
+				self._mark_synced(site, needs_sql, read_at)
+				if self.sql_backoff[site].succeed():
+					ctx.health.sql_up(site)
+					log_event(log, logging.INFO, "sql_recovered", site=site)
+					ctx.request_refresh(site)
+			except SqlUnavailable as exc:
+				ctx.health.sql_ok[site] = False
+				ctx.health.error(f"SQL {site}: {exc}", site)
+				wait = self.sql_backoff[site].fail()
+				log_event(
+					log,
+					logging.WARNING,
+					"sql_unavailable",
+					site=site,
+					error=str(exc),
+					retry_in_s=wait,
+					pending=len(needs_sql),
+				)
+				for name in needs_sql:
+					ctx.queue.put((site, name), ("sync", None), priority=True)
+				items = [(n, a) for n, a in items if a[0] != "sync"]
+				ctx.stop.wait(wait)
+		for name, action in items:
+			kind = action[0]
+			if kind == "cancel":
+				cancels.append(name)
+				self._mark_synced(site, [name], time.monotonic())
+			elif kind == "row":
+				if action[1].get(ROW_READ_AT, float("inf")) < self._synced_at.get(
+					(site, name), float("-inf")
+				):
+					continue  # read by a full refresh before a newer sync or cancel of it was applied
+				rows.append((name, action[1]))
+			else:
+				rows.append((name, fetched.get(name)))
+		self._apply(site, rows, cancels, verbose=any(a[0] != "row" for _, a in items))
 
-    def _apply(self, site: str, rows: list[tuple[str, dict | None]], cancels: list[str], verbose: bool) -> None:
-        ctx = self.ctx
-        now = time.time()
-        specs: list[ScheduleSpec] = []
-        removals: list[str] = list(cancels)
-        errors: dict[str, str] = {}
-        default_tz = ctx.timezone_for(site)
-        for name, row in rows:
-            if row is None:
-                removals.append(name)
-                continue
-            try:
-                spec = spec_from_row(site, row, default_tz)
-            except ScheduleInvalid as exc:
-                errors[name] = str(exc)
-                continue
-            except Exception as exc:  # noqa: BLE001 - one unreadable row must not stop the others
-                errors[name] = f"its row cannot be read: {type(exc).__name__}: {str(exc)[:200]}"
-                continue
-            if spec is None:
-                removals.append(name)
-            else:
-                specs.append(spec)
-        entries = []
-        catch_up: set[str] = set()
-        for spec in specs:
-            candidate = self._candidate(spec, now)
-            if candidate is None:
-                errors[spec.name] = f"cron {spec.cron!r} never fires again"
-                continue
-            if candidate <= now:
-                catch_up.add(spec.name)  # from the leader's memory: a run missed while Redis was away
-            entries.append((spec.name, spec.to_json(), spec.timing, candidate))
-        results = ctx.store.upsert(site, entries, catch_up) if entries else []
-        gone = removals + list(errors)
-        if gone:
-            ctx.store.remove(site, gone, errors)
-        with ctx.known_lock:
-            # Only the lease holder remembers fire times: a standby's copy goes stale as the leader
-            # fires, and catching up from it after Redis lost its data would enqueue runs again.
-            for (name, _json, timing, _candidate), (_changed, score) in zip(entries, results):
-                known = ctx.known_next.get((site, name))
-                if not ctx.is_leader:
-                    ctx.known_next.pop((site, name), None)
-                elif not known or known[0] != timing or known[1] < int(score):
-                    # Never backwards: the scheduler may have moved past this score meanwhile.
-                    ctx.known_next[(site, name)] = (timing, int(score))
-            for name in gone:
-                ctx.known_next.pop((site, name), None)
-        earliest = None
-        for (name, _json, _timing, _c), (changed, score) in zip(entries, results):
-            earliest = score if earliest is None else min(earliest, score)
-            self._reported_errors.pop((site, name), None)
-            if changed or verbose:
-                log_event(log, logging.INFO if (changed or verbose) else logging.DEBUG, "schedule_synced",
-                          site=site, schedule=name, next_run=iso(score), changed=bool(changed))
-        for name in removals:
-            self._reported_errors.pop((site, name), None)
-            if verbose:
-                log_event(log, logging.INFO, "schedule_removed", site=site, schedule=name,
-                          reason="cancelled" if name in cancels else "disabled or deleted")
-        for name, message in errors.items():
-            if self._reported_errors.get((site, name)) != message:
-                self._reported_errors[(site, name)] = message
-                log_event(log, logging.WARNING, "schedule_invalid", site=site, schedule=name, error=message)
-        ctx.count("schedules_synced", len(entries))
-        ctx.count("schedules_invalid", len(errors))
-        if earliest is not None:
-            ctx.wake_scheduler(earliest)
+	def _apply(
+		self, site: str, rows: list[tuple[str, dict | None]], cancels: list[str], verbose: bool
+	) -> None:
+		ctx = self.ctx
+		now = time.time()
+		specs: list[ScheduleSpec] = []
+		removals: list[str] = list(cancels)
+		errors: dict[str, str] = {}
+		default_tz = ctx.timezone_for(site)
+		for name, row in rows:
+			if row is None:
+				removals.append(name)
+				continue
+			try:
+				spec = spec_from_row(site, row, default_tz)
+			except ScheduleInvalid as exc:
+				errors[name] = str(exc)
+				continue
+			except Exception as exc:  # noqa: BLE001 - one unreadable row must not stop the others
+				errors[name] = f"its row cannot be read: {type(exc).__name__}: {str(exc)[:200]}"
+				continue
+			if spec is None:
+				removals.append(name)
+			else:
+				specs.append(spec)
+		entries = []
+		catch_up: set[str] = set()
+		for spec in specs:
+			candidate = self._candidate(spec, now)
+			if candidate is None:
+				errors[spec.name] = f"cron {spec.cron!r} never fires again"
+				continue
+			if candidate <= now:
+				catch_up.add(spec.name)  # from the leader's memory: a run missed while Redis was away
+			entries.append((spec.name, spec.to_json(), spec.timing, candidate))
+		results = ctx.store.upsert(site, entries, catch_up) if entries else []
+		gone = removals + list(errors)
+		if gone:
+			ctx.store.remove(site, gone, errors)
+		with ctx.known_lock:
+			# Only the lease holder remembers fire times: a standby's copy goes stale as the leader
+			# fires, and catching up from it after Redis lost its data would enqueue runs again.
+			for (name, _json, timing, _candidate), (_changed, score) in zip(entries, results):
+				known = ctx.known_next.get((site, name))
+				if not ctx.is_leader:
+					ctx.known_next.pop((site, name), None)
+				elif not known or known[0] != timing or known[1] < int(score):
+					# Never backwards: the scheduler may have moved past this score meanwhile.
+					ctx.known_next[(site, name)] = (timing, int(score))
+			for name in gone:
+				ctx.known_next.pop((site, name), None)
+		earliest = None
+		for (name, _json, _timing, _c), (changed, score) in zip(entries, results):
+			earliest = score if earliest is None else min(earliest, score)
+			self._reported_errors.pop((site, name), None)
+			if changed or verbose:
+				log_event(
+					log,
+					logging.INFO if (changed or verbose) else logging.DEBUG,
+					"schedule_synced",
+					site=site,
+					schedule=name,
+					next_run=iso(score),
+					changed=bool(changed),
+				)
+		for name in removals:
+			self._reported_errors.pop((site, name), None)
+			if verbose:
+				log_event(
+					log,
+					logging.INFO,
+					"schedule_removed",
+					site=site,
+					schedule=name,
+					reason="cancelled" if name in cancels else "disabled or deleted",
+				)
+		for name, message in errors.items():
+			if self._reported_errors.get((site, name)) != message:
+				self._reported_errors[(site, name)] = message
+				log_event(log, logging.WARNING, "schedule_invalid", site=site, schedule=name, error=message)
+		ctx.count("schedules_synced", len(entries))
+		ctx.count("schedules_invalid", len(errors))
+		if earliest is not None:
+			ctx.wake_scheduler(earliest)
 
-    def _candidate(self, spec: ScheduleSpec, now: float) -> int | None:
-        """Next fire time to use when Redis has none for this timing (memory first, see context)."""
-        with self.ctx.known_lock:
-            known = self.ctx.known_next.get((spec.site, spec.name))
-        if known and known[0] == spec.timing and self.ctx.is_leader:
-            return known[1]
-        found = next_fire_time(spec.cron, spec.timezone, now)
-        return int(found.timestamp()) if found else None
+	def _candidate(self, spec: ScheduleSpec, now: float) -> int | None:
+		"""Next fire time to use when Redis has none for this timing (memory first, see context)."""
+		with self.ctx.known_lock:
+			known = self.ctx.known_next.get((spec.site, spec.name))
+		if known and known[0] == spec.timing and self.ctx.is_leader:
+			return known[1]
+		found = next_fire_time(spec.cron, spec.timezone, now)
+		return int(found.timestamp()) if found else None

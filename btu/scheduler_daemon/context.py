@@ -19,127 +19,133 @@ Action = tuple[str, Any]
 
 @dataclass
 class Health:
-    redis_ok: bool = True
-    sql_ok: dict[str, bool] = field(default_factory=dict)
-    last_error: str | None = None
-    last_error_at: float | None = None
-    redis_reconnects: int = 0
-    sql_reconnects: int = 0
-    site_errors: dict[str, tuple[str, float]] = field(default_factory=dict)  # site -> (last error, when)
+	redis_ok: bool = True
+	sql_ok: dict[str, bool] = field(default_factory=dict)
+	last_error: str | None = None
+	last_error_at: float | None = None
+	redis_reconnects: int = 0
+	sql_reconnects: int = 0
+	site_errors: dict[str, tuple[str, float]] = field(default_factory=dict)  # site -> (last error, when)
 
-    def error(self, message: str, site: str | None = None) -> None:
-        self.last_error = message
-        self.last_error_at = time.time()
-        if site is not None:
-            self.site_errors[site] = (message, self.last_error_at)
+	def error(self, message: str, site: str | None = None) -> None:
+		self.last_error = message
+		self.last_error_at = time.time()
+		if site is not None:
+			self.site_errors[site] = (message, self.last_error_at)
 
-    def redis_up(self) -> None:
-        """Redis answers again after an outage (counted once per outage, whichever activity sees it first)."""
-        if not self.redis_ok:
-            self.redis_reconnects += 1
-        self.redis_ok = True
+	def redis_up(self) -> None:
+		"""Redis answers again after an outage (counted once per outage, whichever activity sees it first)."""
+		if not self.redis_ok:
+			self.redis_reconnects += 1
+		self.redis_ok = True
 
-    def sql_up(self, site: str) -> None:
-        """A site's database answers again after an outage."""
-        if not self.sql_ok.get(site, True):
-            self.sql_reconnects += 1
-        self.sql_ok[site] = True
+	def sql_up(self, site: str) -> None:
+		"""A site's database answers again after an outage."""
+		if not self.sql_ok.get(site, True):
+			self.sql_reconnects += 1
+		self.sql_ok[site] = True
 
 
 @dataclass
 class RefreshProgress:
-    """The full refresh in progress (or the last one): rows handed to the consumer out of the total.
+	"""The full refresh in progress (or the last one): rows handed to the consumer out of the total.
 
-    ``queued`` counts rows (and removals of stale entries) put on the internal queue; the refresh
-    is done when they have all left the queue. Written by the refiller only; read by status/metrics.
-    """
-    number: int = 0  # how many refreshes have begun
-    running: bool = False
-    pushing: bool = False
-    sites: tuple[str, ...] = ()
-    total: int = 0
-    queued: int = 0
-    started_at: float | None = None
-    started_mono: float = 0.0
-    last_completed_at: float | None = None
-    last_seconds: float | None = None
-    last_schedules: int | None = None
+	``queued`` counts rows (and removals of stale entries) put on the internal queue; the refresh
+	is done when they have all left the queue. Written by the refiller only; read by status/metrics.
+	"""
 
-    def begin(self, sites: list[str], total: int) -> None:
-        self.number += 1
-        self.sites = tuple(sites)
-        self.total = total
-        self.queued = 0
-        self.started_at = time.time()
-        self.started_mono = time.monotonic()
-        self.pushing = True
-        self.running = True
+	number: int = 0  # how many refreshes have begun
+	running: bool = False
+	pushing: bool = False
+	sites: tuple[str, ...] = ()
+	total: int = 0
+	queued: int = 0
+	started_at: float | None = None
+	started_mono: float = 0.0
+	last_completed_at: float | None = None
+	last_seconds: float | None = None
+	last_schedules: int | None = None
 
-    def done(self, bulk_waiting: int) -> int:
-        """Rows the consumer has taken so far (approximate while it works through a batch)."""
-        if not self.running:
-            return self.last_schedules or 0
-        return max(0, min(self.total, self.queued - bulk_waiting))
+	def begin(self, sites: list[str], total: int) -> None:
+		self.number += 1
+		self.sites = tuple(sites)
+		self.total = total
+		self.queued = 0
+		self.started_at = time.time()
+		self.started_mono = time.monotonic()
+		self.pushing = True
+		self.running = True
 
-    def snapshot(self, bulk_waiting: int) -> dict[str, Any]:
-        return {
-            "number": self.number, "running": self.running, "sites": list(self.sites),
-            "done": self.done(bulk_waiting), "total": self.total, "started_at": self.started_at,
-            "seconds": round(time.monotonic() - self.started_mono, 3) if self.running else self.last_seconds,
-            "last_completed_at": self.last_completed_at, "last_seconds": self.last_seconds,
-            "last_schedules": self.last_schedules,
-        }
+	def done(self, bulk_waiting: int) -> int:
+		"""Rows the consumer has taken so far (approximate while it works through a batch)."""
+		if not self.running:
+			return self.last_schedules or 0
+		return max(0, min(self.total, self.queued - bulk_waiting))
+
+	def snapshot(self, bulk_waiting: int) -> dict[str, Any]:
+		return {
+			"number": self.number,
+			"running": self.running,
+			"sites": list(self.sites),
+			"done": self.done(bulk_waiting),
+			"total": self.total,
+			"started_at": self.started_at,
+			"seconds": round(time.monotonic() - self.started_mono, 3) if self.running else self.last_seconds,
+			"last_completed_at": self.last_completed_at,
+			"last_seconds": self.last_seconds,
+			"last_schedules": self.last_schedules,
+		}
 
 
 @dataclass
 class Counters:
-    runs_enqueued: int = 0
-    runs_skipped_misfire: int = 0
-    runs_already_enqueued: int = 0
-    schedules_synced: int = 0
-    schedules_invalid: int = 0
-    socket_requests: int = 0
-    socket_errors: int = 0
-    refreshes: int = 0
-    last_refresh_started: float | None = None
-    last_refresh_seconds: float | None = None
+	runs_enqueued: int = 0
+	runs_skipped_misfire: int = 0
+	runs_already_enqueued: int = 0
+	schedules_synced: int = 0
+	schedules_invalid: int = 0
+	socket_requests: int = 0
+	socket_errors: int = 0
+	refreshes: int = 0
+	last_refresh_started: float | None = None
+	last_refresh_seconds: float | None = None
 
 
 class DaemonContext:
-    def __init__(self, config: DaemonConfig) -> None:
-        self.config = config
-        self.started_at = time.time()
-        self.stop = threading.Event()
-        self.queue: UniqueQueue[tuple[str, str], Action] = UniqueQueue()
-        self.store = RedisStore(config)
-        self.jobs = JobBuilder(config)
-        self.databases = {site.name: SiteDatabase(site) for site in config.sites}
-        self.site_timezones: dict[str, str] = {}
-        self.sites_without_btu: set[str] = set()  # bench sites whose database has no BTU tables
-        # Last fire time the daemon wrote per schedule, kept in memory so that runs missed
-        # while Redis was restarted (and emptied) are still seen: key -> (timing, fire_ts).
-        self.known_next: dict[tuple[str, str], tuple[str, int]] = {}
-        self.known_lock = threading.Lock()
-        self.health = Health(sql_ok={site.name: True for site in config.sites})
-        self.counters = Counters()
-        self.counters_lock = threading.Lock()
-        self.refresh_progress = RefreshProgress()
-        self.metrics: Any = None  # a metrics.Metrics when metrics_port is set
-        self.refresh_requested = threading.Event()
-        self.refresh_sites: set[str] = set()
-        self.is_leader = False
-        self.wake_scheduler = lambda fire_ts: None  # replaced by the scheduler
+	def __init__(self, config: DaemonConfig) -> None:
+		self.config = config
+		self.started_at = time.time()
+		self.stop = threading.Event()
+		self.queue: UniqueQueue[tuple[str, str], Action] = UniqueQueue()
+		self.store = RedisStore(config)
+		self.jobs = JobBuilder(config)
+		self.databases = {site.name: SiteDatabase(site) for site in config.sites}
+		self.site_timezones: dict[str, str] = {}
+		self.sites_without_btu: set[str] = set()  # bench sites whose database has no BTU tables
+		# Last fire time the daemon wrote per schedule, kept in memory so that runs missed
+		# while Redis was restarted (and emptied) are still seen: key -> (timing, fire_ts).
+		self.known_next: dict[tuple[str, str], tuple[str, int]] = {}
+		self.known_lock = threading.Lock()
+		self.health = Health(sql_ok={site.name: True for site in config.sites})
+		self.counters = Counters()
+		self.counters_lock = threading.Lock()
+		self.refresh_progress = RefreshProgress()
+		self.metrics: Any = None  # a metrics.Metrics when metrics_port is set
+		self.refresh_requested = threading.Event()
+		self.refresh_sites: set[str] = set()
+		self.is_leader = False
+		self.wake_scheduler = lambda fire_ts: None  # replaced by the scheduler
 
-    def count(self, name: str, amount: int = 1) -> None:
-        with self.counters_lock:
-            setattr(self.counters, name, getattr(self.counters, name) + amount)
+	def count(self, name: str, amount: int = 1) -> None:
+		with self.counters_lock:
+			setattr(self.counters, name, getattr(self.counters, name) + amount)
 
-    def timezone_for(self, site: str) -> str:
-        return self.site_timezones.get(site) or self.config.default_timezone
+	def timezone_for(self, site: str) -> str:
+		return self.site_timezones.get(site) or self.config.default_timezone
 
-    def request_refresh(self, site: str | None = None) -> None:
-        if site:
-            self.refresh_sites.add(site)
-        else:
-            self.refresh_sites.update(self.databases)
-        self.refresh_requested.set()
+	def request_refresh(self, site: str | None = None) -> None:
+		if site:
+			self.refresh_sites.add(site)
+		else:
+			self.refresh_sites.update(self.databases)
+		self.refresh_requested.set()

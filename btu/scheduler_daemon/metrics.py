@@ -18,140 +18,202 @@ from btu import __version__
 from .logutil import log_event
 
 try:  # optional dependency: the "metrics" extra
-    from prometheus_client import CollectorRegistry, Histogram, start_http_server
-    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+	from prometheus_client import CollectorRegistry, Histogram, start_http_server
+	from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 except ImportError:  # pragma: no cover - exercised only without the extra
-    CollectorRegistry = None  # type: ignore[assignment,misc]
+	CollectorRegistry = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger("btu.metrics")
 METRICS_HOST = "127.0.0.1"
-LATENESS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
+LATENESS_BUCKETS = (
+	0.005,
+	0.01,
+	0.025,
+	0.05,
+	0.1,
+	0.25,
+	0.5,
+	1.0,
+	2.5,
+	5.0,
+	10.0,
+	30.0,
+	60.0,
+	300.0,
+	900.0,
+	3600.0,
+)
 
 # counter name (without _total) -> (Counters attribute, help)
 COUNTERS = {
-    "btu_runs_enqueued": ("runs_enqueued", "Runs enqueued into RQ by this daemon."),
-    "btu_runs_skipped_misfire": ("runs_skipped_misfire", "Due runs skipped because they were later than misfire_grace."),
-    "btu_runs_already_enqueued": ("runs_already_enqueued", "Due runs found already enqueued (by an earlier daemon)."),
-    "btu_schedules_synced": ("schedules_synced", "Schedules written to Redis (socket requests and refreshes)."),
-    "btu_schedules_invalid_seen": ("schedules_invalid", "Schedule rows found invalid while syncing."),
-    "btu_socket_requests": ("socket_requests", "Requests received on the Unix socket."),
-    "btu_socket_errors": ("socket_errors", "Socket requests rejected or failed (malformed, oversized, slow, busy)."),
-    "btu_refreshes": ("refreshes", "Full refreshes run (every full_refresh_interval and on request)."),
+	"btu_runs_enqueued": ("runs_enqueued", "Runs enqueued into RQ by this daemon."),
+	"btu_runs_skipped_misfire": (
+		"runs_skipped_misfire",
+		"Due runs skipped because they were later than misfire_grace.",
+	),
+	"btu_runs_already_enqueued": (
+		"runs_already_enqueued",
+		"Due runs found already enqueued (by an earlier daemon).",
+	),
+	"btu_schedules_synced": (
+		"schedules_synced",
+		"Schedules written to Redis (socket requests and refreshes).",
+	),
+	"btu_schedules_invalid_seen": ("schedules_invalid", "Schedule rows found invalid while syncing."),
+	"btu_socket_requests": ("socket_requests", "Requests received on the Unix socket."),
+	"btu_socket_errors": (
+		"socket_errors",
+		"Socket requests rejected or failed (malformed, oversized, slow, busy).",
+	),
+	"btu_refreshes": ("refreshes", "Full refreshes run (every full_refresh_interval and on request)."),
 }
 
 
 class MetricsError(Exception):
-    """The metrics endpoint cannot start; the message names metrics_port and what to do."""
+	"""The metrics endpoint cannot start; the message names metrics_port and what to do."""
 
 
 class DaemonCollector:
-    """Reads the daemon's counters, health and Redis state at each scrape."""
+	"""Reads the daemon's counters, health and Redis state at each scrape."""
 
-    def __init__(self, ctx: Any) -> None:
-        self.ctx = ctx
+	def __init__(self, ctx: Any) -> None:
+		self.ctx = ctx
 
-    def describe(self) -> list:
-        return []  # nothing is read at registration time (Redis may be down)
+	def describe(self) -> list:
+		return []  # nothing is read at registration time (Redis may be down)
 
-    def collect(self) -> Iterator[Any]:
-        ctx = self.ctx
-        config = ctx.config
-        info = InfoMetricFamily("btu_daemon", "The BTU scheduler daemon.")
-        info.add_metric([], {"version": __version__, "job_mode": config.job_mode, "bench_id": config.bench_id})
-        yield info
-        yield GaugeMetricFamily("btu_daemon_start_time_seconds", "When the daemon started (Unix time).",
-                                value=ctx.started_at)
-        yield GaugeMetricFamily("btu_leader", "1 when this daemon holds the enqueuing lease, 0 on standby.",
-                                value=1 if ctx.is_leader else 0)
-        yield GaugeMetricFamily("btu_redis_up", "1 when the daemon last reached Redis, else 0.",
-                                value=1 if ctx.health.redis_ok else 0)
-        sql_up = GaugeMetricFamily("btu_sql_up", "1 when the daemon last reached the site's database, else 0.",
-                                   labels=["site"])
-        for site in ctx.databases:
-            sql_up.add_metric([site], 1 if ctx.health.sql_ok.get(site, False) else 0)
-        yield sql_up
+	def collect(self) -> Iterator[Any]:
+		ctx = self.ctx
+		config = ctx.config
+		info = InfoMetricFamily("btu_daemon", "The BTU scheduler daemon.")
+		info.add_metric(
+			[], {"version": __version__, "job_mode": config.job_mode, "bench_id": config.bench_id}
+		)
+		yield info
+		yield GaugeMetricFamily(
+			"btu_daemon_start_time_seconds", "When the daemon started (Unix time).", value=ctx.started_at
+		)
+		yield GaugeMetricFamily(
+			"btu_leader",
+			"1 when this daemon holds the enqueuing lease, 0 on standby.",
+			value=1 if ctx.is_leader else 0,
+		)
+		yield GaugeMetricFamily(
+			"btu_redis_up",
+			"1 when the daemon last reached Redis, else 0.",
+			value=1 if ctx.health.redis_ok else 0,
+		)
+		sql_up = GaugeMetricFamily(
+			"btu_sql_up", "1 when the daemon last reached the site's database, else 0.", labels=["site"]
+		)
+		for site in ctx.databases:
+			sql_up.add_metric([site], 1 if ctx.health.sql_ok.get(site, False) else 0)
+		yield sql_up
 
-        with ctx.counters_lock:
-            counters = dict(vars(ctx.counters))
-        for name, (attribute, help_text) in COUNTERS.items():
-            yield CounterMetricFamily(name, help_text, value=counters.get(attribute) or 0)
-        yield CounterMetricFamily("btu_redis_reconnects", "Times Redis answered again after an outage.",
-                                  value=ctx.health.redis_reconnects)
-        yield CounterMetricFamily("btu_sql_reconnects", "Times a site's database answered again after an outage.",
-                                  value=ctx.health.sql_reconnects)
+		with ctx.counters_lock:
+			counters = dict(vars(ctx.counters))
+		for name, (attribute, help_text) in COUNTERS.items():
+			yield CounterMetricFamily(name, help_text, value=counters.get(attribute) or 0)
+		yield CounterMetricFamily(
+			"btu_redis_reconnects",
+			"Times Redis answered again after an outage.",
+			value=ctx.health.redis_reconnects,
+		)
+		yield CounterMetricFamily(
+			"btu_sql_reconnects",
+			"Times a site's database answered again after an outage.",
+			value=ctx.health.sql_reconnects,
+		)
 
-        progress = ctx.refresh_progress
-        priority, bulk = ctx.queue.sizes()
-        yield GaugeMetricFamily("btu_refresh_running", "1 while a full refresh is in progress.",
-                                value=1 if progress.running else 0)
-        yield GaugeMetricFamily("btu_refresh_last_duration_seconds",
-                                "Duration of the last completed full refresh (first row read to last row applied).",
-                                value=progress.last_seconds if progress.last_seconds is not None else float("nan"))
-        yield GaugeMetricFamily("btu_refresh_last_queue_seconds",
-                                "Time the last full refresh took to read every schedule and queue it.",
-                                value=counters.get("last_refresh_seconds") or float("nan"))
-        queue = GaugeMetricFamily("btu_internal_queue_size", "Schedule ids waiting in the internal queue.",
-                                  labels=["lane"])
-        queue.add_metric(["priority"], priority)
-        queue.add_metric(["bulk"], bulk)
-        yield queue
+		progress = ctx.refresh_progress
+		priority, bulk = ctx.queue.sizes()
+		yield GaugeMetricFamily(
+			"btu_refresh_running",
+			"1 while a full refresh is in progress.",
+			value=1 if progress.running else 0,
+		)
+		yield GaugeMetricFamily(
+			"btu_refresh_last_duration_seconds",
+			"Duration of the last completed full refresh (first row read to last row applied).",
+			value=progress.last_seconds if progress.last_seconds is not None else float("nan"),
+		)
+		yield GaugeMetricFamily(
+			"btu_refresh_last_queue_seconds",
+			"Time the last full refresh took to read every schedule and queue it.",
+			value=counters.get("last_refresh_seconds") or float("nan"),
+		)
+		queue = GaugeMetricFamily(
+			"btu_internal_queue_size", "Schedule ids waiting in the internal queue.", labels=["lane"]
+		)
+		queue.add_metric(["priority"], priority)
+		queue.add_metric(["bulk"], bulk)
+		yield queue
 
-        known = GaugeMetricFamily("btu_schedules", "Schedules known (with a next fire time in Redis).",
-                                  labels=["site"])
-        invalid = GaugeMetricFamily("btu_schedules_invalid", "Schedules that cannot run (see 'status').",
-                                    labels=["site"])
-        if ctx.health.redis_ok:
-            for site in ctx.databases:
-                try:
-                    client = ctx.store.client(site)
-                    known.add_metric([site], ctx.store.count(site))
-                    invalid.add_metric([site], int(client.hlen(ctx.store.keys.errors(site))))
-                except RedisError:
-                    continue
-        yield known
-        yield invalid
+		known = GaugeMetricFamily(
+			"btu_schedules", "Schedules known (with a next fire time in Redis).", labels=["site"]
+		)
+		invalid = GaugeMetricFamily(
+			"btu_schedules_invalid", "Schedules that cannot run (see 'status').", labels=["site"]
+		)
+		if ctx.health.redis_ok:
+			for site in ctx.databases:
+				try:
+					client = ctx.store.client(site)
+					known.add_metric([site], ctx.store.count(site))
+					invalid.add_metric([site], int(client.hlen(ctx.store.keys.errors(site))))
+				except RedisError:
+					continue
+		yield known
+		yield invalid
 
 
 class Metrics:
-    """The registry, the lateness histogram and the HTTP server of one daemon."""
+	"""The registry, the lateness histogram and the HTTP server of one daemon."""
 
-    def __init__(self, ctx: Any) -> None:
-        if CollectorRegistry is None:
-            raise MetricsError("metrics_port is set but prometheus_client is not installed: "
-                               "pip install 'btu[metrics]' (or prometheus_client), or unset metrics_port.")
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(DaemonCollector(ctx))
-        self.lateness = Histogram("btu_enqueue_lateness_seconds",
-                                  "How late each run was enqueued after its fire time.",
-                                  buckets=LATENESS_BUCKETS, registry=self.registry)
-        self.server: Any = None
-        self.thread: Any = None
-        self.port: int | None = None
+	def __init__(self, ctx: Any) -> None:
+		if CollectorRegistry is None:
+			raise MetricsError(
+				"metrics_port is set but prometheus_client is not installed: "
+				"pip install 'btu[metrics]' (or prometheus_client), or unset metrics_port."
+			)
+		self.registry = CollectorRegistry(auto_describe=True)
+		self.registry.register(DaemonCollector(ctx))
+		self.lateness = Histogram(
+			"btu_enqueue_lateness_seconds",
+			"How late each run was enqueued after its fire time.",
+			buckets=LATENESS_BUCKETS,
+			registry=self.registry,
+		)
+		self.server: Any = None
+		self.thread: Any = None
+		self.port: int | None = None
 
-    def observe_lateness(self, seconds: float) -> None:
-        self.lateness.observe(max(0.0, seconds))
+	def observe_lateness(self, seconds: float) -> None:
+		self.lateness.observe(max(0.0, seconds))
 
-    def start(self, port: int) -> None:
-        try:
-            started = start_http_server(port, addr=METRICS_HOST, registry=self.registry)
-        except OSError as exc:
-            raise MetricsError(f"metrics_port {port}: cannot listen on {METRICS_HOST}:{port} "
-                               f"({exc.strerror or exc}); choose a free port or unset metrics_port.") from None
-        if isinstance(started, tuple):
-            self.server, self.thread = started
-        self.port = port
-        log_event(log, logging.INFO, "metrics_listening", url=f"http://{METRICS_HOST}:{port}/metrics")
+	def start(self, port: int) -> None:
+		try:
+			started = start_http_server(port, addr=METRICS_HOST, registry=self.registry)
+		except OSError as exc:
+			raise MetricsError(
+				f"metrics_port {port}: cannot listen on {METRICS_HOST}:{port} "
+				f"({exc.strerror or exc}); choose a free port or unset metrics_port."
+			) from None
+		if isinstance(started, tuple):
+			self.server, self.thread = started
+		self.port = port
+		log_event(log, logging.INFO, "metrics_listening", url=f"http://{METRICS_HOST}:{port}/metrics")
 
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+	def stop(self) -> None:
+		if self.server is not None:
+			self.server.shutdown()
+			self.server.server_close()
+			self.server = None
 
 
 def start_metrics(ctx: Any, port: int) -> Metrics:
-    """Create the daemon's metrics, serve them on 127.0.0.1:port and attach them to ``ctx``."""
-    metrics = Metrics(ctx)
-    metrics.start(port)
-    ctx.metrics = metrics
-    return metrics
+	"""Create the daemon's metrics, serve them on 127.0.0.1:port and attach them to ``ctx``."""
+	metrics = Metrics(ctx)
+	metrics.start(port)
+	ctx.metrics = metrics
+	return metrics

@@ -62,135 +62,148 @@ return moved
 
 
 def decode(value: bytes | str | None) -> str | None:
-    if value is None:
-        return None
-    return value.decode("utf-8") if isinstance(value, bytes) else value
+	if value is None:
+		return None
+	return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 class RedisStore:
-    """Connections (one pool per Redis URL) and BTU key names."""
+	"""Connections (one pool per Redis URL) and BTU key names."""
 
-    def __init__(self, config: DaemonConfig) -> None:
-        self.config = config
-        self.keys = RedisKeys(config.key_prefix)
-        self._clients: dict[str, redis.Redis] = {}
-        self._upsert: dict[str, object] = {}
-        self._fire_batch: dict[int, object] = {}
+	def __init__(self, config: DaemonConfig) -> None:
+		self.config = config
+		self.keys = RedisKeys(config.key_prefix)
+		self._clients: dict[str, redis.Redis] = {}
+		self._upsert: dict[str, object] = {}
+		self._fire_batch: dict[int, object] = {}
 
-    # --- connections -------------------------------------------------------------------------
-    def _client(self, url: str) -> redis.Redis:
-        client = self._clients.get(url)
-        if client is None:
-            client = redis.Redis.from_url(
-                url,
-                username=self.config.redis_username,
-                password=self.config.redis_password,
-                socket_timeout=10,
-                socket_connect_timeout=3,
-                health_check_interval=15,
-                retry_on_timeout=False,
-            )
-            self._clients[url] = client
-        return client
+	# --- connections -------------------------------------------------------------------------
+	def _client(self, url: str) -> redis.Redis:
+		client = self._clients.get(url)
+		if client is None:
+			client = redis.Redis.from_url(
+				url,
+				username=self.config.redis_username,
+				password=self.config.redis_password,
+				socket_timeout=10,
+				socket_connect_timeout=3,
+				health_check_interval=15,
+				retry_on_timeout=False,
+			)
+			self._clients[url] = client
+		return client
 
-    def bench_client(self) -> redis.Redis:
-        return self._client(self.config.redis_url)
+	def bench_client(self) -> redis.Redis:
+		return self._client(self.config.redis_url)
 
-    def client(self, site: str | SiteConfig) -> redis.Redis:
-        site_config = site if isinstance(site, SiteConfig) else self.config.site(site)
-        url = site_config.redis_url if site_config and site_config.redis_url else self.config.redis_url
-        return self._client(url)
+	def client(self, site: str | SiteConfig) -> redis.Redis:
+		site_config = site if isinstance(site, SiteConfig) else self.config.site(site)
+		url = site_config.redis_url if site_config and site_config.redis_url else self.config.redis_url
+		return self._client(url)
 
-    def upsert_script(self, site: str):
-        client = self.client(site)
-        key = id(client)
-        if key not in self._upsert:
-            self._upsert[key] = client.register_script(UPSERT_LUA)
-        return self._upsert[key]
+	def upsert_script(self, site: str):
+		client = self.client(site)
+		key = id(client)
+		if key not in self._upsert:
+			self._upsert[key] = client.register_script(UPSERT_LUA)
+		return self._upsert[key]
 
-    def fire_batch_script(self, site: str):
-        client = self.client(site)
-        key = id(client)
-        if key not in self._fire_batch:
-            self._fire_batch[key] = client.register_script(FIRE_BATCH_LUA)
-        return self._fire_batch[key]
+	def fire_batch_script(self, site: str):
+		client = self.client(site)
+		key = id(client)
+		if key not in self._fire_batch:
+			self._fire_batch[key] = client.register_script(FIRE_BATCH_LUA)
+		return self._fire_batch[key]
 
-    def close(self) -> None:
-        for client in self._clients.values():
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001
-                pass
+	def close(self) -> None:
+		for client in self._clients.values():
+			try:
+				client.close()
+			except Exception:  # noqa: BLE001
+				pass
 
-    # --- schedule state ----------------------------------------------------------------------
-    def upsert(self, site: str, entries: Iterable[tuple[str, str, str, int]],
-               catch_up: set[str] | frozenset[str] = frozenset()) -> list[tuple[int, float]]:
-        """Write (name, spec_json, timing, candidate_ts) entries in one round trip.
+	# --- schedule state ----------------------------------------------------------------------
+	def upsert(
+		self,
+		site: str,
+		entries: Iterable[tuple[str, str, str, int]],
+		catch_up: set[str] | frozenset[str] = frozenset(),
+	) -> list[tuple[int, float]]:
+		"""Write (name, spec_json, timing, candidate_ts) entries in one round trip.
 
-        An entry whose timing is unchanged keeps its pending fire time (even a past one,
-        so a run missed while we were away is still seen), and so does an entry whose timing
-        changed after its pending run fell due; returns (changed, fire_ts) each.
-        Names in ``catch_up`` carry a missed fire time from the leader's memory: it replaces a
-        later pending one unless that run was already enqueued (its marker exists).
-        """
-        script = self.upsert_script(site)
-        keys = [self.keys.specs(site), self.keys.timings(site), self.keys.next_runs(site), self.keys.errors(site)]
-        pipe = self.client(site).pipeline(transaction=False)
-        now = time.time()
-        for name, spec_json, timing, candidate in entries:
-            if name in catch_up:
-                script(keys=[*keys, self.keys.marker(site, name, candidate)],
-                       args=[name, spec_json, timing, candidate, "1", now], client=pipe)
-            else:
-                script(keys=keys, args=[name, spec_json, timing, candidate, "0", now], client=pipe)
-        return [(int(code), float(score)) for code, score in pipe.execute()]
+		An entry whose timing is unchanged keeps its pending fire time (even a past one,
+		so a run missed while we were away is still seen), and so does an entry whose timing
+		changed after its pending run fell due; returns (changed, fire_ts) each.
+		Names in ``catch_up`` carry a missed fire time from the leader's memory: it replaces a
+		later pending one unless that run was already enqueued (its marker exists).
+		"""
+		script = self.upsert_script(site)
+		keys = [
+			self.keys.specs(site),
+			self.keys.timings(site),
+			self.keys.next_runs(site),
+			self.keys.errors(site),
+		]
+		pipe = self.client(site).pipeline(transaction=False)
+		now = time.time()
+		for name, spec_json, timing, candidate in entries:
+			if name in catch_up:
+				script(
+					keys=[*keys, self.keys.marker(site, name, candidate)],
+					args=[name, spec_json, timing, candidate, "1", now],
+					client=pipe,
+				)
+			else:
+				script(keys=keys, args=[name, spec_json, timing, candidate, "0", now], client=pipe)
+		return [(int(code), float(score)) for code, score in pipe.execute()]
 
-    def remove(self, site: str, names: Iterable[str], errors: dict[str, str] | None = None) -> None:
-        """Forget schedules (disabled, deleted or broken); record why for broken ones."""
-        names = list(names)
-        if not names:
-            return
-        pipe = self.client(site).pipeline(transaction=True)
-        pipe.zrem(self.keys.next_runs(site), *names)
-        pipe.hdel(self.keys.specs(site), *names)
-        pipe.hdel(self.keys.timings(site), *names)
-        pipe.hdel(self.keys.errors(site), *names)
-        if errors:
-            pipe.hset(self.keys.errors(site), mapping=errors)
-        pipe.execute()
+	def remove(self, site: str, names: Iterable[str], errors: dict[str, str] | None = None) -> None:
+		"""Forget schedules (disabled, deleted or broken); record why for broken ones."""
+		names = list(names)
+		if not names:
+			return
+		pipe = self.client(site).pipeline(transaction=True)
+		pipe.zrem(self.keys.next_runs(site), *names)
+		pipe.hdel(self.keys.specs(site), *names)
+		pipe.hdel(self.keys.timings(site), *names)
+		pipe.hdel(self.keys.errors(site), *names)
+		if errors:
+			pipe.hset(self.keys.errors(site), mapping=errors)
+		pipe.execute()
 
-    def known_names(self, site: str) -> set[str]:
-        client = self.client(site)
-        names = {decode(n) for n in client.zrange(self.keys.next_runs(site), 0, -1)}
-        names.update(decode(n) for n in client.hkeys(self.keys.specs(site)))
-        names.update(decode(n) for n in client.hkeys(self.keys.errors(site)))
-        return {n for n in names if n}
+	def known_names(self, site: str) -> set[str]:
+		client = self.client(site)
+		names = {decode(n) for n in client.zrange(self.keys.next_runs(site), 0, -1)}
+		names.update(decode(n) for n in client.hkeys(self.keys.specs(site)))
+		names.update(decode(n) for n in client.hkeys(self.keys.errors(site)))
+		return {n for n in names if n}
 
-    def due(self, site: str, now: float, limit: int) -> list[tuple[str, int]]:
-        rows = self.client(site).zrangebyscore(self.keys.next_runs(site), "-inf", now, start=0, num=limit,
-                                               withscores=True)
-        return [(decode(name), int(score)) for name, score in rows]
+	def due(self, site: str, now: float, limit: int) -> list[tuple[str, int]]:
+		rows = self.client(site).zrangebyscore(
+			self.keys.next_runs(site), "-inf", now, start=0, num=limit, withscores=True
+		)
+		return [(decode(name), int(score)) for name, score in rows]
 
-    def earliest(self, site: str) -> float | None:
-        rows = self.client(site).zrange(self.keys.next_runs(site), 0, 0, withscores=True)
-        return float(rows[0][1]) if rows else None
+	def earliest(self, site: str) -> float | None:
+		rows = self.client(site).zrange(self.keys.next_runs(site), 0, 0, withscores=True)
+		return float(rows[0][1]) if rows else None
 
-    def upcoming(self, site: str, count: int) -> list[tuple[str, int]]:
-        rows = self.client(site).zrange(self.keys.next_runs(site), 0, count - 1, withscores=True)
-        return [(decode(name), int(score)) for name, score in rows]
+	def upcoming(self, site: str, count: int) -> list[tuple[str, int]]:
+		rows = self.client(site).zrange(self.keys.next_runs(site), 0, count - 1, withscores=True)
+		return [(decode(name), int(score)) for name, score in rows]
 
-    def count(self, site: str) -> int:
-        return int(self.client(site).zcard(self.keys.next_runs(site)))
+	def count(self, site: str) -> int:
+		return int(self.client(site).zcard(self.keys.next_runs(site)))
 
-    def errors(self, site: str) -> dict[str, str]:
-        return {decode(k): decode(v) for k, v in self.client(site).hgetall(self.keys.errors(site)).items()}
+	def errors(self, site: str) -> dict[str, str]:
+		return {decode(k): decode(v) for k, v in self.client(site).hgetall(self.keys.errors(site)).items()}
 
-    def specs(self, site: str, names: list[str]) -> list[bytes | None]:
-        if not names:
-            return []
-        return self.client(site).hmget(self.keys.specs(site), names)
+	def specs(self, site: str, names: list[str]) -> list[bytes | None]:
+		if not names:
+			return []
+		return self.client(site).hmget(self.keys.specs(site), names)
 
-    def enqueued_since(self, site: str, since: float) -> int:
-        first_minute = int(since // 60)
-        counts = self.client(site).hgetall(self.keys.enqueued(site))
-        return sum(int(v) for k, v in counts.items() if int(k) >= first_minute)
+	def enqueued_since(self, site: str, since: float) -> int:
+		first_minute = int(since // 60)
+		counts = self.client(site).hgetall(self.keys.enqueued(site))
+		return sum(int(v) for k, v in counts.items() if int(k) >= first_minute)

@@ -32,265 +32,303 @@ EPOCH_CHECK_SECONDS = 0.5
 
 
 def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+	return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class Scheduler:
-    def __init__(self, ctx: DaemonContext) -> None:
-        self.ctx = ctx
-        self.wake = threading.Event()
-        self.planned_wake = 0.0
-        self.lease: Lease | None = None
-        self.lease_checked_at = 0.0
-        self.backoff = Backoff()
-        self.epochs: dict[str, str] = {}  # site -> token of the Redis data we last saw
-        self.epoch_checked_at = 0.0
-        self.acquire_not_before = 0.0
-        ctx.wake_scheduler = self.notify
+	def __init__(self, ctx: DaemonContext) -> None:
+		self.ctx = ctx
+		self.wake = threading.Event()
+		self.planned_wake = 0.0
+		self.lease: Lease | None = None
+		self.lease_checked_at = 0.0
+		self.backoff = Backoff()
+		self.epochs: dict[str, str] = {}  # site -> token of the Redis data we last saw
+		self.epoch_checked_at = 0.0
+		self.acquire_not_before = 0.0
+		ctx.wake_scheduler = self.notify
 
-    def notify(self, fire_ts: float) -> None:
-        """Wake the scheduler when a fire time earlier than its planned wake appears."""
-        if fire_ts < self.planned_wake:
-            self.wake.set()
+	def notify(self, fire_ts: float) -> None:
+		"""Wake the scheduler when a fire time earlier than its planned wake appears."""
+		if fire_ts < self.planned_wake:
+			self.wake.set()
 
-    def run(self) -> None:
-        ctx = self.ctx
-        while not ctx.stop.is_set():
-            try:
-                timeout = self.step()
-                if self.backoff.succeed():
-                    ctx.health.redis_up()
-                    log_event(log, logging.INFO, "redis_recovered")
-                    ctx.request_refresh()
-            except RedisError as exc:
-                ctx.health.redis_ok = False
-                ctx.health.error(f"Redis: {exc}")
-                timeout = self.backoff.fail()
-                log_event(log, logging.WARNING, "redis_unavailable", error=str(exc), retry_in_s=timeout)
-            if timeout <= 0:
-                continue
-            self.planned_wake = time.time() + timeout
-            self.wake.wait(timeout)
-            self.wake.clear()
-        self.release_lease()
+	def run(self) -> None:
+		ctx = self.ctx
+		while not ctx.stop.is_set():
+			try:
+				timeout = self.step()
+				if self.backoff.succeed():
+					ctx.health.redis_up()
+					log_event(log, logging.INFO, "redis_recovered")
+					ctx.request_refresh()
+			except RedisError as exc:
+				ctx.health.redis_ok = False
+				ctx.health.error(f"Redis: {exc}")
+				timeout = self.backoff.fail()
+				log_event(log, logging.WARNING, "redis_unavailable", error=str(exc), retry_in_s=timeout)
+			if timeout <= 0:
+				continue
+			self.planned_wake = time.time() + timeout
+			self.wake.wait(timeout)
+			self.wake.clear()
+		self.release_lease()
 
-    def release_lease(self) -> None:
-        if self.lease and self.lease.held:
-            try:
-                self.lease.release()
-                log_event(log, logging.INFO, "lease_released", holder=self.lease.holder_id)
-            except RedisError:
-                pass
-        self.ctx.is_leader = False
+	def release_lease(self) -> None:
+		if self.lease and self.lease.held:
+			try:
+				self.lease.release()
+				log_event(log, logging.INFO, "lease_released", holder=self.lease.holder_id)
+			except RedisError:
+				pass
+		self.ctx.is_leader = False
 
-    def _check_lease(self) -> bool:
-        if self.lease is None:
-            self.lease = Lease(self.ctx.store, self.ctx.config.lease_ttl)
-        now = time.monotonic()
-        if not self.lease.held and now < self.acquire_not_before:
-            return False  # Redis just lost its data: give the leader (and its memory) time to take the lease back
-        if now - self.lease_checked_at >= self.lease.renew_interval or not self.lease.held:
-            was = self.lease.held
-            held = self.lease.acquire_or_renew()
-            self.lease_checked_at = now
-            self.ctx.is_leader = held
-            if held != was:
-                log_event(log, logging.INFO, "lease_acquired" if held else "lease_lost", holder=self.lease.holder_id,
-                          current_holder=None if held else self.lease.holder())
-                self._leadership_changed(held)
-        return self.lease.held
+	def _check_lease(self) -> bool:
+		if self.lease is None:
+			self.lease = Lease(self.ctx.store, self.ctx.config.lease_ttl)
+		now = time.monotonic()
+		if not self.lease.held and now < self.acquire_not_before:
+			return False  # Redis just lost its data: give the leader (and its memory) time to take the lease back
+		if now - self.lease_checked_at >= self.lease.renew_interval or not self.lease.held:
+			was = self.lease.held
+			held = self.lease.acquire_or_renew()
+			self.lease_checked_at = now
+			self.ctx.is_leader = held
+			if held != was:
+				log_event(
+					log,
+					logging.INFO,
+					"lease_acquired" if held else "lease_lost",
+					holder=self.lease.holder_id,
+					current_holder=None if held else self.lease.holder(),
+				)
+				self._leadership_changed(held)
+		return self.lease.held
 
-    def _leadership_changed(self, held: bool) -> None:
-        """The fire times remembered for catch-ups (context.known_next) are only right while this
-        daemon is the one enqueueing: forget them on every change of leadership; a new leader
-        starts from what Redis holds at the moment it takes over (no one else enqueues then)."""
-        ctx = self.ctx
-        with ctx.known_lock:
-            ctx.known_next.clear()
-        if not held:
-            return
-        for site in ctx.databases:
-            client = ctx.store.client(site)
-            scores = client.zrange(ctx.store.keys.next_runs(site), 0, -1, withscores=True)
-            timings = client.hgetall(ctx.store.keys.timings(site))
-            with ctx.known_lock:
-                for name, score in scores:
-                    timing = timings.get(name)
-                    if timing is not None:
-                        ctx.known_next[(site, name.decode())] = (timing.decode(), int(score))
+	def _leadership_changed(self, held: bool) -> None:
+		"""The fire times remembered for catch-ups (context.known_next) are only right while this
+		daemon is the one enqueueing: forget them on every change of leadership; a new leader
+		starts from what Redis holds at the moment it takes over (no one else enqueues then)."""
+		ctx = self.ctx
+		with ctx.known_lock:
+			ctx.known_next.clear()
+		if not held:
+			return
+		for site in ctx.databases:
+			client = ctx.store.client(site)
+			scores = client.zrange(ctx.store.keys.next_runs(site), 0, -1, withscores=True)
+			timings = client.hgetall(ctx.store.keys.timings(site))
+			with ctx.known_lock:
+				for name, score in scores:
+					timing = timings.get(name)
+					if timing is not None:
+						ctx.known_next[(site, name.decode())] = (timing.decode(), int(score))
 
-    def _check_data_lost(self) -> None:
-        """Notice when Redis lost our keys (restarted without persistence, flushed), even when no
-        command failed (redis-py reconnects silently): then resync every schedule from SQL, with
-        the fire times kept in memory (context.known_next) so that missed runs are caught up."""
-        now = time.monotonic()
-        if now - self.epoch_checked_at < EPOCH_CHECK_SECONDS:
-            return
-        for site in self.ctx.databases:
-            client = self.ctx.store.client(site)
-            key = self.ctx.store.keys.epoch(site)
-            token = client.get(key)
-            if token is None:
-                client.set(key, uuid.uuid4().hex, nx=True)
-                token = client.get(key)
-            token = token.decode() if token else ""
-            seen = self.epochs.get(site)
-            self.epochs[site] = token
-            if seen is not None and token != seen:
-                log_event(log, logging.WARNING, "redis_data_lost", site=site,
-                          action="resync every schedule from SQL and catch up missed runs")
-                self.ctx.request_refresh(site)
-                if self.lease and self.lease.held:
-                    self.lease_checked_at = 0.0  # the lease went with the data: take it back now
-                else:
-                    self.acquire_not_before = now + self.ctx.config.lease_ttl
-        self.epoch_checked_at = now  # only after a check that got through: first thing once Redis is back
+	def _check_data_lost(self) -> None:
+		"""Notice when Redis lost our keys (restarted without persistence, flushed), even when no
+		command failed (redis-py reconnects silently): then resync every schedule from SQL, with
+		the fire times kept in memory (context.known_next) so that missed runs are caught up."""
+		now = time.monotonic()
+		if now - self.epoch_checked_at < EPOCH_CHECK_SECONDS:
+			return
+		for site in self.ctx.databases:
+			client = self.ctx.store.client(site)
+			key = self.ctx.store.keys.epoch(site)
+			token = client.get(key)
+			if token is None:
+				client.set(key, uuid.uuid4().hex, nx=True)
+				token = client.get(key)
+			token = token.decode() if token else ""
+			seen = self.epochs.get(site)
+			self.epochs[site] = token
+			if seen is not None and token != seen:
+				log_event(
+					log,
+					logging.WARNING,
+					"redis_data_lost",
+					site=site,
+					action="resync every schedule from SQL and catch up missed runs",
+				)
+				self.ctx.request_refresh(site)
+				if self.lease and self.lease.held:
+					self.lease_checked_at = 0.0  # the lease went with the data: take it back now
+				else:
+					self.acquire_not_before = now + self.ctx.config.lease_ttl
+		self.epoch_checked_at = now  # only after a check that got through: first thing once Redis is back
 
-    def step(self) -> float:
-        """One pass: fire what is due; return how long to sleep (0 = go again now)."""
-        ctx = self.ctx
-        self._check_data_lost()
-        if not self._check_lease():
-            return self.lease.renew_interval
-        fired_any = False
-        for site in ctx.databases:
-            due = ctx.store.due(site, time.time(), BATCH)
-            if due:
-                self.fire(site, due)
-                fired_any = True
-        if fired_any:
-            return 0.0
-        earliest = [t for t in (ctx.store.earliest(site) for site in ctx.databases) if t is not None]
-        until_lease = self.lease.renew_interval - (time.monotonic() - self.lease_checked_at)
-        sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
-        return max(sleep, 0.001)
+	def step(self) -> float:
+		"""One pass: fire what is due; return how long to sleep (0 = go again now)."""
+		ctx = self.ctx
+		self._check_data_lost()
+		if not self._check_lease():
+			return self.lease.renew_interval
+		fired_any = False
+		for site in ctx.databases:
+			due = ctx.store.due(site, time.time(), BATCH)
+			if due:
+				self.fire(site, due)
+				fired_any = True
+		if fired_any:
+			return 0.0
+		earliest = [t for t in (ctx.store.earliest(site) for site in ctx.databases) if t is not None]
+		until_lease = self.lease.renew_interval - (time.monotonic() - self.lease_checked_at)
+		sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
+		return max(sleep, 0.001)
 
-    @staticmethod
-    def _collapsed(spec: ScheduleSpec, fire_ts: int, now: float) -> int:
-        """How many later fire times (before now) this late run stands for (they are not run again)."""
-        if now - fire_ts < 1:
-            return 0
-        # Step with the cached next_fire_time and stop at the first fire time after now: a run a
-        # second late costs one cache hit (computing 1000 fire times per run took ~25 ms, so a
-        # 1000-run batch outlived the lease and its transaction was retried forever).
-        count, after = 0, fire_ts
-        while count < 1000:
-            found = next_fire_time(spec.cron, spec.timezone, after)
-            if found is None or found.timestamp() > now:
-                break
-            count, after = count + 1, found.timestamp()
-        return count
+	@staticmethod
+	def _collapsed(spec: ScheduleSpec, fire_ts: int, now: float) -> int:
+		"""How many later fire times (before now) this late run stands for (they are not run again)."""
+		if now - fire_ts < 1:
+			return 0
+		# Step with the cached next_fire_time and stop at the first fire time after now: a run a
+		# second late costs one cache hit (computing 1000 fire times per run took ~25 ms, so a
+		# 1000-run batch outlived the lease and its transaction was retried forever).
+		count, after = 0, fire_ts
+		while count < 1000:
+			found = next_fire_time(spec.cron, spec.timezone, after)
+			if found is None or found.timestamp() > now:
+				break
+			count, after = count + 1, found.timestamp()
+		return count
 
-    def _run_times(self, site: str, due: list[tuple[str, int]], specs: list[ScheduleSpec | None]) -> list[int]:
-        """The fire time each due entry runs for: its score in Redis, or an earlier fire time this
-        leader remembers as not yet enqueued (same rule, within the grace). That happens when Redis
-        lost its data while the leader stalled and a standby's resync wrote the next fire time
-        before the leader's own catch-up was applied: the missed run is caught up, not lost."""
-        oldest = time.time() - self.ctx.config.misfire_grace
-        run_times = []
-        with self.ctx.known_lock:
-            for (name, score), spec in zip(due, specs):
-                known = self.ctx.known_next.get((site, name))
-                if spec is not None and known and known[0] == spec.timing and oldest <= known[1] < score:
-                    run_times.append(known[1])
-                else:
-                    run_times.append(score)
-        return run_times
+	def _run_times(
+		self, site: str, due: list[tuple[str, int]], specs: list[ScheduleSpec | None]
+	) -> list[int]:
+		"""The fire time each due entry runs for: its score in Redis, or an earlier fire time this
+		leader remembers as not yet enqueued (same rule, within the grace). That happens when Redis
+		lost its data while the leader stalled and a standby's resync wrote the next fire time
+		before the leader's own catch-up was applied: the missed run is caught up, not lost."""
+		oldest = time.time() - self.ctx.config.misfire_grace
+		run_times = []
+		with self.ctx.known_lock:
+			for (name, score), spec in zip(due, specs):
+				known = self.ctx.known_next.get((site, name))
+				if spec is not None and known and known[0] == spec.timing and oldest <= known[1] < score:
+					run_times.append(known[1])
+				else:
+					run_times.append(score)
+		return run_times
 
-    def fire(self, site: str, due: list[tuple[str, int]]) -> int:
-        """Enqueue one batch of due runs of one site atomically; returns how many were enqueued."""
-        ctx = self.ctx
-        store = ctx.store
-        client = store.client(site)
-        names = [name for name, _ in due]
-        specs = [None if raw is None else ScheduleSpec.from_json(raw) for raw in store.specs(site, names)]
-        run_times = self._run_times(site, due, specs)
-        markers = [store.keys.marker(site, name, ts) for (name, _), ts in zip(due, run_times)]
-        fire_batch = store.fire_batch_script(site)
-        next_key = store.keys.next_runs(site)
-        grace = ctx.config.misfire_grace
-        lease_shared = client is store.bench_client()
-        enqueued: list[tuple[str, int, str, float, int]] = []
-        skipped: list[tuple[str, int, float]] = []
-        advanced: list[tuple[str, int | None]] = []
-        # Written by one script call per batch (markers and moves) and one SADD per queue.
-        marker_keys: list[str] = []
-        marker_ids: list[str] = []
-        moves: list = []
-        queues: dict[str, object] = {}
-        try:
-            with client.pipeline(transaction=True) as pipe:
-                # Watching the lease is enough where it lives in this Redis: only its holder writes
-                # markers, and a change of holder aborts this transaction. Elsewhere the markers
-                # themselves are watched (a WATCH costs Redis ~5 us a key).
-                pipe.watch(*([self.lease.key] if lease_shared else markers))
-                if lease_shared:
-                    holder = pipe.get(self.lease.key)
-                    if holder is None or holder.decode() != self.lease.holder_id:
-                        self.lease.held = False
-                        ctx.is_leader = False
-                        log_event(log, logging.WARNING, "lease_lost", holder=self.lease.holder_id)
-                        self._leadership_changed(False)
-                        return 0
-                already = pipe.mget(markers)
-                now = time.time()
-                pipe.multi()
-                for (name, score), fire_ts, spec, marker, done in zip(due, run_times, specs, markers, already):
-                    if spec is None:
-                        moves += (name, score, "")
-                        advanced.append((name, None))
-                        continue
-                    following = next_fire_time(spec.cron, spec.timezone, max(now, score))
-                    new_score = int(following.timestamp()) if following else ""
-                    lateness = now - fire_ts
-                    if done is not None:
-                        ctx.count("runs_already_enqueued")
-                    elif lateness > grace:
-                        skipped.append((name, fire_ts, lateness))
-                        # A later missed fire time still within the grace becomes the one catch-up run
-                        # (fired on the next pass); only the runs older than the grace are dropped.
-                        within = next_fire_time(spec.cron, spec.timezone, max(fire_ts, now - grace))
-                        if within is not None and within.timestamp() <= now:
-                            new_score = int(within.timestamp())
-                    else:
-                        queue, job = ctx.jobs.build(client, spec, fire_ts)
-                        marker_keys.append(marker)
-                        marker_ids.append(job.id)
-                        queues[queue.key] = queue
-                        enqueue_in_transaction(queue, job, pipe, register_queue=False)
-                        enqueued.append((name, fire_ts, job.id, lateness, self._collapsed(spec, fire_ts, now)))
-                    moves += (name, score, new_score)
-                    advanced.append((name, new_score or None))
-                for queue in queues.values():
-                    pipe.sadd(queue.redis_queues_keys, queue.key)
-                fire_batch(keys=[next_key, *marker_keys], args=[grace + MARKER_TTL_EXTRA, *marker_ids, *moves],
-                           client=pipe)
-                if enqueued:
-                    pipe.hincrby(store.keys.enqueued(site), str(int(now // 60)), len(enqueued))
-                pipe.execute()
-        except WatchError:
-            log_event(log, logging.DEBUG, "fire_batch_retry", site=site, runs=len(due))
-            return 0
-        with ctx.known_lock:
-            for name, score in advanced:
-                key = (site, name)
-                if score is None:
-                    ctx.known_next.pop(key, None)
-                elif key in ctx.known_next:
-                    ctx.known_next[key] = (ctx.known_next[key][0], score)
-        ctx.count("runs_enqueued", len(enqueued))
-        ctx.count("runs_skipped_misfire", len(skipped))
-        if ctx.metrics is not None:
-            for run in enqueued:
-                ctx.metrics.observe_lateness(run[3])
-        if enqueued and log.isEnabledFor(logging.INFO):
-            stamps: dict[int, str] = {}
-            log_event(log, logging.INFO, "run_enqueued", site=site, each=[
-                {"schedule": name, "fire_time": stamps.get(fire_ts) or stamps.setdefault(fire_ts, iso(fire_ts)),
-                 "job_id": job_id, "late_ms": round(lateness * 1000, 1),
-                 "missed_fire_times_collapsed": collapsed or None}
-                for name, fire_ts, job_id, lateness, collapsed in enqueued])
-        for name, fire_ts, lateness in skipped:
-            log_event(log, logging.WARNING, "run_skipped_misfire", site=site, schedule=name, fire_time=iso(fire_ts),
-                      late_s=round(lateness, 1), misfire_grace_s=grace)
-        return len(enqueued)
+	def fire(self, site: str, due: list[tuple[str, int]]) -> int:
+		"""Enqueue one batch of due runs of one site atomically; returns how many were enqueued."""
+		ctx = self.ctx
+		store = ctx.store
+		client = store.client(site)
+		names = [name for name, _ in due]
+		specs = [None if raw is None else ScheduleSpec.from_json(raw) for raw in store.specs(site, names)]
+		run_times = self._run_times(site, due, specs)
+		markers = [store.keys.marker(site, name, ts) for (name, _), ts in zip(due, run_times)]
+		fire_batch = store.fire_batch_script(site)
+		next_key = store.keys.next_runs(site)
+		grace = ctx.config.misfire_grace
+		lease_shared = client is store.bench_client()
+		enqueued: list[tuple[str, int, str, float, int]] = []
+		skipped: list[tuple[str, int, float]] = []
+		advanced: list[tuple[str, int | None]] = []
+		# Written by one script call per batch (markers and moves) and one SADD per queue.
+		marker_keys: list[str] = []
+		marker_ids: list[str] = []
+		moves: list = []
+		queues: dict[str, object] = {}
+		try:
+			with client.pipeline(transaction=True) as pipe:
+				# Watching the lease is enough where it lives in this Redis: only its holder writes
+				# markers, and a change of holder aborts this transaction. Elsewhere the markers
+				# themselves are watched (a WATCH costs Redis ~5 us a key).
+				pipe.watch(*([self.lease.key] if lease_shared else markers))
+				if lease_shared:
+					holder = pipe.get(self.lease.key)
+					if holder is None or holder.decode() != self.lease.holder_id:
+						self.lease.held = False
+						ctx.is_leader = False
+						log_event(log, logging.WARNING, "lease_lost", holder=self.lease.holder_id)
+						self._leadership_changed(False)
+						return 0
+				already = pipe.mget(markers)
+				now = time.time()
+				pipe.multi()
+				for (name, score), fire_ts, spec, marker, done in zip(
+					due, run_times, specs, markers, already
+				):
+					if spec is None:
+						moves += (name, score, "")
+						advanced.append((name, None))
+						continue
+					following = next_fire_time(spec.cron, spec.timezone, max(now, score))
+					new_score = int(following.timestamp()) if following else ""
+					lateness = now - fire_ts
+					if done is not None:
+						ctx.count("runs_already_enqueued")
+					elif lateness > grace:
+						skipped.append((name, fire_ts, lateness))
+						# A later missed fire time still within the grace becomes the one catch-up run
+						# (fired on the next pass); only the runs older than the grace are dropped.
+						within = next_fire_time(spec.cron, spec.timezone, max(fire_ts, now - grace))
+						if within is not None and within.timestamp() <= now:
+							new_score = int(within.timestamp())
+					else:
+						queue, job = ctx.jobs.build(client, spec, fire_ts)
+						marker_keys.append(marker)
+						marker_ids.append(job.id)
+						queues[queue.key] = queue
+						enqueue_in_transaction(queue, job, pipe, register_queue=False)
+						enqueued.append(
+							(name, fire_ts, job.id, lateness, self._collapsed(spec, fire_ts, now))
+						)
+					moves += (name, score, new_score)
+					advanced.append((name, new_score or None))
+				for queue in queues.values():
+					pipe.sadd(queue.redis_queues_keys, queue.key)
+				fire_batch(
+					keys=[next_key, *marker_keys],
+					args=[grace + MARKER_TTL_EXTRA, *marker_ids, *moves],
+					client=pipe,
+				)
+				if enqueued:
+					pipe.hincrby(store.keys.enqueued(site), str(int(now // 60)), len(enqueued))
+				pipe.execute()
+		except WatchError:
+			log_event(log, logging.DEBUG, "fire_batch_retry", site=site, runs=len(due))
+			return 0
+		with ctx.known_lock:
+			for name, score in advanced:
+				key = (site, name)
+				if score is None:
+					ctx.known_next.pop(key, None)
+				elif key in ctx.known_next:
+					ctx.known_next[key] = (ctx.known_next[key][0], score)
+		ctx.count("runs_enqueued", len(enqueued))
+		ctx.count("runs_skipped_misfire", len(skipped))
+		if ctx.metrics is not None:
+			for run in enqueued:
+				ctx.metrics.observe_lateness(run[3])
+		if enqueued and log.isEnabledFor(logging.INFO):
+			stamps: dict[int, str] = {}
+			log_event(
+				log,
+				logging.INFO,
+				"run_enqueued",
+				site=site,
+				each=[
+					{
+						"schedule": name,
+						"fire_time": stamps.get(fire_ts) or stamps.setdefault(fire_ts, iso(fire_ts)),
+						"job_id": job_id,
+						"late_ms": round(lateness * 1000, 1),
+						"missed_fire_times_collapsed": collapsed or None,
+					}
+					for name, fire_ts, job_id, lateness, collapsed in enqueued
+				],
+			)
+		for name, fire_ts, lateness in skipped:
+			log_event(
+				log,
+				logging.WARNING,
+				"run_skipped_misfire",
+				site=site,
+				schedule=name,
+				fire_time=iso(fire_ts),
+				late_s=round(lateness, 1),
+				misfire_grace_s=grace,
+			)
+		return len(enqueued)

@@ -21,96 +21,103 @@ SELECT_ONE = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} WHERE s.name = %s"
 SELECT_ALL = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} ORDER BY s.name"
 SELECT_TIMEZONE = "SELECT value FROM `tabSingles` WHERE doctype = %s AND field = %s"
 SELECT_COUNT = "SELECT COUNT(*) AS n FROM `tabBTU Task Schedule`"
-SELECT_HAS_BTU = ("SELECT COUNT(*) AS n FROM information_schema.tables "
-                  "WHERE table_schema = DATABASE() AND table_name = 'tabBTU Task Schedule'")
+SELECT_HAS_BTU = (
+	"SELECT COUNT(*) AS n FROM information_schema.tables "
+	"WHERE table_schema = DATABASE() AND table_name = 'tabBTU Task Schedule'"
+)
 
 
 class SqlUnavailable(Exception):
-    """The site's database cannot be reached or queried right now."""
+	"""The site's database cannot be reached or queried right now."""
 
 
 class SiteDatabase:
-    """One site's database; a connection per thread, reopened after any failure."""
+	"""One site's database; a connection per thread, reopened after any failure."""
 
-    def __init__(self, site: SiteConfig, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
-        self.site = site
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
-        self._local = threading.local()
+	def __init__(self, site: SiteConfig, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
+		self.site = site
+		self.connect_timeout = connect_timeout
+		self.read_timeout = read_timeout
+		self._local = threading.local()
 
-    def _connection(self) -> pymysql.connections.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            kwargs: dict[str, Any] = dict(
-                user=self.site.db_user, password=self.site.db_password, database=self.site.db_name,
-                connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
-                write_timeout=self.read_timeout, autocommit=True, charset="utf8mb4",
-                cursorclass=pymysql.cursors.DictCursor,
-            )
-            if self.site.db_socket:
-                kwargs["unix_socket"] = self.site.db_socket
-            else:
-                kwargs.update(host=self.site.db_host, port=self.site.db_port)
-            conn = pymysql.connect(**kwargs)
-            self._local.conn = conn
-        return conn
+	def _connection(self) -> pymysql.connections.Connection:
+		conn = getattr(self._local, "conn", None)
+		if conn is None:
+			kwargs: dict[str, Any] = dict(
+				user=self.site.db_user,
+				password=self.site.db_password,
+				database=self.site.db_name,
+				connect_timeout=self.connect_timeout,
+				read_timeout=self.read_timeout,
+				write_timeout=self.read_timeout,
+				autocommit=True,
+				charset="utf8mb4",
+				cursorclass=pymysql.cursors.DictCursor,
+			)
+			if self.site.db_socket:
+				kwargs["unix_socket"] = self.site.db_socket
+			else:
+				kwargs.update(host=self.site.db_host, port=self.site.db_port)
+			conn = pymysql.connect(**kwargs)
+			self._local.conn = conn
+		return conn
 
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        try:
-            conn = self._connection()
-            with conn.cursor() as cur:
-                cur.execute(sql, args)
-                return list(cur.fetchall())
-        except pymysql.MySQLError as exc:
-            self.close()
-            raise SqlUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        except OSError as exc:
-            self.close()
-            raise SqlUnavailable(str(exc)) from exc
+	def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+		try:
+			conn = self._connection()
+			with conn.cursor() as cur:
+				cur.execute(sql, args)
+				return list(cur.fetchall())
+		except pymysql.MySQLError as exc:
+			self.close()
+			raise SqlUnavailable(f"{type(exc).__name__}: {exc}") from exc
+		except OSError as exc:
+			self.close()
+			raise SqlUnavailable(str(exc)) from exc
 
-    def fetch_schedule(self, name: str) -> dict[str, Any] | None:
-        rows = self._query(SELECT_ONE, (name,))
-        return rows[0] if rows else None
+	def fetch_schedule(self, name: str) -> dict[str, Any] | None:
+		rows = self._query(SELECT_ONE, (name,))
+		return rows[0] if rows else None
 
-    def iter_all_schedules(self, chunk: int = 1000):
-        """Every schedule with its task, streamed from one query (bounded memory)."""
-        try:
-            conn = self._connection()
-            with conn.cursor(pymysql.cursors.SSDictCursor) as cur:
-                cur.execute(SELECT_ALL)
-                while True:
-                    rows = cur.fetchmany(chunk)
-                    if not rows:
-                        return
-                    yield from rows
-        except pymysql.MySQLError as exc:
-            self.close()
-            raise SqlUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        except OSError as exc:
-            self.close()
-            raise SqlUnavailable(str(exc)) from exc
+	def iter_all_schedules(self, chunk: int = 1000):
+		"""Every schedule with its task, streamed from one query (bounded memory)."""
+		try:
+			conn = self._connection()
+			with conn.cursor(pymysql.cursors.SSDictCursor) as cur:
+				cur.execute(SELECT_ALL)
+				while True:
+					rows = cur.fetchmany(chunk)
+					if not rows:
+						return
+					yield from rows
+		except pymysql.MySQLError as exc:
+			self.close()
+			raise SqlUnavailable(f"{type(exc).__name__}: {exc}") from exc
+		except OSError as exc:
+			self.close()
+			raise SqlUnavailable(str(exc)) from exc
 
-    def has_btu(self) -> bool:
-        """Whether BTU is installed in this site (its schedule table exists)."""
-        return bool(self._query(SELECT_HAS_BTU)[0]["n"])
+	def has_btu(self) -> bool:
+		"""Whether BTU is installed in this site (its schedule table exists)."""
+		return bool(self._query(SELECT_HAS_BTU)[0]["n"])
 
-    def count_schedules(self) -> int:
-        """How many schedules the site has (the total a full refresh works through)."""
-        return int(self._query(SELECT_COUNT)[0]["n"])
+	def count_schedules(self) -> int:
+		"""How many schedules the site has (the total a full refresh works through)."""
+		return int(self._query(SELECT_COUNT)[0]["n"])
 
-    def configured_timezone(self) -> str | None:
-        rows = self._query(SELECT_TIMEZONE, ("BTU Configuration", "cron_time_zone"))
-        value = rows[0]["value"] if rows else None
-        return value.strip() if isinstance(value, str) and value.strip() else None
+	def configured_timezone(self) -> str | None:
+		rows = self._query(SELECT_TIMEZONE, ("BTU Configuration", "cron_time_zone"))
+		value = rows[0]["value"] if rows else None
+		return value.strip() if isinstance(value, str) and value.strip() else None
 
-    def ping(self) -> None:
-        self._query("SELECT 1")
+	def ping(self) -> None:
+		self._query("SELECT 1")
 
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - already broken
-                pass
+	def close(self) -> None:
+		conn = getattr(self._local, "conn", None)
+		self._local.conn = None
+		if conn is not None:
+			try:
+				conn.close()
+			except Exception:  # noqa: BLE001 - already broken
+				pass

@@ -10,154 +10,189 @@ from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 
 
 def duration(seconds: float | None) -> str:
-    """``42s``, ``3m 12s``, ``2h 03m``, ``3d 04h``."""
-    if seconds is None:
-        return "-"
-    seconds = int(max(0, seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d {seconds % 86400 // 3600:02d}h"
+	"""``42s``, ``3m 12s``, ``2h 03m``, ``3d 04h``."""
+	if seconds is None:
+		return "-"
+	seconds = int(max(0, seconds))
+	if seconds < 60:
+		return f"{seconds}s"
+	if seconds < 3600:
+		return f"{seconds // 60}m {seconds % 60:02d}s"
+	if seconds < 86400:
+		return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+	return f"{seconds // 86400}d {seconds % 86400 // 3600:02d}h"
 
 
 def utc_text(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+	return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def local_text(ts: float, zone: str) -> str:
-    try:
-        tzinfo = validate_timezone(zone)
-    except TimeZoneError:
-        return utc_text(ts)
-    return datetime.fromtimestamp(ts, tzinfo).strftime("%Y-%m-%d %H:%M:%S %Z")
+	try:
+		tzinfo = validate_timezone(zone)
+	except TimeZoneError:
+		return utc_text(ts)
+	return datetime.fromtimestamp(ts, tzinfo).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def local_iso(ts: float, zone: str) -> str:
-    try:
-        tzinfo = validate_timezone(zone)
-    except TimeZoneError:
-        tzinfo = timezone.utc
-    return datetime.fromtimestamp(ts, tzinfo).isoformat()
+	try:
+		tzinfo = validate_timezone(zone)
+	except TimeZoneError:
+		tzinfo = timezone.utc
+	return datetime.fromtimestamp(ts, tzinfo).isoformat()
 
 
 def table(headers: list[str], rows: list[list[str]], indent: str = "") -> list[str]:
-    """Left-aligned columns separated by two spaces."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    lines = []
-    for row in [headers, *rows]:
-        lines.append(indent + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-    return lines
+	"""Left-aligned columns separated by two spaces."""
+	widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+	lines = []
+	for row in [headers, *rows]:
+		lines.append(indent + "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+	return lines
 
 
 def _ago(ts: float | None, now: float) -> str:
-    return f"{duration(now - ts)} ago" if ts else "never"
+	return f"{duration(now - ts)} ago" if ts else "never"
 
 
 def _refresh_line(data: dict[str, Any], now: float) -> str:
-    refresh = data.get("refresh") or {}
-    every = data.get("full_refresh_interval")
-    tail = f"; every {duration(every)}" if every else ""
-    if refresh.get("running"):
-        total = refresh.get("total") or 0
-        done = refresh.get("done") or 0
-        percent = f" ({100.0 * done / total:.0f}%)" if total else ""
-        return f"running: {done}/{total} schedules{percent}, {duration(refresh.get('seconds'))} so far{tail}"
-    if refresh.get("last_completed_at"):
-        return (f"idle; last: {refresh.get('last_schedules')} schedules in {refresh.get('last_seconds')} s, "
-                f"{_ago(refresh.get('last_completed_at'), now)}{tail}")
-    return f"not run yet{tail}"
+	refresh = data.get("refresh") or {}
+	every = data.get("full_refresh_interval")
+	tail = f"; every {duration(every)}" if every else ""
+	if refresh.get("running"):
+		total = refresh.get("total") or 0
+		done = refresh.get("done") or 0
+		percent = f" ({100.0 * done / total:.0f}%)" if total else ""
+		return f"running: {done}/{total} schedules{percent}, {duration(refresh.get('seconds'))} so far{tail}"
+	if refresh.get("last_completed_at"):
+		return (
+			f"idle; last: {refresh.get('last_schedules')} schedules in {refresh.get('last_seconds')} s, "
+			f"{_ago(refresh.get('last_completed_at'), now)}{tail}"
+		)
+	return f"not run yet{tail}"
 
 
-def render(reply_ok: bool, message: str, data: dict[str, Any], socket_path: str,
-           only_sites: tuple[str, ...] = (), upcoming: int = 10) -> list[str]:
-    """The status as lines of text: the daemon's health, then one table per site."""
-    if not reply_ok:
-        return [
-            "daemon    DOWN",
-            f"socket    {socket_path}",
-            f"reason    {message}",
-            "start it  bench start (development, with the Procfile line from 'bench btu-scheduler setup-procfile'),",
-            "          or your process manager: sudo supervisorctl start <bench>-btu-scheduler /",
-            "          sudo systemctl start <bench>-btu-scheduler",
-        ]
-    now = time.time()
-    counters = data.get("counters") or {}
-    queue = data.get("internal_queue") or {}
-    reconnects = data.get("reconnects") or {}
-    role = "leader" if data.get("leader") else "standby"
-    if not data.get("leader") and data.get("lease_holder"):
-        role += f" (leader: {data['lease_holder']})"
-    error = data.get("last_error")
-    lines = [
-        f"daemon    UP  pid {data.get('pid')}  version {data.get('version')}  uptime {duration(data.get('uptime_s'))}"
-        f"  {role}  job_mode {data.get('job_mode')}",
-        f"socket    {socket_path}",
-        f"redis     {'ok' if data.get('redis_ok') else 'UNREACHABLE'}  (reconnects {reconnects.get('redis', 0)})",
-        f"refresh   {_refresh_line(data, now)}",
-        f"queue     {queue.get('priority', 0)} priority, {queue.get('bulk', 0)} bulk waiting",
-        f"enqueued  {counters.get('runs_enqueued', 0)} runs since start"
-        f" ({counters.get('runs_skipped_misfire', 0)} skipped as too late,"
-        f" {counters.get('runs_already_enqueued', 0)} already enqueued)",
-        f"error     {error + ' (' + _ago(data.get('last_error_at'), now) + ')' if error else '-'}",
-    ]
-    if data.get("metrics_port"):
-        lines.append(f"metrics   http://127.0.0.1:{data['metrics_port']}/metrics")
-    for name, site in (data.get("sites") or {}).items():
-        if only_sites and name not in only_sites:
-            continue
-        zone = site.get("time_zone") or "UTC"
-        invalid = site.get("invalid_schedules") or {}
-        schedules = site.get("schedules")
-        site_error = site.get("last_error")
-        lines += [
-            "",
-            f"site {name}",
-            *table(["", ""], [
-                ["database", ("ok" if site.get("sql_ok") else "UNREACHABLE")
-                 + ("" if site.get("btu_installed", True) else "; BTU not installed in this site: skipped")],
-                ["time zone", zone],
-                ["schedules", "?" if schedules is None else f"{schedules} known, {len(invalid)} invalid"],
-                ["runs last hour", str(site.get("runs_last_hour", "?"))],
-                ["last error", f"{site_error} ({_ago(site.get('last_error_at'), now)})" if site_error
-                 else (f"Redis: {site['redis_error']}" if site.get("redis_error") else "-")],
-            ], indent="  ")[1:],
-        ]
-        runs = (site.get("next_runs") or [])[:upcoming]
-        if runs:
-            lines.append(f"  next {len(runs)} runs:")
-            rows = [[run["schedule"], run.get("task", "?"), local_text(run["fire_time"], run.get("timezone") or zone),
-                     utc_text(run["fire_time"])] for run in runs]
-            lines += table(["SCHEDULE", "TASK", "LOCAL (schedule's zone)", "UTC"], rows, indent="    ")
-        elif schedules is not None:
-            lines.append("  next runs: none (no enabled schedule)")
-        for schedule, why in list(invalid.items())[:20]:
-            lines.append(f"  ! {schedule}: {why}")
-        if len(invalid) > 20:
-            lines.append(f"  ! ... and {len(invalid) - 20} more invalid schedules")
-    return lines
+def render(
+	reply_ok: bool,
+	message: str,
+	data: dict[str, Any],
+	socket_path: str,
+	only_sites: tuple[str, ...] = (),
+	upcoming: int = 10,
+) -> list[str]:
+	"""The status as lines of text: the daemon's health, then one table per site."""
+	if not reply_ok:
+		return [
+			"daemon    DOWN",
+			f"socket    {socket_path}",
+			f"reason    {message}",
+			"start it  bench start (development, with the Procfile line from 'bench btu-scheduler setup-procfile'),",
+			"          or your process manager: sudo supervisorctl start <bench>-btu-scheduler /",
+			"          sudo systemctl start <bench>-btu-scheduler",
+		]
+	now = time.time()
+	counters = data.get("counters") or {}
+	queue = data.get("internal_queue") or {}
+	reconnects = data.get("reconnects") or {}
+	role = "leader" if data.get("leader") else "standby"
+	if not data.get("leader") and data.get("lease_holder"):
+		role += f" (leader: {data['lease_holder']})"
+	error = data.get("last_error")
+	lines = [
+		f"daemon    UP  pid {data.get('pid')}  version {data.get('version')}  uptime {duration(data.get('uptime_s'))}"
+		f"  {role}  job_mode {data.get('job_mode')}",
+		f"socket    {socket_path}",
+		f"redis     {'ok' if data.get('redis_ok') else 'UNREACHABLE'}  (reconnects {reconnects.get('redis', 0)})",
+		f"refresh   {_refresh_line(data, now)}",
+		f"queue     {queue.get('priority', 0)} priority, {queue.get('bulk', 0)} bulk waiting",
+		f"enqueued  {counters.get('runs_enqueued', 0)} runs since start"
+		f" ({counters.get('runs_skipped_misfire', 0)} skipped as too late,"
+		f" {counters.get('runs_already_enqueued', 0)} already enqueued)",
+		f"error     {error + ' (' + _ago(data.get('last_error_at'), now) + ')' if error else '-'}",
+	]
+	if data.get("metrics_port"):
+		lines.append(f"metrics   http://127.0.0.1:{data['metrics_port']}/metrics")
+	for name, site in (data.get("sites") or {}).items():
+		if only_sites and name not in only_sites:
+			continue
+		zone = site.get("time_zone") or "UTC"
+		invalid = site.get("invalid_schedules") or {}
+		schedules = site.get("schedules")
+		site_error = site.get("last_error")
+		lines += [
+			"",
+			f"site {name}",
+			*table(
+				["", ""],
+				[
+					[
+						"database",
+						("ok" if site.get("sql_ok") else "UNREACHABLE")
+						+ (
+							""
+							if site.get("btu_installed", True)
+							else "; BTU not installed in this site: skipped"
+						),
+					],
+					["time zone", zone],
+					["schedules", "?" if schedules is None else f"{schedules} known, {len(invalid)} invalid"],
+					["runs last hour", str(site.get("runs_last_hour", "?"))],
+					[
+						"last error",
+						f"{site_error} ({_ago(site.get('last_error_at'), now)})"
+						if site_error
+						else (f"Redis: {site['redis_error']}" if site.get("redis_error") else "-"),
+					],
+				],
+				indent="  ",
+			)[1:],
+		]
+		runs = (site.get("next_runs") or [])[:upcoming]
+		if runs:
+			lines.append(f"  next {len(runs)} runs:")
+			rows = [
+				[
+					run["schedule"],
+					run.get("task", "?"),
+					local_text(run["fire_time"], run.get("timezone") or zone),
+					utc_text(run["fire_time"]),
+				]
+				for run in runs
+			]
+			lines += table(["SCHEDULE", "TASK", "LOCAL (schedule's zone)", "UTC"], rows, indent="    ")
+		elif schedules is not None:
+			lines.append("  next runs: none (no enabled schedule)")
+		for schedule, why in list(invalid.items())[:20]:
+			lines.append(f"  ! {schedule}: {why}")
+		if len(invalid) > 20:
+			lines.append(f"  ! ... and {len(invalid) - 20} more invalid schedules")
+	return lines
 
 
-def as_json(reply_ok: bool, message: str, data: dict[str, Any], socket_path: str,
-            only_sites: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The status reply plus derived fields (``daemon``, local fire times), ready for ``json.dumps``."""
-    result: dict[str, Any] = {"ok": reply_ok, "daemon": "up" if reply_ok else "down", "message": message,
-                              "socket": socket_path}
-    if not reply_ok:
-        return result
-    result.update(data)
-    sites = {}
-    for name, site in (data.get("sites") or {}).items():
-        if only_sites and name not in only_sites:
-            continue
-        zone = site.get("time_zone") or "UTC"
-        site = dict(site)
-        site["next_runs"] = [
-            {**run, "fire_time_local": local_iso(run["fire_time"], run.get("timezone") or zone)}
-            for run in site.get("next_runs") or []
-        ]
-        sites[name] = site
-    result["sites"] = sites
-    return result
+def as_json(
+	reply_ok: bool, message: str, data: dict[str, Any], socket_path: str, only_sites: tuple[str, ...] = ()
+) -> dict[str, Any]:
+	"""The status reply plus derived fields (``daemon``, local fire times), ready for ``json.dumps``."""
+	result: dict[str, Any] = {
+		"ok": reply_ok,
+		"daemon": "up" if reply_ok else "down",
+		"message": message,
+		"socket": socket_path,
+	}
+	if not reply_ok:
+		return result
+	result.update(data)
+	sites = {}
+	for name, site in (data.get("sites") or {}).items():
+		if only_sites and name not in only_sites:
+			continue
+		zone = site.get("time_zone") or "UTC"
+		site = dict(site)
+		site["next_runs"] = [
+			{**run, "fire_time_local": local_iso(run["fire_time"], run.get("timezone") or zone)}
+			for run in site.get("next_runs") or []
+		]
+		sites[name] = site
+	result["sites"] = sites
+	return result

@@ -17,90 +17,90 @@ V = TypeVar("V")
 
 
 class QueueClosed(Exception):
-    """Raised by get() once the queue is closed and empty."""
+	"""Raised by get() once the queue is closed and empty."""
 
 
 class UniqueQueue(Generic[K, V]):
-    def __init__(self) -> None:
-        self._priority: OrderedDict[K, V] = OrderedDict()
-        self._bulk: OrderedDict[K, V] = OrderedDict()
-        self._condition = threading.Condition()
-        self._closed = False
+	def __init__(self) -> None:
+		self._priority: OrderedDict[K, V] = OrderedDict()
+		self._bulk: OrderedDict[K, V] = OrderedDict()
+		self._condition = threading.Condition()
+		self._closed = False
 
-    def put(self, key: K, value: V, priority: bool = False) -> bool:
-        """Queue ``key``; returns False when it was already waiting (its value is updated)."""
-        with self._condition:
-            if key in self._priority:
-                self._priority[key] = value
-                return False
-            if key in self._bulk:
-                if priority:
-                    del self._bulk[key]
-                    self._priority[key] = value
-                else:
-                    self._bulk[key] = value
-                return False
-            (self._priority if priority else self._bulk)[key] = value
-            self._condition.notify()
-            return True
+	def put(self, key: K, value: V, priority: bool = False) -> bool:
+		"""Queue ``key``; returns False when it was already waiting (its value is updated)."""
+		with self._condition:
+			if key in self._priority:
+				self._priority[key] = value
+				return False
+			if key in self._bulk:
+				if priority:
+					del self._bulk[key]
+					self._priority[key] = value
+				else:
+					self._bulk[key] = value
+				return False
+			(self._priority if priority else self._bulk)[key] = value
+			self._condition.notify()
+			return True
 
-    def put_many(self, items: list[tuple[K, V]]) -> int:
-        """Queue many keys in the bulk lane under one lock; returns how many were new."""
-        added = 0
-        with self._condition:
-            for key, value in items:
-                if key in self._priority or key in self._bulk:
-                    continue
-                self._bulk[key] = value
-                added += 1
-            if added:
-                self._condition.notify_all()
-        return added
+	def put_many(self, items: list[tuple[K, V]]) -> int:
+		"""Queue many keys in the bulk lane under one lock; returns how many were new."""
+		added = 0
+		with self._condition:
+			for key, value in items:
+				if key in self._priority or key in self._bulk:
+					continue
+				self._bulk[key] = value
+				added += 1
+			if added:
+				self._condition.notify_all()
+		return added
 
-    def get(self, timeout: float | None = None) -> tuple[K, V] | None:
-        """Pop the oldest priority key, else the oldest bulk key; None on timeout."""
-        with self._condition:
-            if not self._condition.wait_for(lambda: self._priority or self._bulk or self._closed, timeout):
-                return None
-            if self._priority:
-                return self._priority.popitem(last=False)
-            if self._bulk:
-                return self._bulk.popitem(last=False)
-            raise QueueClosed()
+	def get(self, timeout: float | None = None) -> tuple[K, V] | None:
+		"""Pop the oldest priority key, else the oldest bulk key; None on timeout."""
+		with self._condition:
+			if not self._condition.wait_for(lambda: self._priority or self._bulk or self._closed, timeout):
+				return None
+			if self._priority:
+				return self._priority.popitem(last=False)
+			if self._bulk:
+				return self._bulk.popitem(last=False)
+			raise QueueClosed()
 
-    def get_batch(self, max_items: int, timeout: float | None = None) -> list[tuple[K, V]]:
-        """Pop up to ``max_items`` keys (priority lane first); empty list on timeout."""
-        with self._condition:
-            if not self._condition.wait_for(lambda: self._priority or self._bulk or self._closed, timeout):
-                return []
-            if not self._priority and not self._bulk:
-                raise QueueClosed()
-            batch: list[tuple[K, V]] = []
-            while self._priority and len(batch) < max_items:
-                batch.append(self._priority.popitem(last=False))
-            while self._bulk and len(batch) < max_items:
-                batch.append(self._bulk.popitem(last=False))
-            self._condition.notify_all()
-            return batch
+	def get_batch(self, max_items: int, timeout: float | None = None) -> list[tuple[K, V]]:
+		"""Pop up to ``max_items`` keys (priority lane first); empty list on timeout."""
+		with self._condition:
+			if not self._condition.wait_for(lambda: self._priority or self._bulk or self._closed, timeout):
+				return []
+			if not self._priority and not self._bulk:
+				raise QueueClosed()
+			batch: list[tuple[K, V]] = []
+			while self._priority and len(batch) < max_items:
+				batch.append(self._priority.popitem(last=False))
+			while self._bulk and len(batch) < max_items:
+				batch.append(self._bulk.popitem(last=False))
+			self._condition.notify_all()
+			return batch
 
-    def wait_below(self, limit: int, timeout: float | None = None) -> bool:
-        """Block while the bulk lane holds ``limit`` keys or more (back-pressure for refreshes)."""
-        with self._condition:
-            return self._condition.wait_for(lambda: len(self._bulk) < limit or self._closed, timeout)
+	def wait_below(self, limit: int, timeout: float | None = None) -> bool:
+		"""Block while the bulk lane holds ``limit`` keys or more (back-pressure for refreshes)."""
+		with self._condition:
+			return self._condition.wait_for(lambda: len(self._bulk) < limit or self._closed, timeout)
 
-    def close(self) -> None:
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
+	def close(self) -> None:
+		with self._condition:
+			self._closed = True
+			self._condition.notify_all()
 
-    def __len__(self) -> int:
-        with self._condition:
-            return len(self._priority) + len(self._bulk)
+	def __len__(self) -> int:
+		with self._condition:
+			return len(self._priority) + len(self._bulk)
 
-    def __contains__(self, key: object) -> bool:
-        with self._condition:
-            return key in self._priority or key in self._bulk
+	def __contains__(self, key: object) -> bool:
+		with self._condition:
+			return key in self._priority or key in self._bulk
 
-    def sizes(self) -> tuple[int, int]:
-        with self._condition:
-            return len(self._priority), len(self._bulk)
+	def sizes(self) -> tuple[int, int]:
+		with self._condition:
+			return len(self._priority), len(self._bulk)

@@ -8,63 +8,75 @@ import time
 
 import pytest
 
-from .harness import (STATS, Outage, add_every_second, check_runs, markers, queued_runs, scale, wait_caught_up,
-                      wait_for)
 from btu.contracts.redis_keys import KEYS
+
+from .harness import (
+	STATS,
+	Outage,
+	add_every_second,
+	check_runs,
+	markers,
+	queued_runs,
+	scale,
+	wait_caught_up,
+	wait_for,
+)
 
 pytestmark = pytest.mark.faults
 LEASE_TTL = 2
 
 
 def seed() -> int:
-    value = int(os.environ.get("BTU_FAULTS_SEED") or time.time())
-    print(f"[faults] random seed {value} (BTU_FAULTS_SEED={value} replays it)")
-    return value
+	value = int(os.environ.get("BTU_FAULTS_SEED") or time.time())
+	print(f"[faults] random seed {value} (BTU_FAULTS_SEED={value} replays it)")
+	return value
 
 
 def test_sigkill_at_random_moments_neither_skips_nor_doubles(bench):
-    rng = random.Random(seed())
-    kills = scale(10, 100)
-    crons = add_every_second(bench.site_db, 12)
-    for name, cron in (("TS-K2", "*/2 * * * * *"), ("TS-K3", "1/3 * * * * *"), ("TS-K7", "*/7 * * * * *")):
-        bench.site_db.add_schedule(name, "BTU-F0001", cron)
-        crons[name] = cron
-    # A short full refresh interval so that kills also land inside refreshes.
-    daemon = bench.daemon("d", lease_ttl=LEASE_TTL, full_refresh_interval=5)
-    client = bench.client()
-    wait_for(lambda: client.zcard(KEYS.next_runs("faults.localhost")) == len(crons), 20, what="schedules in Redis")
-    start = max(s for _, s in client.zrange(KEYS.next_runs("faults.localhost"), 0, -1, withscores=True))
-    outages: list[Outage] = []
-    early_kills = 0
-    for _ in range(kills):
-        time.sleep(rng.uniform(0.05, 2.5))
-        killed_at = time.time()
-        daemon.sigkill()
-        STATS.add(bench.test_name, faults_injected=1, daemon_sigkills=1)
-        if rng.random() < 0.2:
-            # Killed again while starting up (socket bound, first refresh or lease wait in progress).
-            daemon.start(wait=False)
-            time.sleep(rng.uniform(0.2, 1.2))
-            daemon.sigkill()
-            early_kills += 1
-            STATS.add(bench.test_name, faults_injected=1, daemon_sigkills=1)
-        else:
-            time.sleep(rng.choice([0.0, 0.0, rng.uniform(0.0, 2.0)]))
-        daemon.start()  # removes the stale socket file itself, then waits for the lease
-        outages.append(Outage(killed_at, time.time() + LEASE_TTL + 1.5))
-    end = time.time() + LEASE_TTL + 1
-    wait_caught_up(client, crons, end, 30)
-    runs = queued_runs(client, crons)
-    verdict = check_runs(runs, crons, start, end, outages)
-    STATS.verdict(bench.test_name, verdict)
-    print(f"[faults] {kills} kills ({early_kills} more during start-up): {verdict.summary()}")
-    assert verdict.ok, verdict.summary()
-    # The markers and the jobs were written in one transaction: the same set, whatever the kills.
-    for name in crons:
-        jobs = {r.fire_ts for r in runs if r.schedule == name}
-        assert markers(client, name) == jobs, name
-    log = daemon.log()
-    assert log.count("event=stale_socket_removed") >= kills - 1
-    # Each life waited for the dead holder's lease to expire, then took it over.
-    assert log.count("event=lease_acquired") >= kills // 2
-    assert daemon.request("ping").data["leader"] is True
+	rng = random.Random(seed())
+	kills = scale(10, 100)
+	crons = add_every_second(bench.site_db, 12)
+	for name, cron in (("TS-K2", "*/2 * * * * *"), ("TS-K3", "1/3 * * * * *"), ("TS-K7", "*/7 * * * * *")):
+		bench.site_db.add_schedule(name, "BTU-F0001", cron)
+		crons[name] = cron
+	# A short full refresh interval so that kills also land inside refreshes.
+	daemon = bench.daemon("d", lease_ttl=LEASE_TTL, full_refresh_interval=5)
+	client = bench.client()
+	wait_for(
+		lambda: client.zcard(KEYS.next_runs("faults.localhost")) == len(crons), 20, what="schedules in Redis"
+	)
+	start = max(s for _, s in client.zrange(KEYS.next_runs("faults.localhost"), 0, -1, withscores=True))
+	outages: list[Outage] = []
+	early_kills = 0
+	for _ in range(kills):
+		time.sleep(rng.uniform(0.05, 2.5))
+		killed_at = time.time()
+		daemon.sigkill()
+		STATS.add(bench.test_name, faults_injected=1, daemon_sigkills=1)
+		if rng.random() < 0.2:
+			# Killed again while starting up (socket bound, first refresh or lease wait in progress).
+			daemon.start(wait=False)
+			time.sleep(rng.uniform(0.2, 1.2))
+			daemon.sigkill()
+			early_kills += 1
+			STATS.add(bench.test_name, faults_injected=1, daemon_sigkills=1)
+		else:
+			time.sleep(rng.choice([0.0, 0.0, rng.uniform(0.0, 2.0)]))
+		daemon.start()  # removes the stale socket file itself, then waits for the lease
+		outages.append(Outage(killed_at, time.time() + LEASE_TTL + 1.5))
+	end = time.time() + LEASE_TTL + 1
+	wait_caught_up(client, crons, end, 30)
+	runs = queued_runs(client, crons)
+	verdict = check_runs(runs, crons, start, end, outages)
+	STATS.verdict(bench.test_name, verdict)
+	print(f"[faults] {kills} kills ({early_kills} more during start-up): {verdict.summary()}")
+	assert verdict.ok, verdict.summary()
+	# The markers and the jobs were written in one transaction: the same set, whatever the kills.
+	for name in crons:
+		jobs = {r.fire_ts for r in runs if r.schedule == name}
+		assert markers(client, name) == jobs, name
+	log = daemon.log()
+	assert log.count("event=stale_socket_removed") >= kills - 1
+	# Each life waited for the dead holder's lease to expire, then took it over.
+	assert log.count("event=lease_acquired") >= kills // 2
+	assert daemon.request("ping").data["leader"] is True

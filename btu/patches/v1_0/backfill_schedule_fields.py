@@ -12,7 +12,16 @@ from btu.contracts.schedule_rules import CronError, describe_cron, frequency_to_
 
 
 def execute() -> None:
-	fields = ["name", "run_frequency", "minute", "hour", "day_of_week", "day_of_month", "month", "cron_string"]
+	fields = [
+		"name",
+		"run_frequency",
+		"minute",
+		"hour",
+		"day_of_week",
+		"day_of_month",
+		"month",
+		"cron_string",
+	]
 	for row in frappe.get_all("BTU Task Schedule", fields=fields):
 		try:
 			cron = frequency_to_cron(

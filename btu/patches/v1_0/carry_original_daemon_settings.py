@@ -25,4 +25,6 @@ def execute() -> None:
 	socket_path = frappe.db.get_single_value("BTU Configuration", "path_to_btu_scheduler_uds")
 	if socket_path == ORIGINAL_SOCKET_PATH and not frappe.conf.get("btu_socket_path"):
 		frappe.db.set_single_value("BTU Configuration", "path_to_btu_scheduler_uds", "")
-		print(f"BTU: socket path {ORIGINAL_SOCKET_PATH} cleared; the bench's config/btu_scheduler.sock is used")
+		print(
+			f"BTU: socket path {ORIGINAL_SOCKET_PATH} cleared; the bench's config/btu_scheduler.sock is used"
+		)

@@ -35,7 +35,9 @@ class BTUConfiguration(Document):
 		if not path:
 			return
 		if not os.path.isabs(path):
-			frappe.throw(_("The socket path must be absolute, e.g. /home/frappe/bench/config/btu_scheduler.sock."))
+			frappe.throw(
+				_("The socket path must be absolute, e.g. /home/frappe/bench/config/btu_scheduler.sock.")
+			)
 		if len(path.encode()) > MAX_SOCKET_PATH:
 			frappe.throw(
 				_("The socket path is {0} bytes long; a Unix socket path may have at most {1}.").format(
@@ -44,7 +46,9 @@ class BTUConfiguration(Document):
 			)
 
 	def validate_email_account(self) -> None:
-		if self.email_account and not cint(frappe.db.get_value("Email Account", self.email_account, "enable_outgoing")):
+		if self.email_account and not cint(
+			frappe.db.get_value("Email Account", self.email_account, "enable_outgoing")
+		):
 			frappe.throw(
 				_("Email Account {0} does not have Enable Outgoing set.").format(self.email_account),
 				title=_("Invalid Email Account"),

@@ -8,8 +8,8 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon import notify_after_commit
-from btu.contracts.arguments import ArgumentsError, parse_arguments
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
+from btu.contracts.arguments import ArgumentsError, parse_arguments
 
 
 class BTUTask(Document):
@@ -17,7 +17,9 @@ class BTUTask(Document):
 		func = self.validate_function_string()
 		self.validate_arguments(func)
 		if cint(self.max_task_duration) <= 0:
-			frappe.throw(_("Max Task Duration must be a positive number of seconds."), title=_("Invalid Duration"))
+			frappe.throw(
+				_("Max Task Duration must be a positive number of seconds."), title=_("Invalid Duration")
+			)
 		self.queue_name = self.queue_name or "default"
 
 	def validate_function_string(self):
@@ -45,7 +47,9 @@ class BTUTask(Document):
 
 	def on_cancel(self) -> None:
 		# The daemon re-reads these schedules, finds the task cancelled and stops planning them.
-		for name in frappe.get_all("BTU Task Schedule", filters={"task": self.name, "enabled": 1}, pluck="name"):
+		for name in frappe.get_all(
+			"BTU Task Schedule", filters={"task": self.name, "enabled": 1}, pluck="name"
+		):
 			notify_after_commit("create", name)
 
 	def move_schedules_from(self, old_task: str) -> None:

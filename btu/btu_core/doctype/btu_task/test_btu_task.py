@@ -38,7 +38,9 @@ def sample_write_then_fail(marker: str) -> None:
 
 
 def sample_report_in_progress(task: str) -> None:
-	print("in-progress:", bool(frappe.db.exists("BTU Task Log", {"task": task, "success_fail": "In-Progress"})))
+	print(
+		"in-progress:", bool(frappe.db.exists("BTU Task Log", {"task": task, "success_fail": "In-Progress"}))
+	)
 
 
 NOT_CALLABLE = 42
@@ -73,10 +75,14 @@ class TestBTUTask(FrappeTestCase):
 		self.assertEqual(task.queue_name, "default")
 
 	def test_missing_module_is_named(self):
-		self.assert_rejected("has no attribute or submodule 'no_such_module'", function="btu.no_such_module.run")
+		self.assert_rejected(
+			"has no attribute or submodule 'no_such_module'", function="btu.no_such_module.run"
+		)
 
 	def test_missing_attribute_is_named(self):
-		self.assert_rejected(f"{HERE}' has no attribute or submodule 'no_such_function'", function=f"{HERE}.no_such_function")
+		self.assert_rejected(
+			f"{HERE}' has no attribute or submodule 'no_such_function'", function=f"{HERE}.no_such_function"
+		)
 
 	def test_not_callable_is_rejected(self):
 		self.assert_rejected("is a int, not a function", function=f"{HERE}.NOT_CALLABLE")

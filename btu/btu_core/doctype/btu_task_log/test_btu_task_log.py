@@ -132,7 +132,9 @@ class TestTaskRunner(FrappeTestCase):
 		task = make_task()
 		old = self.log_of(execute_task(task.name))
 		new = self.log_of(execute_task(task.name))
-		frappe.db.set_value("BTU Task Log", old.name, "modified", "2000-01-01 00:00:00", update_modified=False)
+		frappe.db.set_value(
+			"BTU Task Log", old.name, "modified", "2000-01-01 00:00:00", update_modified=False
+		)
 		BTUTaskLog.clear_old_logs(days=30)
 		self.assertFalse(frappe.db.exists("BTU Task Log", old.name))
 		self.assertTrue(frappe.db.exists("BTU Task Log", new.name))

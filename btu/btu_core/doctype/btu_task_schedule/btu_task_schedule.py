@@ -12,8 +12,8 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon import notify_after_commit
-from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
+from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.contracts.schedule_rules import (
 	CronError,
 	TimeZoneError,
@@ -73,7 +73,9 @@ class BTUTaskSchedule(Document):
 		"""Overrides are a JSON object, and task arguments + overrides fit the function."""
 		try:
 			overrides = parse_arguments(self.argument_overrides, _("Argument Overrides"))
-			arguments = merge_arguments(parse_arguments(task.arguments, _("Task {0} arguments").format(task.name)), overrides)
+			arguments = merge_arguments(
+				parse_arguments(task.arguments, _("Task {0} arguments").format(task.name)), overrides
+			)
 		except ArgumentsError as exc:
 			frappe.throw(str(exc), title=_("Invalid Arguments"))
 		try:

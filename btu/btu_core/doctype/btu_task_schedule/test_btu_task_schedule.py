@@ -7,15 +7,20 @@ from unittest.mock import patch
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from btu.contracts.protocol import DaemonReply
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
+from btu.contracts.protocol import DaemonReply
 
 CREATE = "btu.contracts.protocol.create_task_schedule"
 CANCEL = "btu.contracts.protocol.cancel_task_schedule"
 
 
 def make_schedule(task: str, **fields):
-	values = {"doctype": "BTU Task Schedule", "task": task, "run_frequency": "Cron Style", "cron_string": "*/15 * * * *"}
+	values = {
+		"doctype": "BTU Task Schedule",
+		"task": task,
+		"run_frequency": "Cron Style",
+		"cron_string": "*/15 * * * *",
+	}
 	values.update(fields)
 	return frappe.get_doc(values).insert()
 
@@ -46,7 +51,10 @@ class TestBTUTaskSchedule(FrappeTestCase):
 			({"run_frequency": "Daily", "minute": 30, "hour": 2}, "30 2 * * *"),
 			({"run_frequency": "Weekly", "minute": 0, "hour": 8, "day_of_week": "Monday"}, "0 8 * * 1"),
 			({"run_frequency": "Monthly", "minute": 0, "hour": 6, "day_of_month": 15}, "0 6 15 * *"),
-			({"run_frequency": "Yearly", "minute": 0, "hour": 0, "day_of_month": 1, "month": "March"}, "0 0 1 3 *"),
+			(
+				{"run_frequency": "Yearly", "minute": 0, "hour": 0, "day_of_month": 1, "month": "March"},
+				"0 0 1 3 *",
+			),
 			({"run_frequency": "Cron Style", "cron_string": "  */15   * * * * "}, "*/15 * * * *"),
 		]
 		for fields, expected in cases:
@@ -75,7 +83,10 @@ class TestBTUTaskSchedule(FrappeTestCase):
 		self.assertIn("Unknown time zone 'Mars/Olympus_Mons'", str(ctx.exception))
 
 	def test_valid_and_empty_time_zones_are_accepted(self):
-		self.assertEqual(make_schedule(self.task.name, enabled=0, cron_timezone=" Europe/Paris ").cron_timezone, "Europe/Paris")
+		self.assertEqual(
+			make_schedule(self.task.name, enabled=0, cron_timezone=" Europe/Paris ").cron_timezone,
+			"Europe/Paris",
+		)
 		self.assertEqual(make_schedule(self.task.name, enabled=0, cron_timezone="").cron_timezone, "")
 
 	def test_invalid_override_json_is_rejected_with_position(self):
@@ -107,7 +118,10 @@ class TestBTUTaskSchedule(FrappeTestCase):
 			self.assertEqual((name, site), (schedule.name, frappe.local.site))
 
 	def test_nothing_is_sent_after_a_rollback(self):
-		with patch(CREATE, side_effect=reachable_reply) as create, patch(CANCEL, side_effect=reachable_reply) as cancel:
+		with (
+			patch(CREATE, side_effect=reachable_reply) as create,
+			patch(CANCEL, side_effect=reachable_reply) as cancel,
+		):
 			make_schedule(self.task.name)
 			frappe.db.rollback()
 			frappe.db.commit()
@@ -130,7 +144,10 @@ class TestBTUTaskSchedule(FrappeTestCase):
 			self.assertEqual(cancel.call_args.args[1], schedule.name)
 
 	def test_several_changes_in_one_transaction_send_the_last_action_once(self):
-		with patch(CREATE, side_effect=reachable_reply) as create, patch(CANCEL, side_effect=reachable_reply) as cancel:
+		with (
+			patch(CREATE, side_effect=reachable_reply) as create,
+			patch(CANCEL, side_effect=reachable_reply) as cancel,
+		):
 			schedule = make_schedule(self.task.name)
 			schedule.enabled = 0
 			schedule.save()

@@ -18,7 +18,13 @@ def execute(filters: dict | None = None):
 
 def get_columns() -> list[dict[str, Any]]:
 	return [
-		{"fieldname": "schedule", "label": _("Schedule"), "fieldtype": "Link", "options": "BTU Task Schedule", "width": 120},
+		{
+			"fieldname": "schedule",
+			"label": _("Schedule"),
+			"fieldtype": "Link",
+			"options": "BTU Task Schedule",
+			"width": 120,
+		},
 		{"fieldname": "task", "label": _("Task"), "fieldtype": "Link", "options": "BTU Task", "width": 120},
 		{"fieldname": "task_description", "label": _("Description"), "fieldtype": "Data", "width": 200},
 		{"fieldname": "enabled", "label": _("Enabled"), "fieldtype": "Check", "width": 70},
@@ -26,7 +32,13 @@ def get_columns() -> list[dict[str, Any]]:
 		{"fieldname": "cron_string", "label": _("Cron"), "fieldtype": "Data", "width": 110},
 		{"fieldname": "schedule_description", "label": _("Runs"), "fieldtype": "Data", "width": 220},
 		{"fieldname": "time_zone", "label": _("Time Zone"), "fieldtype": "Data", "width": 130},
-		{"fieldname": "queue_name", "label": _("Queue"), "fieldtype": "Link", "options": "BTU Queue", "width": 80},
+		{
+			"fieldname": "queue_name",
+			"label": _("Queue"),
+			"fieldtype": "Link",
+			"options": "BTU Queue",
+			"width": 80,
+		},
 		{"fieldname": "next_run", "label": _("Next Run (schedule zone)"), "fieldtype": "Data", "width": 160},
 		{"fieldname": "scheduler_note", "label": _("Scheduler"), "fieldtype": "Data", "width": 200},
 		{"fieldname": "last_run", "label": _("Last Run"), "fieldtype": "Datetime", "width": 160},
@@ -45,8 +57,15 @@ def get_data(filters: frappe._dict) -> tuple[list[dict[str, Any]], str | None]:
 		"BTU Task Schedule",
 		filters=conditions,
 		fields=[
-			"name as schedule", "task", "task_description", "enabled", "run_frequency", "cron_string",
-			"schedule_description", "cron_timezone", "queue_name",
+			"name as schedule",
+			"task",
+			"task_description",
+			"enabled",
+			"run_frequency",
+			"cron_string",
+			"schedule_description",
+			"cron_timezone",
+			"queue_name",
 		],
 		order_by="task asc, name asc",
 	)

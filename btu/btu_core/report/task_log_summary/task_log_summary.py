@@ -28,8 +28,20 @@ def get_columns() -> list[dict[str, Any]]:
 		{"fieldname": "timeout", "label": _("Timeout"), "fieldtype": "Int", "width": 80},
 		{"fieldname": "in_progress", "label": _("In-Progress"), "fieldtype": "Int", "width": 90},
 		{"fieldname": "success_rate", "label": _("Success %"), "fieldtype": "Percent", "width": 90},
-		{"fieldname": "avg_time", "label": _("Avg Time (s)"), "fieldtype": "Float", "precision": 3, "width": 100},
-		{"fieldname": "max_time", "label": _("Max Time (s)"), "fieldtype": "Float", "precision": 3, "width": 100},
+		{
+			"fieldname": "avg_time",
+			"label": _("Avg Time (s)"),
+			"fieldtype": "Float",
+			"precision": 3,
+			"width": 100,
+		},
+		{
+			"fieldname": "max_time",
+			"label": _("Max Time (s)"),
+			"fieldtype": "Float",
+			"precision": 3,
+			"width": 100,
+		},
 		{"fieldname": "last_run", "label": _("Last Run"), "fieldtype": "Datetime", "width": 160},
 		{"fieldname": "last_status", "label": _("Last Status"), "fieldtype": "Data", "width": 100},
 	]
@@ -40,7 +52,11 @@ def get_data(filters: frappe._dict) -> list[dict[str, Any]]:
 	to_date = getdate(filters.to_date or nowdate())
 	conditions = ["log.date_time_started >= %(start)s", "log.date_time_started < %(end)s"]
 	values: dict[str, Any] = {"start": get_datetime(from_date), "end": get_datetime(add_days(to_date, 1))}
-	for key, column in (("task", "log.task"), ("schedule", "log.schedule"), ("task_group", "task.task_group")):
+	for key, column in (
+		("task", "log.task"),
+		("schedule", "log.schedule"),
+		("task_group", "task.task_group"),
+	):
 		if filters.get(key):
 			conditions.append(f"{column} = %({key})s")
 			values[key] = filters.get(key)
@@ -93,7 +109,9 @@ def get_chart(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def get_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-	totals = {key: sum(int(r.get(key) or 0) for r in rows) for key in ("runs", "success", "failed", "timeout")}
+	totals = {
+		key: sum(int(r.get(key) or 0) for r in rows) for key in ("runs", "success", "failed", "timeout")
+	}
 	return [
 		{"value": totals["runs"], "label": _("Runs"), "datatype": "Int", "indicator": "Blue"},
 		{"value": totals["success"], "label": _("Success"), "datatype": "Int", "indicator": "Green"},
