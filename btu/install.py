@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import frappe
 
-STANDARD_QUEUES = {
-	"short": "Frappe's short queue (default timeout 300 s).",
-	"default": "Frappe's default queue (default timeout 300 s).",
-	"long": "Frappe's long queue (default timeout 1500 s).",
-}
+from btu.contracts.queues import STANDARD_QUEUES
+
 CONFIGURATION_DEFAULTS = {
 	"cron_time_zone": "UTC",
 	"email_subject_prefix": "[BTU]",

@@ -751,3 +751,25 @@ def test_bench_command_passes_bench_and_sites_to_the_daemon_cli():
 def test_user_guide_documents_transient_tasks():
 	guide = (ROOT / "docs" / "user-guide.md").read_text()
 	assert "is_transient" in guide or "Is Transient" in guide
+
+
+def test_bench_default_site_is_not_taken_for_a_choice_of_sites(monkeypatch):
+	"""`bench use site1` makes Frappe's CLI put site1 in ctx.obj even without --site: the daemon must
+	then serve every site, not site1 alone. `bench --site x` (or FRAPPE_SITE) does choose."""
+	import click
+
+	from btu.commands import btu_scheduler, chosen_sites
+
+	monkeypatch.delenv("FRAPPE_SITE", raising=False)
+	frappe_group = click.Group("frappe", params=[click.Option(["--site"])])
+
+	def context(site_option, sites):
+		parent = click.Context(frappe_group, obj={"sites": sites})
+		parent.params = {"site": site_option}
+		return click.Context(btu_scheduler, parent=parent, obj=parent.obj)
+
+	assert chosen_sites(context(None, ["site1.localhost"])) == []
+	assert chosen_sites(context("all", ["site1.localhost", "site2.localhost"])) == []
+	assert chosen_sites(context("site2.localhost", ["site2.localhost"])) == ["site2.localhost"]
+	monkeypatch.setenv("FRAPPE_SITE", "site2.localhost")
+	assert chosen_sites(context(None, ["site2.localhost"])) == ["site2.localhost"]

@@ -75,6 +75,37 @@ def test_bench_id_and_site_selection(tmp_path):
 		load_config(str(bench), ["zzz"], environ={})
 
 
+def test_bench_reached_through_a_symlink_gets_frappes_bench_id_and_socket(tmp_path):
+	"""Frappe's get_bench_id uses the bench's real path; a daemon started with a symlinked path must
+	put its jobs in the queues the bench's workers read (and listen where Desk talks)."""
+	bench = make_bench(
+		tmp_path, {"redis_queue": "redis://127.0.0.1:11000"}, {"a.localhost": {"db_name": "_a"}}
+	)
+	link = tmp_path / "current"
+	link.symlink_to(bench)
+	config = load_config(str(link), environ={})
+	real = str(bench.resolve())
+	assert config.bench_id == real.strip("/").replace("/", "-")
+	assert config.queue_prefix == config.bench_id + ":"
+	assert config.bench_path == real
+	assert config.socket_path == f"{real}/config/btu_scheduler.sock"
+
+
+def test_bench_rq_ttls_are_the_ones_frappe_gives_its_jobs(tmp_path):
+	bench = make_bench(
+		tmp_path, {"rq_results_ttl": 120, "rq_job_failure_ttl": 86400}, {"a": {"db_name": "_a"}}
+	)
+	config = load_config(str(bench), environ={})
+	assert (config.result_ttl, config.failure_ttl) == (120, 86400)
+	default = load_config(str(make_bench(tmp_path / "other", {}, {"a": {"db_name": "_a"}})), environ={})
+	assert (default.result_ttl, default.failure_ttl) == (600, 7 * 24 * 3600)  # Frappe v15's defaults
+	broken = make_bench(tmp_path / "broken", {"rq_results_ttl": "soon"}, {"a": {"db_name": "_a"}})
+	with pytest.raises(
+		ConfigError, match=r"common_site_config.json \(rq_results_ttl\): key 'result_ttl' is 'soon'"
+	):
+		load_config(str(broken), environ={})
+
+
 def test_precedence_bench_then_toml_then_environment_then_command_line(tmp_path):
 	bench = make_bench(
 		tmp_path, {"redis_queue": "redis://127.0.0.1:11000"}, {"a.localhost": {"db_name": "_a"}}

@@ -7,6 +7,7 @@ until the command runs, so `bench --help` stays fast.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -51,6 +52,22 @@ def daemon_argv(group: click.Group, args: list[str], bench_path: str, sites: lis
 	return [name, *_bench_site_args(command, rest, bench_path, sites), *rest]
 
 
+def chosen_sites(ctx: click.Context) -> list[str]:
+	"""The sites the user named with ``bench --site`` (or FRAPPE_SITE), else none: every site.
+
+	Frappe's bench CLI fills ``ctx.obj["sites"]`` with the bench's default site (``bench use``)
+	when no --site is given; the daemon must not take that for a choice, or a bench with a
+	default site gets a daemon that serves that site alone. ``--site all`` means every site.
+	"""
+	parent = ctx.parent
+	named = parent.params.get("site") if parent is not None else None
+	named = named or os.environ.get("FRAPPE_SITE")
+	if not named or named == "all":
+		return []
+	obj: dict[str, Any] = ctx.obj or {}
+	return [s for s in (obj.get("sites") or [named]) if s and s != "all"]
+
+
 @click.command("btu-scheduler", context_settings=PASSTHROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
@@ -63,9 +80,7 @@ def btu_scheduler(ctx: click.Context, args: tuple[str, ...]) -> None:
 
 	from btu.scheduler_daemon.cli import main
 
-	obj: dict[str, Any] = ctx.obj or {}
-	sites = [s for s in (obj.get("sites") or []) if s and s != "all"]
-	argv = daemon_argv(main, list(args), get_bench_path(), sites)
+	argv = daemon_argv(main, list(args), get_bench_path(), chosen_sites(ctx))
 	main.main(args=argv, prog_name="bench btu-scheduler")
 
 

@@ -106,7 +106,7 @@ class DaemonReply:
 def default_socket_path(bench_path: str | None) -> str:
 	"""``<bench>/config/btu_scheduler.sock`` inside a bench, else /tmp/btu_scheduler.sock."""
 	if bench_path:
-		return os.path.join(os.path.abspath(bench_path), "config", SOCKET_FILE_NAME)
+		return os.path.join(os.path.realpath(bench_path), "config", SOCKET_FILE_NAME)
 	return DEFAULT_SOCKET_PATH
 
 

@@ -94,7 +94,6 @@ def run(bench_path, sites, config_file, socket_path, log_level, job_mode, log_to
 	"""Run the daemon in the foreground until SIGTERM or Ctrl-C."""
 	from .daemon import Daemon
 	from .logutil import setup_logging
-	from .metrics import MetricsError
 	from .socket_server import SocketInUse
 
 	config = _load(
@@ -103,10 +102,7 @@ def run(bench_path, sites, config_file, socket_path, log_level, job_mode, log_to
 	setup_logging(config.log_level, sys.stdout if log_to == "stdout" else None)
 	try:
 		Daemon(config).run_forever()
-	except (SocketInUse, MetricsError) as exc:
-		click.echo(f"btu-scheduler: cannot start: {exc}", err=True)
-		sys.exit(3)
-	except OSError as exc:
+	except (SocketInUse, OSError) as exc:
 		click.echo(f"btu-scheduler: cannot start: {exc}", err=True)
 		sys.exit(3)
 

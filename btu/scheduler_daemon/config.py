@@ -287,7 +287,9 @@ def frappe_bench_id(bench_path: str, common: dict[str, Any]) -> str:
 	configured = common.get("bench_id")
 	if configured:
 		return str(configured)
-	return os.path.abspath(bench_path).strip("/").replace("/", "-")
+	# Frappe derives it from the bench's real path (get_bench_path), symlinks resolved: so must we,
+	# or a bench reached through a symlink gets its jobs in queues no worker reads.
+	return os.path.realpath(bench_path).strip("/").replace("/", "-")
 
 
 def is_bench(path: str) -> bool:
@@ -298,7 +300,7 @@ def discover_bench(
 	bench_path: str, site_names: list[str] | None
 ) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
 	"""Read a bench's common and site configs; return (daemon values, site dicts, files read)."""
-	bench_path = os.path.abspath(bench_path)
+	bench_path = os.path.realpath(bench_path)
 	sites_dir = os.path.join(bench_path, "sites")
 	if not os.path.isdir(sites_dir):
 		raise ConfigError(f"{bench_path}: not a bench (no 'sites' folder); pass --bench with a bench path.")
@@ -322,6 +324,10 @@ def discover_bench(
 				f"{common_path}: key 'rq_password' is missing; expected it because use_rq_auth is set."
 			)
 		values["redis_password"] = common["rq_password"]
+	# The TTLs Frappe v15 gives its own jobs (frappe.utils.background_jobs.enqueue).
+	for frappe_key, key in (("rq_results_ttl", "result_ttl"), ("rq_job_failure_ttl", "failure_ttl")):
+		if common.get(frappe_key):
+			values[key] = _check(DAEMON_KEYS, key, common[frappe_key], f"{common_path} ({frappe_key})")
 	for key in BENCH_BTU_KEYS:
 		if key in common:
 			values[key[len("btu_") :]] = common[key]
@@ -523,14 +529,51 @@ def load_config(
 	return config
 
 
+SECRET_KEY_WORDS = ("password", "passwd", "secret", "token", "encryption_key", "api_key")
+
+
+def secrets_in(data: Any, path: str = "") -> list[str]:
+	"""Dotted keys of ``data`` (parsed JSON or TOML) that hold a secret: a non-empty value under a
+	secret-sounding key, or a URL with a password in it."""
+	found: list[str] = []
+	if isinstance(data, dict):
+		for key, value in data.items():
+			where = f"{path}.{key}" if path else str(key)
+			if isinstance(value, (dict, list)):
+				found += secrets_in(value, where)
+			elif value not in (None, "") and any(word in str(key).lower() for word in SECRET_KEY_WORDS):
+				found.append(where)
+			elif isinstance(value, str) and "://" in value and urlparse(value).password:
+				found.append(where)
+	elif isinstance(data, list):
+		for index, value in enumerate(data):
+			found += secrets_in(value, f"{path}[{index}]")
+	return found
+
+
+def _parse_config_file(path: str) -> Any:
+	with open(path, "rb") as handle:
+		raw = handle.read()
+	if path.endswith(".json"):
+		return json.loads(raw)
+	return tomllib.loads(raw.decode("utf-8"))
+
+
 def insecure_file_warning(path: str) -> str | None:
-	"""A warning when a configuration file holding secrets is readable by group or others."""
+	"""A warning when a configuration file that holds a secret is readable by every user."""
 	try:
 		mode = os.stat(path).st_mode
 	except OSError:
 		return None
-	if mode & 0o004:
-		return (
-			f"{path} is readable by every user (mode {oct(mode & 0o777)}); it holds passwords: chmod 600 it."
-		)
-	return None
+	if not mode & 0o004:
+		return None
+	try:
+		secrets = secrets_in(_parse_config_file(path))
+	except (OSError, ValueError, tomllib.TOMLDecodeError):
+		return None  # unreadable or unparsable: load_config reports that itself
+	if not secrets:
+		return None
+	return (
+		f"{path} is readable by every user (mode {oct(mode & 0o777)}) and holds secrets "
+		f"({', '.join(secrets)}): chmod 600 it (or 640 with the daemon's group)."
+	)

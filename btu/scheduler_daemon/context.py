@@ -25,6 +25,7 @@ class Health:
 	last_error_at: float | None = None
 	redis_reconnects: int = 0
 	sql_reconnects: int = 0
+	metrics_error: str | None = None  # why metrics_port is not served (None: served or off)
 	site_errors: dict[str, tuple[str, float]] = field(default_factory=dict)  # site -> (last error, when)
 
 	def error(self, message: str, site: str | None = None) -> None:

@@ -27,6 +27,7 @@ from .specs import ScheduleSpec
 log = logging.getLogger("btu.daemon")
 STOP_SECONDS = 1.5
 GIL_SWITCH_INTERVAL = 0.001
+METRICS_RETRY_SECONDS = 30.0
 
 
 class Daemon:
@@ -43,14 +44,8 @@ class Daemon:
 	def start(self) -> None:
 		"""Bind the socket (fails fast when another daemon answers), then start the activities."""
 		self.server.bind()
-		if self.config.metrics_port:
-			from .metrics import start_metrics
-
-			try:
-				start_metrics(self.ctx, self.config.metrics_port)
-			except Exception:
-				self.server.close()
-				raise
+		if self.config.metrics_port and not self._try_metrics():
+			self.threads.append(self._start(self._retry_metrics, "btu-metrics"))
 		log_event(
 			log,
 			logging.INFO,
@@ -69,9 +64,39 @@ class Daemon:
 			("btu-refiller", self.refiller.run),
 			("btu-scheduler", self.scheduler.run),
 		):
-			thread = threading.Thread(target=self._guard(name, target), name=name, daemon=True)
-			thread.start()
-			self.threads.append(thread)
+			self.threads.append(self._start(self._guard(name, target), name))
+
+	@staticmethod
+	def _start(target: Any, name: str) -> threading.Thread:
+		thread = threading.Thread(target=target, name=name, daemon=True)
+		thread.start()
+		return thread
+
+	def _try_metrics(self) -> bool:
+		"""Metrics are optional: when they cannot be served (port taken, ...) the daemon logs why and
+		goes on without them (retrying every METRICS_RETRY_SECONDS); it never stops for them."""
+		from .metrics import MetricsError, start_metrics
+
+		try:
+			start_metrics(self.ctx, self.config.metrics_port)
+		except MetricsError as exc:
+			if self.ctx.health.metrics_error != str(exc):
+				log_event(
+					log,
+					logging.ERROR,
+					"metrics_unavailable",
+					error=str(exc),
+					action=f"running without metrics; retrying every {METRICS_RETRY_SECONDS:g} s",
+				)
+			self.ctx.health.metrics_error = str(exc)
+			return False
+		self.ctx.health.metrics_error = None
+		return True
+
+	def _retry_metrics(self) -> None:
+		while not self.ctx.stop.wait(METRICS_RETRY_SECONDS):
+			if self._try_metrics():
+				return
 
 	def _guard(self, name: str, target: Any) -> Any:
 		"""Run an activity; if it ever crashes, log it and restart it (the daemon keeps going)."""
@@ -180,11 +205,14 @@ class Daemon:
 			return encode_reply(
 				True, f"schedule {name} of site {site} queued for sync", site=site, schedule=name
 			)
-		ctx.queue.put((site, name), ("cancel", None), priority=True)
-		log_event(log, logging.INFO, "schedule_cancel_requested", site=site, schedule=name)
-		return encode_reply(
-			True, f"schedule {name} of site {site} queued for removal", site=site, schedule=name
-		)
+		if kind == "cancel_task_schedule":
+			ctx.queue.put((site, name), ("cancel", None), priority=True)
+			log_event(log, logging.INFO, "schedule_cancel_requested", site=site, schedule=name)
+			return encode_reply(
+				True, f"schedule {name} of site {site} queued for removal", site=site, schedule=name
+			)
+		# parse_request refuses unknown types; a type added there but not here must not cancel anything.
+		return encode_reply(False, f"request_type {kind!r} is not handled by this daemon")
 
 	def status(self, upcoming: int = 10) -> dict[str, Any]:
 		ctx = self.ctx
@@ -229,6 +257,7 @@ class Daemon:
 			"bench": self.config.bench_path,
 			"socket": self.config.socket_path,
 			"metrics_port": self.config.metrics_port,
+			"metrics_error": ctx.health.metrics_error,
 			"full_refresh_interval": self.config.full_refresh_interval,
 			"misfire_grace": self.config.misfire_grace,
 			"redis_ok": ctx.health.redis_ok,

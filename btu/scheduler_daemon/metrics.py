@@ -1,6 +1,7 @@
 """Optional Prometheus endpoint: ``http://127.0.0.1:<metrics_port>/metrics`` (off unless metrics_port is set).
 
-Needs ``prometheus_client`` (``pip install 'btu[metrics]'``). The values come from the
+Uses ``prometheus_client`` (a dependency of BTU); when it cannot be imported or the port is
+taken, the daemon logs ``metrics_unavailable`` and runs without metrics. The values come from the
 daemon's own counters and health, read at scrape time by a custom collector, so the hot
 paths carry no metric calls; the one exception is the enqueue-lateness histogram, observed
 by the scheduler for each run it enqueues.
@@ -173,8 +174,8 @@ class Metrics:
 	def __init__(self, ctx: Any) -> None:
 		if CollectorRegistry is None:
 			raise MetricsError(
-				"metrics_port is set but prometheus_client is not installed: "
-				"pip install 'btu[metrics]' (or prometheus_client), or unset metrics_port."
+				"metrics_port is set but prometheus_client cannot be imported: "
+				"pip install prometheus_client into the daemon's environment, or unset metrics_port."
 			)
 		self.registry = CollectorRegistry(auto_describe=True)
 		self.registry.register(DaemonCollector(ctx))

@@ -11,6 +11,8 @@ from typing import Any, Iterable
 
 import pymysql
 
+from btu.contracts.queues import STANDARD_QUEUES
+
 DOCTYPE_DIR = Path(__file__).resolve().parent.parent / "btu_core" / "doctype"
 
 # Frappe v15 frappe/database/mariadb/database.py type map (columns only; layout fields have none).
@@ -163,7 +165,7 @@ def init_database(connection_args: dict[str, Any], db_name: str) -> list[str]:
 						"INSERT INTO `tabSingles` (doctype, field, value) VALUES (%s, %s, %s)",
 						(doctype, fieldname, value),
 					)
-			for queue in ("short", "default", "long"):
+			for queue in STANDARD_QUEUES:
 				if any(d["name"] == "BTU Queue" for d in doctypes):
 					cur.execute(
 						"INSERT IGNORE INTO `tabBTU Queue` (name, creation, modified, owner, modified_by) "

@@ -113,6 +113,8 @@ def render(
 	]
 	if data.get("metrics_port"):
 		lines.append(f"metrics   http://127.0.0.1:{data['metrics_port']}/metrics")
+		if data.get("metrics_error"):
+			lines.append(f"          NOT SERVED: {data['metrics_error']}")
 	for name, site in (data.get("sites") or {}).items():
 		if only_sites and name not in only_sites:
 			continue

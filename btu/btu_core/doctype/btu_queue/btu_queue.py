@@ -6,9 +6,7 @@ import frappe
 from frappe import _
 from frappe.model.document import Document
 
-# Frappe's own workers listen on these; any other name needs a worker started with
-# `bench worker --queue <name>`.
-STANDARD_QUEUES = ("short", "default", "long")
+from btu.contracts.queues import STANDARD_QUEUES
 
 
 class BTUQueue(Document):
