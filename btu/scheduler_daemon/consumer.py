@@ -22,6 +22,12 @@ from .unique_queue import QueueClosed
 
 log = logging.getLogger("btu.consumer")
 BATCH = 200  # rows a refresh hands over at once; an edit never waits for more than one such batch
+# Socket requests (priority lane) per turn: the newest few first, applied on their own (an edit pushed
+# behind a backlog waits for one small read), then a large share of the oldest (a bulk push of
+# 20,000 names drains in seconds). Their rows are read from SQL SQL_CHUNK names per query.
+NEWEST = 50
+BACKLOG = 2000
+SQL_CHUNK = 500
 
 
 def iso(ts: float) -> str:
@@ -47,11 +53,11 @@ class Consumer:
 	def run(self) -> None:
 		while not self.ctx.stop.is_set():
 			try:
-				batch = self.ctx.queue.get_batch(BATCH, timeout=1.0)
+				parts = self.ctx.queue.get_parts(NEWEST, BACKLOG, BATCH, timeout=1.0)
 			except QueueClosed:
 				return
-			if batch:
-				self.process(batch)
+			for part in parts:
+				self.process(part)
 
 	def process(self, batch: list[tuple[tuple[str, str], Action]]) -> None:
 		by_site: dict[str, list[tuple[str, Action]]] = defaultdict(list)
@@ -94,8 +100,11 @@ class Consumer:
 					yield site, part
 
 	def _requeue(self, site: str, items: list[tuple[str, Action]]) -> None:
-		for name, action in items:
-			self.ctx.queue.put((site, name), action, priority=action[0] != "row")
+		"""Back at the head of their lane; a newer request for a key that came meanwhile wins."""
+		requests = [((site, name), action) for name, action in items if action[0] != "row"]
+		rows = [((site, name), action) for name, action in items if action[0] == "row"]
+		self.ctx.queue.requeue(requests, priority=True)
+		self.ctx.queue.requeue(rows, priority=False)
 
 	def _process_site(self, site: str, items: list[tuple[str, Action]]) -> None:
 		ctx = self.ctx
@@ -108,10 +117,11 @@ class Consumer:
 			try:
 				if site not in ctx.site_timezones:
 					ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
-				read_at = time.monotonic()
-				for name in needs_sql:
-					fetched[name] = database.fetch_schedule(name)
-				self._mark_synced(site, needs_sql, read_at)
+				for start in range(0, len(needs_sql), SQL_CHUNK):
+					chunk = needs_sql[start : start + SQL_CHUNK]
+					read_at = time.monotonic()
+					fetched.update(database.fetch_schedules(chunk))
+					self._mark_synced(site, chunk, read_at)
 				if self.sql_backoff[site].succeed():
 					ctx.health.sql_up(site)
 					log_event(log, logging.INFO, "sql_recovered", site=site)
@@ -127,11 +137,12 @@ class Consumer:
 					site=site,
 					error=str(exc),
 					retry_in_s=wait,
-					pending=len(needs_sql),
+					pending=len(needs_sql) - len(fetched),
 				)
-				for name in needs_sql:
-					ctx.queue.put((site, name), ("sync", None), priority=True)
-				items = [(n, a) for n, a in items if a[0] != "sync"]
+				# The names read before the failure are applied; the others wait for the database.
+				unread = [((site, n), ("sync", None)) for n in needs_sql if n not in fetched]
+				ctx.queue.requeue(unread, priority=True)
+				items = [(n, a) for n, a in items if a[0] != "sync" or n in fetched]
 				ctx.stop.wait(wait)
 		for name, action in items:
 			kind = action[0]
