@@ -31,6 +31,10 @@ scheduler_events = {
 	"hourly": ["btu.btu_core.task_runner.expire_stale_in_progress_logs"],
 }
 
+# A Task Log keeps the name of its task and schedule, but never stops them from being deleted
+# (a schedule that has run, or the schedules of a cancelled task).
+ignore_links_on_delete = ["BTU Task Log"]
+
 # Log Settings (Desk > Log Settings) clears BTU Task Logs older than this many days;
 # the controller implements clear_old_logs(days).
 default_log_clearing_doctypes = {

@@ -430,17 +430,38 @@ def test_doctype_folder_has_controller_and_scripts(name):
 		assert f'frappe.listview_settings["{name}"]' in list_js.read_text()
 
 
+TEST_CASE_BASES = {"FrappeTestCase", "BTUTestCase", "DaemonTestCase"}  # the last two: btu.btu_core.testing
+
+
 @pytest.mark.parametrize("test_file", sorted(DOCTYPE_DIR.glob("*/test_*.py")), ids=lambda p: p.name)
 def test_doctype_test_modules_define_frappe_test_cases(test_file):
 	tree = parse(test_file)
 	imports = {alias.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for alias in n.names}
-	assert "FrappeTestCase" in imports
+	assert imports & TEST_CASE_BASES
 	cases = [
-		n for n in tree.body if isinstance(n, ast.ClassDef) and "FrappeTestCase" in map(ast.unparse, n.bases)
+		n
+		for n in tree.body
+		if isinstance(n, ast.ClassDef) and TEST_CASE_BASES & set(map(ast.unparse, n.bases))
 	]
 	assert cases and any(
 		m.name.startswith("test_") for c in cases for m in c.body if isinstance(m, ast.FunctionDef)
 	)
+
+
+def test_btu_test_cases_are_frappe_test_cases_that_leave_no_trace():
+	"""BTU's own bases derive from FrappeTestCase and delete what their tests committed."""
+	tree = parse(MODULE_DIR / "testing.py")
+	classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+	assert [ast.unparse(b) for b in classes["BTUTestCase"].bases] == ["FrappeTestCase"]
+	assert [ast.unparse(b) for b in classes["DaemonTestCase"].bases] == ["BTUTestCase"]
+	teardown = next(m for m in classes["BTUTestCase"].body if getattr(m, "name", "") == "tearDown")
+	assert "delete_new_records" in ast.unparse(teardown)
+
+
+def test_app_tests_use_no_mocks():
+	for path in sorted(APP.rglob("test_*.py")) + [MODULE_DIR / "testing.py"]:
+		text = path.read_text()
+		assert "unittest.mock" not in text and "mock.patch" not in text, path
 
 
 def test_required_doctype_test_files_exist():

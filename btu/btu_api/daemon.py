@@ -21,10 +21,15 @@ Action = Literal["create", "cancel"]
 
 _PENDING_FLAG = "btu_daemon_pending"
 _WARNED_FLAG = "btu_daemon_unreachable_warned"
+PROBE_SECONDS = 0.5
 
 
 def socket_path() -> str:
-	"""BTU Configuration's path, else ``btu_socket_path`` of (common_)site_config, else the bench default."""
+	"""The daemon's socket: BTU Configuration's path, else ``btu_socket_path`` of (common_)site_config,
+	else the bench default. (``frappe.flags.btu_socket_path`` overrides all three for this process
+	only: BTU's tests point it at a daemon of their own.)"""
+	if frappe.flags.get("btu_socket_path"):
+		return frappe.flags.btu_socket_path
 	configured = (frappe.db.get_single_value("BTU Configuration", "path_to_btu_scheduler_uds") or "").strip()
 	if configured:
 		return configured
@@ -37,7 +42,12 @@ def socket_path() -> str:
 
 
 def notify_after_commit(action: Action, schedule_name: str) -> None:
-	"""Tell the daemon about a schedule change once the current transaction has committed."""
+	"""Tell the daemon about a schedule change once the current transaction has committed.
+
+	The daemon's reachability is checked now, inside the request (a ping costs about a
+	millisecond, and fails at once when no daemon listens): when it is down, the warning goes
+	out with this request's own response, where the Desk shows it whole.
+	"""
 	pending: dict[str, Action] | None = frappe.flags.get(_PENDING_FLAG)
 	if pending is None:
 		pending = {}
@@ -55,6 +65,9 @@ def notify_after_commit(action: Action, schedule_name: str) -> None:
 
 		frappe.db.after_commit.add(flush)
 		frappe.db.after_rollback.add(discard)
+		probe = protocol.ping(path, timeout=PROBE_SECONDS)
+		if not probe.reachable:
+			warn_unreachable(probe, after_commit=False)
 	pending[schedule_name] = action
 
 
@@ -66,32 +79,39 @@ def send_pending(path: str, site: str, actions: dict[str, Action]) -> list[Daemo
 		reply = send(path, name, site)
 		replies.append(reply)
 		if not reply.reachable:
-			warn_unreachable(reply)
+			warn_unreachable(reply, after_commit=True)
 			break
 		if not reply.ok:
 			frappe.logger("btu").warning(f"BTU daemon refused {action} of {name} on {site}: {reply.message}")
 	return replies
 
 
-def warn_unreachable(reply: DaemonReply) -> None:
+def unreachable_message(reply: DaemonReply) -> str:
+	"""What the Desk says when a change could not be told to the daemon (HTML-escaped)."""
+	return _(
+		"The change is saved, but the BTU scheduler daemon did not hear of it: {0} "
+		"The daemon picks the change up when it is back (it resyncs every schedule when it starts "
+		"and at each full refresh)."
+	).format(escape_html(reply.message))
+
+
+def warn_unreachable(reply: DaemonReply, after_commit: bool) -> None:
 	"""One orange message per request or job.
 
-	Sent over the websocket to the session user: the HTTP response of the save was built
-	before the commit that triggered this, so a plain msgprint would never arrive.
+	Inside the request (before its response is built) it is a plain msgprint, shown with the
+	save's own response. After the commit (the daemon went away since the probe) the response is
+	already built: then it goes to the session user over the websocket.
 	"""
 	if frappe.flags.get(_WARNED_FLAG):
 		return
 	frappe.flags[_WARNED_FLAG] = True
 	frappe.logger("btu").warning(f"BTU daemon unreachable: {reply.message}")
-	message = _(
-		"The change was saved, but the BTU scheduler daemon is unreachable ({0}). "
-		"Its next full refresh will pick the change up."
-	).format(escape_html(reply.message))
-	frappe.publish_realtime(
-		"msgprint",
-		{"message": message, "title": _("BTU Scheduler Daemon Unreachable"), "indicator": "orange"},
-		user=frappe.session.user,
-	)
+	text, title = unreachable_message(reply), _("BTU Scheduler Daemon Unreachable")
+	if after_commit:
+		message = {"message": text, "title": title, "indicator": "orange"}
+		frappe.publish_realtime("msgprint", message, user=frappe.session.user)
+	else:
+		frappe.msgprint(text, title=title, indicator="orange")
 
 
 def reply_as_dict(reply: DaemonReply, path: str) -> dict:
@@ -107,12 +127,16 @@ def reply_as_dict(reply: DaemonReply, path: str) -> dict:
 
 
 def refresh_after_commit() -> None:
-	"""Ask the daemon for a full refresh of this site once the current transaction has committed."""
+	"""Ask the daemon for a full refresh of this site once the current transaction has committed
+	(its reachability checked now, as for schedule changes)."""
 	path, site = socket_path(), frappe.local.site
 
 	def send() -> None:
 		reply = protocol.refresh(path, site)
 		if not reply.reachable:
-			warn_unreachable(reply)
+			warn_unreachable(reply, after_commit=True)
 
 	frappe.db.after_commit.add(send)
+	probe = protocol.ping(path, timeout=PROBE_SECONDS)
+	if not probe.reachable:
+		warn_unreachable(probe, after_commit=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import frappe
 from frappe.tests.utils import FrappeTestCase
 
-from btu.install import STANDARD_QUEUES, ensure_queues
+from btu.contracts.queues import STANDARD_QUEUES
+from btu.install import ensure_queues
 
 
 class TestBTUQueue(FrappeTestCase):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
+
+from btu.btu_core.testing import BTUTestCase
 
 HERE = "btu.btu_core.doctype.btu_task.test_btu_task"
 
@@ -63,7 +64,7 @@ def make_task(function: str = "sample_success", arguments: str | None = None, su
 	return task
 
 
-class TestBTUTask(FrappeTestCase):
+class TestBTUTask(BTUTestCase):
 	def assert_rejected(self, fragment: str, **fields) -> None:
 		with self.assertRaises(frappe.ValidationError) as ctx:
 			make_task(submit=False, **fields)

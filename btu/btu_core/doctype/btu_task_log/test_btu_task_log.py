@@ -4,34 +4,27 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 from frappe.utils import get_datetime, get_system_timezone
 
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
-from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule, reachable_reply
+from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule
 from btu.btu_core.task_runner import execute_task, run_scheduled_task
+from btu.btu_core.testing import BTUTestCase, outgoing_email_account
 
-DAEMON = "btu.contracts.protocol."
 
-
-class TestTaskRunner(FrappeTestCase):
+class TestTaskRunner(BTUTestCase):
 	def setUp(self):
-		self.patches = [
-			patch(DAEMON + "create_task_schedule", side_effect=reachable_reply),
-			patch(DAEMON + "cancel_task_schedule", side_effect=reachable_reply),
-		]
-		for p in self.patches:
-			p.start()
+		super().setUp()
+		self.in_progress_setting = frappe.db.get_single_value("BTU Configuration", "create_in_progress_logs")
 		frappe.db.set_single_value("BTU Configuration", "create_in_progress_logs", 0)
 
 	def tearDown(self):
-		frappe.db.rollback()
-		for p in self.patches:
-			p.stop()
+		super().tearDown()
+		frappe.db.set_single_value("BTU Configuration", "create_in_progress_logs", self.in_progress_setting)
+		frappe.db.commit()
 
 	def log_of(self, outcome):
 		self.assertTrue(outcome.log, outcome)
@@ -118,13 +111,19 @@ class TestTaskRunner(FrappeTestCase):
 				{"email_address": "on-success@example.com", "email_on_success": 1, "email_on_error": 0},
 			],
 		)
-		with patch("frappe.sendmail") as sendmail:
-			run_scheduled_task(task.name, schedule.name, time.time())
-		self.assertEqual(sendmail.call_count, 1)
-		kwargs = sendmail.call_args.kwargs
-		self.assertEqual(kwargs["recipients"], ["on-error@example.com"])
-		self.assertIn("Failed", kwargs["subject"])
-		self.assertEqual(kwargs["reference_doctype"], "BTU Task Log")
+		with outgoing_email_account():
+			outcome = run_scheduled_task(task.name, schedule.name, time.time())
+		emails = frappe.get_all(
+			"Email Queue",
+			filters={"reference_doctype": "BTU Task Log", "reference_name": outcome["log"]},
+			fields=["name", "message"],
+		)
+		self.assertEqual(len(emails), 1, emails)
+		recipients = frappe.get_all(
+			"Email Queue Recipient", filters={"parent": emails[0].name}, pluck="recipient"
+		)
+		self.assertEqual(recipients, ["on-error@example.com"])
+		self.assertIn("Failed", emails[0].message)  # the subject is in the message's headers
 
 	def test_clear_old_logs_removes_only_old_ones(self):
 		from btu.btu_core.doctype.btu_task_log.btu_task_log import BTUTaskLog

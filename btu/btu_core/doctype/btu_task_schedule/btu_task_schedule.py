@@ -79,7 +79,8 @@ class BTUTaskSchedule(Document):
 		except ArgumentsError as exc:
 			frappe.throw(str(exc), title=_("Invalid Arguments"))
 		try:
-			check_arguments(resolve_callable(task.function_string), arguments, complete=True)
+			func = resolve_callable(task.function_string, allowed_packages=frappe.get_installed_apps())
+			check_arguments(func, arguments, complete=True)
 		except CallableError as exc:
 			frappe.throw(str(exc), title=_("Invalid Arguments"))
 

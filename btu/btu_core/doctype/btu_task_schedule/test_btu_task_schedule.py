@@ -1,17 +1,17 @@
-"""BTU Task Schedule: cron rules, time zones, argument overrides, daemon notifications after commit."""
+"""BTU Task Schedule: cron rules, time zones, argument overrides, and what a real daemon hears after commit."""
 
 from __future__ import annotations
 
-from unittest.mock import patch
+import os
+import tempfile
 
 import frappe
-from frappe.tests.utils import FrappeTestCase
 
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
-from btu.contracts.protocol import DaemonReply
+from btu.btu_core.testing import BTUTestCase, DaemonTestCase, wait_for
 
-CREATE = "btu.contracts.protocol.create_task_schedule"
-CANCEL = "btu.contracts.protocol.cancel_task_schedule"
+# A rule that never fires while a test runs: a test schedule committed to a live site is never run.
+QUIET_CRON = "0 0 1 1 *"
 
 
 def make_schedule(task: str, **fields):
@@ -19,29 +19,16 @@ def make_schedule(task: str, **fields):
 		"doctype": "BTU Task Schedule",
 		"task": task,
 		"run_frequency": "Cron Style",
-		"cron_string": "*/15 * * * *",
+		"cron_string": QUIET_CRON,
 	}
 	values.update(fields)
 	return frappe.get_doc(values).insert()
 
 
-def reachable_reply(*_args, **_kwargs) -> DaemonReply:
-	return DaemonReply(True, "queued", {}, True, 0.1)
-
-
-class TestBTUTaskSchedule(FrappeTestCase):
+class TestBTUTaskSchedule(BTUTestCase):
 	def setUp(self):
-		frappe.flags.btu_daemon_pending = None
-		frappe.flags.btu_daemon_unreachable_warned = False
+		super().setUp()
 		self.task = make_task(arguments='{"name": "task"}')
-
-	def tearDown(self):
-		frappe.db.rollback()
-		with patch(CREATE, side_effect=reachable_reply), patch(CANCEL, side_effect=reachable_reply):
-			for name in frappe.get_all("BTU Task Schedule", filters={"task": self.task.name}, pluck="name"):
-				frappe.delete_doc("BTU Task Schedule", name, force=True)
-			frappe.db.commit()
-		frappe.flags.btu_daemon_pending = None
 
 	# --- frequency fields -> cron string ------------------------------------------------------
 
@@ -67,10 +54,17 @@ class TestBTUTaskSchedule(FrappeTestCase):
 	def test_invalid_cron_is_rejected_with_the_reason(self):
 		with self.assertRaises(frappe.ValidationError) as ctx:
 			make_schedule(self.task.name, cron_string="61 * * * *")
-		self.assertIn("is invalid", str(ctx.exception))
+		self.assertIn("61", str(ctx.exception))
+		self.assertIn("minute", str(ctx.exception).lower())
 		with self.assertRaises(frappe.ValidationError) as ctx:
 			make_schedule(self.task.name, cron_string="* * *")
 		self.assertIn("has 3 fields", str(ctx.exception))
+
+	def test_a_cron_rule_that_never_fires_is_rejected_on_save(self):
+		for rule in ("0 0 30 2 *", "0 0 31 4 *"):
+			with self.subTest(rule=rule), self.assertRaises(frappe.ValidationError) as ctx:
+				make_schedule(self.task.name, cron_string=rule)
+			self.assertIn("never", str(ctx.exception).lower())
 
 	def test_impossible_yearly_date_is_rejected(self):
 		with self.assertRaises(frappe.ValidationError) as ctx:
@@ -104,72 +98,43 @@ class TestBTUTaskSchedule(FrappeTestCase):
 		with self.assertRaises(frappe.ValidationError) as ctx:
 			make_schedule(draft.name)
 		self.assertIn("only submitted tasks may be scheduled", str(ctx.exception))
-		frappe.db.rollback()
 
-	# --- daemon notifications --------------------------------------------------------------------
-
-	def test_daemon_hears_of_a_new_schedule_only_after_commit(self):
-		with patch(CREATE, side_effect=reachable_reply) as create:
-			schedule = make_schedule(self.task.name)
-			create.assert_not_called()
-			frappe.db.commit()
-			create.assert_called_once()
-			_path, name, site = create.call_args.args
-			self.assertEqual((name, site), (schedule.name, frappe.local.site))
-
-	def test_nothing_is_sent_after_a_rollback(self):
-		with (
-			patch(CREATE, side_effect=reachable_reply) as create,
-			patch(CANCEL, side_effect=reachable_reply) as cancel,
-		):
+	def test_a_function_outside_the_installed_apps_is_refused_as_the_task_form_does(self):
+		"""The schedule resolves its task's function with the same installed-apps rule as the task
+		form and the runner (a task row written before that rule, or by hand, is caught here)."""
+		frappe.db.set_value("BTU Task", self.task.name, "function_string", "os.getcwd", update_modified=False)
+		frappe.clear_document_cache("BTU Task", self.task.name)
+		with self.assertRaises(frappe.ValidationError) as ctx:
 			make_schedule(self.task.name)
-			frappe.db.rollback()
-			frappe.db.commit()
-			create.assert_not_called()
-			cancel.assert_not_called()
+		self.assertIn("'os' is not an installed app", str(ctx.exception))
 
-	def test_disabling_and_deleting_send_cancel(self):
-		with patch(CREATE, side_effect=reachable_reply), patch(CANCEL, side_effect=reachable_reply) as cancel:
-			schedule = make_schedule(self.task.name)
-			frappe.db.commit()
-			schedule.enabled = 0
-			schedule.save()
-			cancel.assert_not_called()
-			frappe.db.commit()
-			self.assertEqual(cancel.call_count, 1)
-			frappe.delete_doc("BTU Task Schedule", schedule.name)
-			self.assertEqual(cancel.call_count, 1)
-			frappe.db.commit()
-			self.assertEqual(cancel.call_count, 2)
-			self.assertEqual(cancel.call_args.args[1], schedule.name)
+	def test_a_schedule_that_has_run_can_be_deleted_and_its_log_keeps_its_name(self):
+		from btu.btu_core.task_runner import run_scheduled_task
 
-	def test_several_changes_in_one_transaction_send_the_last_action_once(self):
-		with (
-			patch(CREATE, side_effect=reachable_reply) as create,
-			patch(CANCEL, side_effect=reachable_reply) as cancel,
-		):
-			schedule = make_schedule(self.task.name)
-			schedule.enabled = 0
-			schedule.save()
-			frappe.db.commit()
-			create.assert_not_called()
-			cancel.assert_called_once()
+		schedule = make_schedule(self.task.name)
+		frappe.db.commit()
+		outcome = run_scheduled_task(self.task.name, schedule.name, 1_700_000_000)
+		self.assertEqual(outcome["status"], "Success", outcome)
+		frappe.delete_doc("BTU Task Schedule", schedule.name)  # as Desk does: no force
+		frappe.db.commit()
+		self.assertFalse(frappe.db.exists("BTU Task Schedule", schedule.name))
+		self.assertEqual(frappe.db.get_value("BTU Task Log", outcome["log"], "schedule"), schedule.name)
 
-	def test_unreachable_daemon_keeps_the_save_and_warns_once(self):
-		down = DaemonReply(False, "not running", {}, False, 0.2)
-		with patch(CREATE, return_value=down) as create, patch("frappe.publish_realtime") as realtime:
-			first = make_schedule(self.task.name)
-			second = make_schedule(self.task.name)
-			frappe.db.commit()
-		self.assertTrue(frappe.db.exists("BTU Task Schedule", first.name))
-		self.assertTrue(frappe.db.exists("BTU Task Schedule", second.name))
-		self.assertEqual(create.call_count, 1)  # stops at the first unreachable reply
-		warnings = [c for c in realtime.call_args_list if c.args and c.args[0] == "msgprint"]
-		self.assertEqual(len(warnings), 1)
-		payload = warnings[0].args[1]
-		self.assertEqual(payload["indicator"], "orange")
-		self.assertIn("unreachable", payload["message"])
-		self.assertIn("next full refresh", payload["message"])
+	def test_the_schedules_of_a_cancelled_task_can_be_deleted_after_they_ran(self):
+		from btu.btu_core.task_runner import run_scheduled_task
+
+		schedule = make_schedule(self.task.name)
+		frappe.db.commit()
+		log = run_scheduled_task(self.task.name, schedule.name, 1_700_000_000)["log"]
+		task = frappe.get_doc("BTU Task", self.task.name)
+		task.cancel()
+		frappe.delete_doc("BTU Task Schedule", schedule.name)
+		frappe.delete_doc("BTU Task", task.name)
+		frappe.db.commit()
+		self.assertFalse(frappe.db.exists("BTU Task", task.name))
+		self.assertEqual(
+			frappe.db.get_value("BTU Task Log", log, ["task", "schedule"]), (task.name, schedule.name)
+		)
 
 	def test_preview_lists_runs_in_both_zones(self):
 		from btu.btu_api.endpoints import preview_schedule
@@ -179,3 +144,78 @@ class TestBTUTaskSchedule(FrappeTestCase):
 		self.assertEqual(len(preview["runs"]), 10)
 		self.assertTrue(all(r["fire_time_schedule_zone"].endswith("02:30:00") for r in preview["runs"]))
 		self.assertIn("fire_time_user_zone", preview["runs"][0])
+
+
+class TestScheduleReachesTheDaemon(DaemonTestCase):
+	"""Saving, disabling and deleting a schedule reach a real daemon, and only after commit."""
+
+	def setUp(self):
+		super().setUp()
+		self.task = make_task(arguments='{"name": "task"}')
+
+	def test_daemon_hears_of_a_new_schedule_only_after_commit(self):
+		mark = self.daemon.mark()
+		schedule = make_schedule(self.task.name)
+		self.assertFalse(frappe.flags.btu_daemon_unreachable_warned)
+		self.assertIsNone(self.daemon.next_run(schedule.name))
+		frappe.db.commit()
+		wait_for(lambda: self.daemon.next_run(schedule.name), what=f"{schedule.name} in the daemon's Redis")
+		self.assertIn(f"schedule={schedule.name}", self.daemon.output(mark))
+
+	def test_nothing_is_sent_after_a_rollback(self):
+		mark = self.daemon.mark()
+		schedule = make_schedule(self.task.name)
+		name = schedule.name
+		requests_before = self.daemon.status()["counters"]["socket_requests"]
+		frappe.db.rollback()
+		frappe.db.commit()
+		# Only the status request itself reached the daemon: no create or cancel for the rolled-back row.
+		self.assertEqual(self.daemon.status()["counters"]["socket_requests"], requests_before + 1)
+		self.assertNotIn(f"schedule={name}", self.daemon.output(mark))
+
+	def test_disabling_and_deleting_remove_it_from_the_daemon(self):
+		schedule = make_schedule(self.task.name)
+		frappe.db.commit()
+		wait_for(lambda: self.daemon.next_run(schedule.name), what="schedule planned")
+		schedule.enabled = 0
+		schedule.save()
+		self.assertIsNotNone(self.daemon.next_run(schedule.name))  # not committed yet
+		frappe.db.commit()
+		wait_for(lambda: self.daemon.next_run(schedule.name) is None, what="disabled schedule removed")
+		schedule.enabled = 1
+		schedule.save()
+		frappe.db.commit()
+		wait_for(lambda: self.daemon.next_run(schedule.name), what="re-enabled schedule planned")
+		frappe.delete_doc("BTU Task Schedule", schedule.name)
+		frappe.db.commit()
+		wait_for(lambda: self.daemon.next_run(schedule.name) is None, what="deleted schedule removed")
+
+	def test_several_changes_in_one_transaction_send_the_last_action_once(self):
+		mark = self.daemon.mark()
+		schedule = make_schedule(self.task.name)
+		schedule.enabled = 0
+		schedule.save()
+		frappe.db.commit()
+		wait_for(lambda: f"schedule_cancel_requested site={frappe.local.site} schedule={schedule.name}"
+				 in self.daemon.output(mark), what="the cancel")  # fmt: skip
+		self.assertNotIn(f"schedule_sync_requested site={frappe.local.site} schedule={schedule.name}",
+						 self.daemon.output(mark))  # fmt: skip
+		self.assertIsNone(self.daemon.next_run(schedule.name))
+
+	def test_unreachable_daemon_keeps_the_save_and_warns_once_in_the_response(self):
+		frappe.flags.btu_socket_path = os.path.join(tempfile.gettempdir(), "btu-nobody-listens.sock")
+		frappe.local.message_log = []
+		first = make_schedule(self.task.name)
+		second = make_schedule(self.task.name)
+		frappe.db.commit()
+		self.assertTrue(frappe.db.exists("BTU Task Schedule", first.name))
+		self.assertTrue(frappe.db.exists("BTU Task Schedule", second.name))
+		warnings = [m for m in frappe.get_message_log() if "did not hear of it" in (m.get("message") or "")]
+		self.assertEqual(len(warnings), 1, frappe.get_message_log())
+		warning = warnings[0]
+		self.assertEqual(warning.get("indicator"), "orange")
+		self.assertEqual(warning.get("title"), "BTU Scheduler Daemon Unreachable")
+		self.assertIn("btu-nobody-listens.sock", warning["message"])
+		self.assertIn("when it is back", warning["message"])
+		self.assertNotIn(".).", warning["message"])  # no doubled punctuation
+		frappe.local.message_log = []
