@@ -1,8 +1,12 @@
-"""Cron rules: next fire times across daylight-saving changes, checked against a brute-force walk."""
+"""Cron rules: next fire times across daylight-saving changes, checked against a brute-force walk.
+
+The reference here (``_field_values``, ``_matches``, ``brute_force``) is written from ISC
+cron's rules, not from btu.contracts.schedule_rules: tests/test_cron_semantics.py uses it too.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,13 +35,26 @@ RULES = [
 	"*/20 2 * * *",
 	"0 */2 * * *",
 	"45 0-4 * * 0-6",
+	"30 1-2 * * sun-7",  # day-of-week names, 7 = Sunday
+	"*/30 2-2 */1 * 0-0",  # equal-end ranges; day of month starts with '*': AND (Sundays)
+	"15 1-3 1,15 * SUN",  # both day fields restricted: OR (the changes fall on Sundays)
 ]
 
 
 # --- an independent brute-force reference: walk every UTC minute ---------------------------------
 
+MONTH_NAMES = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 
-def _field_values(text: str, low: int, high: int) -> set[int]:
+
+def _value(text: str, names: list[str] | None, first: int) -> int:
+	if names and text.lower() in names:
+		return names.index(text.lower()) + first
+	return int(text)
+
+
+def _field_values(text: str, low: int, high: int, names: list[str] | None = None) -> set[int]:
+	"""ISC cron's reading of one field: '*', n, a-b, */s, a-b/s, names; 'a-a' is just a."""
 	values: set[int] = set()
 	for part in text.split(","):
 		step = 1
@@ -47,11 +64,26 @@ def _field_values(text: str, low: int, high: int) -> set[int]:
 		if part == "*":
 			start, end = low, high
 		elif "-" in part:
-			start, end = map(int, part.split("-"))
+			start, end = (_value(t, names, low) for t in part.split("-"))
 		else:
-			start = end = int(part)
+			start = end = _value(part, names, low)
 		values.update(range(start, end + 1, step))
 	return values
+
+
+def _dow_values(text: str) -> set[int]:
+	return {d % 7 for d in _field_values(text, 0, 7, DOW_NAMES)}  # 0 and 7 are Sunday
+
+
+def _day_matches(dom: str, month: str, dow: str, day: date) -> bool:
+	"""ISC cron: day of month AND day of week when either field starts with '*', else OR."""
+	if day.month not in _field_values(month, 1, 12, MONTH_NAMES):
+		return False
+	in_dom = day.day in _field_values(dom, 1, 31)
+	in_dow = (day.weekday() + 1) % 7 in _dow_values(dow)
+	if dom.startswith("*") or dow.startswith("*"):
+		return in_dom and in_dow
+	return in_dom or in_dow
 
 
 def _matches(cron: str, wall: datetime) -> bool:
@@ -59,9 +91,7 @@ def _matches(cron: str, wall: datetime) -> bool:
 	return (
 		wall.minute in _field_values(minute, 0, 59)
 		and wall.hour in _field_values(hour, 0, 23)
-		and wall.day in _field_values(dom, 1, 31)
-		and wall.month in _field_values(month, 1, 12)
-		and (wall.weekday() + 1) % 7 in _field_values(dow, 0, 6)
+		and _day_matches(dom, month, dow, wall.date())
 	)
 
 
@@ -207,8 +237,9 @@ def test_bad_time_zone_is_reported_clearly():
 		validate_timezone(" ")
 
 
-def test_never_firing_rule_returns_nothing():
-	assert next_fire_times("0 0 30 2 *", "UTC", datetime(2026, 1, 1, tzinfo=UTC), 1) == []
+def test_never_firing_rule_is_refused():
+	with pytest.raises(CronError, match="day-of-month 30 never occurs in February"):
+		next_fire_times("0 0 30 2 *", "UTC", datetime(2026, 1, 1, tzinfo=UTC), 1)
 
 
 def test_naive_after_is_refused():
