@@ -123,3 +123,102 @@ def test_stale_socket_file_is_replaced(start_daemon, daemon_config):
 def test_client_reports_a_down_daemon_cleanly(workdir):
 	reply = protocol.ping(os.path.join(workdir, "nobody.sock"), timeout=0.5)
 	assert reply.ok is False and reply.reachable is False and "not running" in reply.message
+
+
+# --- hostile clients cannot starve the others (issue 14, item 6) ---------------------------------
+
+
+def socket_log_lines(output: str) -> list[str]:
+	"""The daemon's log lines about refused or shed socket clients."""
+	events = ("event=socket_request_rejected", "event=socket_requests_rejected", "event=socket_clients_shed")
+	return [line for line in output.splitlines() if any(e in line for e in events)]
+
+
+def logged_counts(output: str) -> int:
+	"""Refusals the log accounts for: one per individual line, count=N per aggregated line."""
+	total = 0
+	for line in socket_log_lines(output):
+		if "event=socket_request_rejected " in line:
+			total += 1
+		else:
+			total += int(line.split(" count=", 1)[1].split()[0])
+	return total
+
+
+def test_silent_connections_of_another_process_do_not_starve_requests(start_daemon, site_db, redis_client):
+	from btu.contracts.redis_keys import KEYS
+
+	from .socket_attacker import Attacker
+
+	site_db.add_task("BTU-00001", "btu.scheduler_daemon.demo_tasks.record_run")
+	site_db.add_schedule("TS-EDIT", "BTU-00001", "0 0 1 1 *")
+	daemon = start_daemon()
+	wait_for(lambda: redis_client.zscore(KEYS.next_runs(SITE), "TS-EDIT"), what="schedule in Redis")
+	# The issue's attack: ~600 connections that never send a byte, from one local process.
+	attacker = Attacker(daemon.socket_path, connections=600, mode="hold", seconds=8)
+	try:
+		replies = [protocol.ping(daemon.socket_path, timeout=2.0) for _ in range(20)]
+		assert all(r.ok for r in replies), [r.message for r in replies if not r.ok]
+		status = protocol.status(daemon.socket_path, timeout=2.0)
+		assert status.ok, status.message
+		site_db.update_schedule("TS-EDIT", cron_string="0 0 2 1 *")
+		edit = protocol.create_task_schedule(daemon.socket_path, "TS-EDIT", SITE, timeout=2.0)
+		assert edit.ok, edit.message
+		wait_for(
+			lambda: b'"0 0 2 1 *"' in (redis_client.hget(KEYS.specs(SITE), "TS-EDIT") or b""),
+			what="the edit made during the attack in Redis",
+		)
+		result = attacker.finish()
+	finally:
+		attacker.stop()
+	# Every silent connection got an answer: shed at once beyond the per-process cap, or told after 5 s.
+	assert result["opened"] == 600 and result["busy"] + result["timeout"] == 600, result
+	assert result["busy"] >= 600 - 64, result
+	# Logged as a few lines and aggregated counts, not one line per connection.
+	output = daemon.output()
+	wait_for(lambda: logged_counts(daemon.output()) >= 600, 15, what="the aggregated lines")
+	output = daemon.output()
+	assert logged_counts(output) == 600, socket_log_lines(output)
+	assert len(socket_log_lines(output)) < 600 / 10, socket_log_lines(output)
+	assert "event=socket_clients_shed" in output
+
+
+def test_connections_reopened_as_soon_as_closed_do_not_starve_requests(start_daemon):
+	from .socket_attacker import Attacker
+
+	daemon = start_daemon()
+	# 2,000 targets spread over 40 processes (so the total cap, not only the per-process one, is hit),
+	# each reopened as soon as the daemon closes it.
+	attacker = Attacker(daemon.socket_path, connections=2000, processes=40, mode="reconnect", seconds=300)
+	try:
+		replies = []
+		for _ in range(20):
+			replies.append(protocol.ping(daemon.socket_path, timeout=2.0))
+			time.sleep(0.05)
+		assert attacker.running()  # the pings above were all sent under attack
+		result = attacker.finish(now=True)
+	finally:
+		attacker.stop()
+	assert all(r.ok for r in replies), [r.message for r in replies if not r.ok]
+	assert result["opened"] > 2000 and result["busy"] > 0 and not result.get("children_failed"), result
+	assert daemon.request("ping").ok
+	shed = [line for line in socket_log_lines(daemon.output()) if "event=socket_clients_shed" in line]
+	assert shed and "connection limit" in " ".join(shed)
+	assert len(socket_log_lines(daemon.output())) < result["busy"] / 10
+
+
+def test_an_unknown_request_type_is_never_taken_for_a_cancel(daemon_config, redis_client, site_db):
+	"""parse_request refuses unknown types; the daemon's dispatch must not fall through to a cancel."""
+	from btu.contracts.protocol import Request
+	from btu.scheduler_daemon.config import load_config
+	from btu.scheduler_daemon.daemon import Daemon
+
+	daemon = Daemon(load_config(config_file=daemon_config.path))
+	try:
+		reply = json.loads(daemon.handle(Request("cancel_everything", "TS-1", SITE)))
+		assert reply["ok"] is False and "'cancel_everything' is not handled" in reply["message"]
+		assert len(daemon.ctx.queue) == 0
+		reply = json.loads(daemon.handle(Request("cancel_task_schedule", "TS-1", SITE)))
+		assert reply["ok"] is True and daemon.ctx.queue.get(0) == ((SITE, "TS-1"), ("cancel", None))
+	finally:
+		daemon.ctx.store.close()

@@ -112,3 +112,85 @@ def test_fifo_order_within_a_lane(lane):
 	for i in range(100):
 		queue.put(i, None, priority=lane)
 	assert [queue.get(0)[0] for _ in range(100)] == list(range(100))
+
+
+def test_get_parts_serves_the_newest_requests_first_then_the_oldest_then_rows():
+	queue: UniqueQueue[str, str] = UniqueQueue()
+	queue.put_many([(f"row{i}", "row") for i in range(5)])
+	for i in range(10):
+		queue.put(f"p{i}", "sync", priority=True)
+	parts = queue.get_parts(newest=3, oldest=4, bulk=2, timeout=0)
+	# The priority lane is not emptied: no rows yet.
+	assert [[k for k, _ in part] for part in parts] == [["p7", "p8", "p9"], ["p0", "p1", "p2", "p3"]]
+	parts = queue.get_parts(newest=3, oldest=4, bulk=2, timeout=0)
+	assert [[k for k, _ in part] for part in parts] == [["p4", "p5", "p6"], ["row0", "row1"]]
+	assert queue.get_parts(3, 4, 10, timeout=0) == [[(f"row{i}", "row") for i in range(2, 5)]]
+	assert queue.get_parts(3, 4, 10, timeout=0.01) == []
+	queue.close()
+	with pytest.raises(QueueClosed):
+		queue.get_parts(3, 4, 10, timeout=0)
+
+
+def test_an_edit_pushed_behind_a_backlog_is_in_the_first_part():
+	queue: UniqueQueue[str, str] = UniqueQueue()
+	for i in range(20_000):
+		queue.put(f"TS-{i:05d}", "sync", priority=True)
+	queue.put("TS-EDITED", "sync", priority=True)
+	first = queue.get_parts(newest=50, oldest=2000, bulk=200, timeout=0)[0]
+	assert ("TS-EDITED", "sync") in first and len(first) == 50
+
+
+def test_requeue_puts_keys_back_at_the_head_and_never_undoes_a_newer_request():
+	queue: UniqueQueue[str, str] = UniqueQueue()
+	queue.put("b", "sync", priority=True)
+	queue.put("a", "cancel", priority=True)  # newer than the "a" being put back below
+	queue.put_many([("r1", "row"), ("c", "row")])
+	added = queue.requeue([("x", "sync"), ("a", "sync"), ("c", "sync")], priority=True)
+	assert added == 2
+	assert [queue.get(0) for _ in range(4)] == [("x", "sync"), ("c", "sync"), ("b", "sync"), ("a", "cancel")]
+	queue.put("r2", "sync", priority=True)
+	assert queue.requeue([("r0", "row"), ("r2", "row")], priority=False) == 1
+	assert [queue.get(0) for _ in range(3)] == [("r2", "sync"), ("r0", "row"), ("r1", "row")]
+
+
+def test_newest_first_serving_never_reorders_one_keys_requests():
+	"""Producers push numbered requests for a few keys; a consumer using get_parts (and putting some
+	back, as after a database error) sees each key's numbers rising and ends with each key's last one."""
+	queue: UniqueQueue[str, int] = UniqueQueue()
+	keys = [f"TS-{i:03d}" for i in range(50)]
+	last: dict[str, int] = {}
+	seen: dict[str, list[int]] = {k: [] for k in keys}
+	lock = threading.Lock()
+	done = threading.Event()
+
+	def producer(offset: int) -> None:
+		for n in range(4000):
+			key = keys[(n * 7 + offset) % len(keys)]
+			with lock:  # number and push under one lock: the push order is the number order
+				value = last[key] = last.get(key, 0) + 1
+				queue.put(key, value, priority=True)
+
+	def consumer() -> None:
+		flip = 0
+		while not done.is_set() or len(queue):
+			for part in queue.get_parts(newest=5, oldest=40, bulk=10, timeout=0.01):
+				flip += 1
+				if flip % 7 == 0:  # "the database is away": the whole part goes back
+					queue.requeue(part, priority=True)
+					continue
+				for key, value in part:
+					seen[key].append(value)
+
+	producers = [threading.Thread(target=producer, args=(s,)) for s in range(3)]
+	reader = threading.Thread(target=consumer)
+	reader.start()
+	for thread in producers:
+		thread.start()
+	for thread in producers:
+		thread.join(30)
+	done.set()
+	reader.join(30)
+	assert not reader.is_alive() and len(queue) == 0
+	for key in keys:
+		assert seen[key] == sorted(set(seen[key])), key  # strictly rising: never an older request after
+		assert seen[key][-1] == last[key], key  # the last request for a key is applied

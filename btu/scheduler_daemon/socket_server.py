@@ -388,12 +388,17 @@ class SocketServer:
 		if pool is self._conns and self._queues[DRAINING]:
 			victim = next(iter(self._queues[DRAINING].values()))  # already answered: nothing lost
 		else:
-			for conn in pool.values():
-				if conn.state != HANDLING:
+			for conn in pool.values():  # one peer's (at most its cap + 1): answered ones first
+				if conn.state == DRAINING:
 					victim = conn
 					break
+				if victim is None and conn.state != HANDLING:
+					victim = conn
 		if victim is None:
 			return False
+		if victim.state == DRAINING:
+			self._close(victim)  # answered already: closing it early loses nothing, and is not logged
+			return True
 		self._tally.shed[victim.peer] += 1
 		self._tally.shed_why[why] += 1
 		if victim.state == READING:
