@@ -104,8 +104,9 @@ def test_reconnects_are_counted(site_db, workdir):
 		},
 		{SITE: {"db_name": site_db.name, "db_user": site_db.args["user"]}},
 	)
-	daemon = DaemonProcess(workdir, config, socket_path).start()
+	daemon = DaemonProcess(workdir, config, socket_path)
 	try:
+		daemon.start()
 		wait_for(lambda: value(scrape(port), "btu_refreshes_total") >= 1, what="first refresh")
 		redis_server.stop()
 		wait_for(lambda: value(scrape(port), "btu_redis_up") == 0, 15, what="Redis seen down")

@@ -134,8 +134,8 @@ def schedule_daemon_state(schedule: str) -> dict[str, Any]:
 		next_ts = status.next_run_of(schedule)
 		error = status.schedule_errors().get(schedule)
 	except Exception as exc:  # noqa: BLE001 - Redis down: say so, do not break the form
-		return {"redis_ok": False, "error": f"{type(exc).__name__}: {exc}"}
-	out: dict[str, Any] = {"redis_ok": True, "next_run": None, "daemon_error": error}
+		return {"schedule": schedule, "redis_ok": False, "error": f"{type(exc).__name__}: {exc}"}
+	out: dict[str, Any] = {"schedule": schedule, "redis_ok": True, "next_run": None, "daemon_error": error}
 	if next_ts is not None:
 		out["next_run"] = {
 			"fire_time_schedule_zone": status.wall_time(next_ts, zone),

@@ -1,6 +1,7 @@
 // BTU Task form
 frappe.ui.form.on("BTU Task", {
 	refresh(frm) {
+		frm.dashboard.clear_headline(); // Desk's set_headline appends: one headline, not one per refresh
 		if (frm.is_new()) return;
 		const runnable = frm.doc.docstatus < 2;
 		if (runnable && !frm.doc.run_only_as_worker) {

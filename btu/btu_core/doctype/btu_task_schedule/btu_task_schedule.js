@@ -49,7 +49,10 @@ function preview_args(frm) {
 }
 
 function show_next_runs(frm) {
-	frappe.xcall(btu.api + "preview_schedule", preview_args(frm)).then((p) => {
+	// An invalid rule is refused by the server, whose message Desk shows; nothing else to do then
+	// (without the catch the rejected promise would be an uncaught error in the console).
+	frappe.xcall(btu.api + "preview_schedule", preview_args(frm)).catch(() => null).then((p) => {
+		if (!p) return;
 		const same = p.time_zone === p.user_time_zone;
 		const rows = p.runs
 			.map(
@@ -71,7 +74,12 @@ function show_next_runs(frm) {
 }
 
 function show_daemon_state(frm) {
+	// Desk's set_headline appends: clear first, and let only the newest reply write (a save
+	// refreshes the form more than once, and replies can arrive in any order).
+	const asked = (frm.__btu_state_request = (frm.__btu_state_request || 0) + 1);
 	frappe.xcall(btu.api + "schedule_daemon_state", { schedule: frm.doc.name }).then((s) => {
+		if (asked !== frm.__btu_state_request || frm.doc.name !== s.schedule) return;
+		frm.dashboard.clear_headline();
 		if (!s.redis_ok) {
 			frm.dashboard.set_headline(__("Cannot read the scheduler's Redis: {0}", [btu.escape(s.error)]), "orange");
 		} else if (s.daemon_error) {

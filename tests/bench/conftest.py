@@ -1,0 +1,225 @@
+"""Fixtures of the real-bench suite. Without BTU_BENCH and BTU_SITE every test here is skipped
+with one reason that says what to set; CI has no bench."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from btu.contracts import protocol
+
+from .harness import Api, Bench, BenchConfig, SiteSnapshot, delete_new_records, stop_session, wait_for
+
+CONFIG = BenchConfig.from_environment()
+SKIP_REASON = (
+	"real-bench suite: set BTU_BENCH=/path/to/frappe-bench and BTU_SITE=<site with btu installed> "
+	"(optional: BTU_SITE2, BTU_BENCH_USER, BTU_ADMIN_PASSWORD, BTU_BASE_URL); see tests/bench/README.md"
+)
+DAEMON_PROCESS = "btu_scheduler"
+
+
+def pytest_collection_modifyitems(config, items):
+	here = Path(__file__).parent
+	missing = None
+	if CONFIG is None:
+		missing = SKIP_REASON
+	else:
+		try:
+			import playwright  # noqa: F401
+		except ImportError:
+			missing = "real-bench suite: Playwright for Python is missing: pip install -e '.[test,e2e]'"
+	if missing:
+		marker = pytest.mark.skip(reason=missing)
+		for item in items:
+			if here in Path(item.fspath).parents:
+				item.add_marker(marker)
+
+
+@dataclass
+class DaemonUnderTest:
+	"""The BTU daemon, run with the command of the Procfile line `setup-procfile` writes, in the
+	bench folder as the bench user: its events go to logs/btu_scheduler.log as under `bench start`.
+	Started by the suite (outside honcho, so that stopping it does not stop the bench) unless a
+	daemon already answers on the bench's socket: then it is used and never stopped."""
+
+	bench: Bench
+	command: str
+	log_dir: str
+	process: object = None
+	found_running: bool = False
+	events_path: Path = field(init=False)
+
+	def __post_init__(self) -> None:
+		self.events_path = Path(self.bench.path, "logs", "btu_scheduler.log")
+
+	def ping(self, timeout: float = 2.0):
+		return protocol.ping(self.bench.socket_path, timeout)
+
+	def start(self) -> None:
+		if self.ping(0.5).ok:
+			if self.process is None:
+				self.found_running = True
+			return
+		self.process = self.bench.popen(self.command, os.path.join(self.log_dir, "daemon-launch.log"))
+		wait_for(
+			lambda: self.ping(0.5).ok or self.process.poll() is not None, 90, what="the daemon to answer"
+		)
+		assert self.process.poll() is None, Path(
+			self.bench.path, "logs", "btu_scheduler.error.log"
+		).read_text()[-3000:]
+
+	def stop(self) -> None:
+		if self.process is not None:
+			stop_session(self.process)
+			self.process = None
+			wait_for(lambda: not self.ping(0.5).reachable, 20, what="the daemon to stop")
+
+	def mark(self) -> int:
+		return self.events_path.stat().st_size if self.events_path.exists() else 0
+
+	def events(self, since: int = 0) -> str:
+		with open(self.events_path, "rb") as handle:
+			handle.seek(since)
+			return handle.read().decode("utf-8", "replace")
+
+
+@dataclass
+class BenchProcesses:
+	bench: Bench
+	daemon: DaemonUnderTest
+	honcho: object = None
+	found_running: bool = False
+
+
+def _web_up(base_url: str) -> bool:
+	try:
+		with urllib.request.urlopen(base_url + "/api/method/ping", timeout=3) as response:
+			return response.status == 200
+	except OSError:
+		return False
+
+
+@pytest.fixture(scope="session")
+def bench_config() -> BenchConfig:
+	if CONFIG is None:
+		pytest.skip(SKIP_REASON)
+	return CONFIG
+
+
+@pytest.fixture(scope="session")
+def bench(bench_config) -> Bench:
+	return Bench(bench_config)
+
+
+@pytest.fixture(scope="session")
+def suite_dir():
+	path = tempfile.mkdtemp(prefix="btu-bench-suite-", dir="/tmp")
+	os.chmod(path, 0o755)
+	yield path
+
+
+@pytest.fixture(scope="session")
+def bench_processes(bench, bench_config, suite_dir):
+	"""The bench's processes as `bench start` runs them, and the daemon as the Procfile line says."""
+	setup = bench.bench("btu-scheduler", "setup-procfile")
+	assert "Procfile" in setup.stdout, setup.stdout
+	procfile = bench.procfile()
+	assert DAEMON_PROCESS in procfile, procfile
+	daemon = DaemonUnderTest(bench, procfile[DAEMON_PROCESS], suite_dir)
+	processes = BenchProcesses(bench, daemon)
+	if _web_up(bench_config.base_url):
+		processes.found_running = True
+	else:
+		names = [n for n in procfile if n != DAEMON_PROCESS]  # `watch` too: Desk's live reload talks to it
+		suite_procfile = Path(suite_dir, "Procfile")
+		suite_procfile.write_text("".join(f"{n}: {procfile[n]}\n" for n in names))
+		os.chmod(suite_procfile, 0o644)
+		processes.honcho = bench.popen(
+			# What `bench start` does: DEV_SERVER=true (Desk then reaches socket.io on its own port), honcho.
+			f"env DEV_SERVER=true PYTHONUNBUFFERED=true honcho start -f {suite_procfile} -d {bench.path}",
+			os.path.join(suite_dir, "honcho.log"),
+		)
+		wait_for(lambda: _web_up(bench_config.base_url), 120, 1.0, what=f"Desk at {bench_config.base_url}")
+	daemon.start()
+	yield processes
+	daemon.stop()
+	if processes.honcho is not None:
+		stop_session(processes.honcho)
+
+
+@pytest.fixture(scope="session")
+def api(bench_processes, bench_config) -> Api:
+	return Api(bench_config.base_url, bench_config.admin_password)
+
+
+@pytest.fixture(scope="session")
+def site_left_as_found(api):
+	"""Every BTU record the suite makes is deleted at the end; the site holds what it held."""
+	snapshot = SiteSnapshot.take(api)
+	yield snapshot
+	delete_new_records(api, snapshot)
+	left = snapshot.new_since(api)
+	assert not any(left.values()), f"records left in the site: {left}"
+
+
+@pytest.fixture(scope="session")
+def browser(bench_config):
+	from playwright.sync_api import sync_playwright
+
+	from .desk import CHROMIUM_ARGS
+
+	with sync_playwright() as playwright:
+		browser = playwright.chromium.launch(
+			executable_path=bench_config.chromium, headless=True, args=CHROMIUM_ARGS
+		)
+		yield browser
+		browser.close()
+
+
+@pytest.fixture(scope="session")
+def desk(browser, bench_config, bench_processes, site_left_as_found):
+	"""One logged-in Desk tab for the whole suite (as one administrator working through it)."""
+	from .desk import Desk
+
+	context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+	page = context.new_page()
+	page.set_default_timeout(30_000)
+	desk = Desk(page, bench_config.base_url, Path(bench_config.screenshots))
+	desk.attach()
+	desk.login(bench_config.admin_password)
+	yield desk
+	context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+	report = yield
+	setattr(item, f"rep_{report.when}", report)
+	return report
+
+
+@pytest.fixture
+def no_console_errors(desk, request):
+	"""Fail a test on any browser console error it caused that was not an expected validation
+	(and keep a screenshot of the page when the test failed)."""
+	desk.take_errors()
+	yield desk
+	if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+		desk.shot(f"FAILED-{request.node.name}")
+	errors = desk.take_errors()
+	assert not errors, "browser console errors:\n" + "\n".join(f"{e.page}: {e.text}" for e in errors)
+
+
+def pytest_terminal_summary(terminalreporter):
+	if CONFIG is None:
+		return
+	shots = sorted(Path(CONFIG.screenshots).glob("*.png")) if Path(CONFIG.screenshots).is_dir() else []
+	if shots:
+		terminalreporter.write_sep("-", f"BTU real-bench screenshots: {CONFIG.screenshots}")
+		for shot in shots:
+			terminalreporter.write_line(f"  {shot.name}")
