@@ -122,7 +122,7 @@ _DIGITS = re.compile(r"[0-9]+")
 _LETTERS = re.compile(r"[A-Za-z]+")
 _CRONITER_LAST = re.compile(r"L|LW|[0-9]*L|L[0-9]+|L-[0-9]+", re.IGNORECASE)
 _CRONITER_NEAREST = re.compile(r"[0-9]+W", re.IGNORECASE)
-_CRONITER_HASHED = re.compile(r"[HR](\(.*\))?", re.IGNORECASE)
+_CRONITER_HASHED = re.compile(r"[HR](\(|/|$)", re.IGNORECASE)  # H, H(0-29), H/5, R
 
 
 def _invalid(text: str, reason: str) -> CronError:
@@ -143,7 +143,7 @@ def _foreign_syntax(spec: _Field, token: str, part: str) -> str:
 			f"{spec.name} {part!r}: '#' (the n-th weekday of a month) is croniter syntax "
 			"that ISC cron does not have"
 		)
-	if _CRONITER_HASHED.fullmatch(token):
+	if _CRONITER_HASHED.match(part):
 		return f"{spec.name} {part!r}: hashed and random values ('H', 'R') are croniter syntax that ISC cron does not have"
 	if spec in (_DOM, _DOW) and _CRONITER_LAST.fullmatch(token):
 		return f"{spec.name} {part!r}: 'L' (the last day) is croniter syntax that ISC cron does not have"
