@@ -108,7 +108,7 @@ FRAPPE_FREE_MODULES = [
 	"btu.commands",
 ]
 
-# The data model of DESIGN.md: the daemon and existing data depend on these names and types.
+# The data model of docs/architecture.md: the daemon and existing data depend on these names and types.
 CONTRACT: dict[str, dict[str, str]] = {
 	"BTU Task": {
 		"desc_short": "Data",

@@ -104,7 +104,7 @@ def test_restart_during_due_window_enqueues_exactly_one_job_per_fire_time(
 	fires = enqueued_fire_times(redis_client, "TS-000001")
 	assert len(fires) == len(set(fires)), "a fire time was enqueued twice"
 	# After a SIGKILL the next daemon waits for the lease (3 s here); the fire times missed meanwhile
-	# collapse into one run (DESIGN.md "After downtime"), so gaps are bounded by the lease time.
+	# collapse into one run (docs/architecture.md "After downtime"), so gaps are bounded by the lease time.
 	gaps = [b - a for a, b in zip(fires, fires[1:])]
 	assert max(gaps) <= 3 + 2, gaps
 	assert len(fires) >= (ended - started) - 2 * 3 - 4

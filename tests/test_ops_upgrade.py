@@ -181,7 +181,7 @@ def test_daemon_runs_from_an_original_toml(workdir, site_db):
 		server.stop()
 
 
-# Field names of the original BTU app that existing sites hold data in (see DESIGN.md, "Data model").
+# Field names of the original BTU app that existing sites hold data in (see docs/architecture.md, "Data model").
 ORIGINAL_FIELDS = {
 	"BTU Task": [
 		"desc_short",

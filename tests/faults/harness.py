@@ -430,7 +430,7 @@ def check_runs(
 	"""Exactly one run per (schedule, fire time) in [start, end].
 
 	A fire time that passed while the daemon could not enqueue (an injected outage) is covered by
-	the one late catch-up run of that outage: DESIGN.md "Many missed fires of one schedule
+	the one late catch-up run of that outage: docs/architecture.md "Many missed fires of one schedule
 	collapse into one run". It counts as collapsed only when the run before it was enqueued after
 	it (so it really was late) and it lies within an outage; otherwise it is missing.
 	"""

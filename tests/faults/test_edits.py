@@ -132,7 +132,7 @@ def test_edit_while_the_due_run_waits_is_not_lost(bench):
 	"""The rule of a schedule changes (to an equivalent cron string) after its run fell due but
 	before it was enqueued: (1) the leader stalls at the fire time while the edit reaches the
 	standby daemon; (2) the edit is made while the only daemon is down. The due run still happens,
-	once (DESIGN: a run missed while the daemon was away is enqueued once on recovery)."""
+	once (docs/architecture.md: a run missed while the daemon was away is enqueued once on recovery)."""
 	import os
 	import signal
 

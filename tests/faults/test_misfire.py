@@ -1,4 +1,4 @@
-"""Misfires: the daemon down across several fire times, then back (DESIGN.md "After downtime")."""
+"""Misfires: the daemon down across several fire times, then back (docs/architecture.md "After downtime")."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_down_within_misfire_grace_one_catch_up_run(bench):
 def test_down_longer_than_misfire_grace_no_stale_run_and_logged(bench):
 	"""Grace 2 s, down about 7 s. A once-a-minute schedule whose only missed fire time is older
 	than the grace is skipped (logged); an every-second one still gets one run, for a fire time
-	that is within the grace (DESIGN: runs at most misfire_grace late are enqueued once)."""
+	that is within the grace (docs/architecture.md: runs at most misfire_grace late are enqueued once)."""
 	bench.site_db.add_task("BTU-F0001", "btu.scheduler_daemon.demo_tasks.record_run", {"path": "/dev/null"})
 	now = time.time()
 	minute_second = int(now + 6) % 60
