@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from importlib.metadata import version
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,7 @@ from btu.contracts.schedule_rules import (
 
 from .conftest import SITE
 from .services import REPO, wait_for
-from .test_schedule_rules import DOW_NAMES, MONTH_NAMES, _dow_values, _field_values
+from .test_schedule_rules import DOW_NAMES, MONTH_NAMES, _dow_values, _field_values, transitions
 
 UTC = timezone.utc
 AFTER = datetime(2026, 1, 1, tzinfo=UTC)  # a Thursday
@@ -436,35 +437,38 @@ def reference(cron: str, zone: str, after: datetime, count: int, horizon_years: 
 			and (years is None or day.year in years)
 			and ((in_dom and in_dow) if anded else (in_dom or in_dow))
 		):
+			midnight = datetime(day.year, day.month, day.day)
+			offset = midnight.replace(tzinfo=tz).utcoffset()
+			steady = offset == (midnight + timedelta(days=1)).replace(tzinfo=tz).utcoffset()
 			for h, m, s in times:
-				wall = datetime(day.year, day.month, day.day, h, m, s)
-				found.update(t for t in _reference_instants(wall, tz, wildcard) if t > after)
+				wall = midnight.replace(hour=h, minute=m, second=s)
+				if steady:  # no change of offset that day: the wall time is one instant
+					instants = [(wall - offset).replace(tzinfo=UTC)]
+				else:
+					instants = _reference_instants(wall, tz, wildcard)
+				found.update(t for t in instants if t > after)
 			if len(found) >= count and end > day + timedelta(days=2):
 				end = day + timedelta(days=2)  # a repeated hour can put a day's times after the next's
 		day += timedelta(days=1)
 	return sorted(found)[:count]
 
 
+@lru_cache(maxsize=None)
+def _changes(zone: str) -> tuple[datetime, ...]:
+	return tuple(transitions(zone, 2026) + transitions(zone, 2027))
+
+
 def _random_after(rng: random.Random, zone: str) -> datetime:
-	if rng.random() < 0.5:  # close to a daylight-saving change of 2026 or 2027
-		tz = ZoneInfo(zone)
-		instant = datetime(rng.choice([2026, 2027]), 1, 1, tzinfo=UTC)
-		changes = []
-		offset = instant.astimezone(tz).utcoffset()
-		while instant.year < 2028 and len(changes) < 4:
-			instant += timedelta(hours=1)
-			if instant.astimezone(tz).utcoffset() != offset:
-				changes.append(instant)
-				offset = instant.astimezone(tz).utcoffset()
-		if changes:
-			return rng.choice(changes) + timedelta(minutes=rng.randint(-300, 300), seconds=rng.randint(0, 59))
+	if rng.random() < 0.5 and _changes(zone):  # close to a daylight-saving change of 2026 or 2027
+		change = rng.choice(_changes(zone))
+		return change + timedelta(minutes=rng.randint(-300, 300), seconds=rng.randint(0, 59))
 	return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 3 * 365 * 86400))
 
 
 def test_next_fire_times_match_the_reference_on_random_rules():
 	rng = random.Random(20260514)
 	checked = never = 0
-	for index in range(400):
+	for index in range(1000):
 		zone = ZONES[index % len(ZONES)]
 		after = _random_after(rng, zone)
 		cron = random_rule(rng, after.year)
@@ -476,10 +480,11 @@ def test_next_fire_times_match_the_reference_on_random_rules():
 			assert not reference(cron, zone, datetime(1999, 12, 31, tzinfo=UTC), 1, horizon_years=29), cron
 			never += 1
 			continue
-		assert got == expected, (cron, zone, after)
+		limit = after + timedelta(days=365 * 29)  # the reference looks 30 years ahead
+		assert [t for t in got if t < limit] == [t for t in expected if t < limit], (cron, zone, after)
 		checked += 1
 	print(f"random rules: {checked} compared, {never} refused as never firing")
-	assert checked > 300 and never > 0, (checked, never)
+	assert checked > 800 and never > 10, (checked, never)
 
 
 @pytest.mark.parametrize(

@@ -302,6 +302,15 @@ def _parse(cron: str) -> CronRule:
 		dom_field = dow_field = "*"
 		doms, dows = frozenset(range(1, 32)), frozenset(range(7))
 	day_or = dom_field != "*" and dow_field != "*" and not either_star
+	if day_or:
+		# Days of month that none of the rule's months has never match: drop them (croniter up to
+		# 2.0.7 raises "failed to find next date" for '0 0 30 2 1' instead of taking the Mondays).
+		longest = max(_DAYS_IN_MONTH[month - 1] for month in months)
+		doms = frozenset(day for day in doms if day <= longest)
+		if doms:
+			dom_field = _croniter_field(doms, _DOM)
+		else:  # OR with a day that never comes: the day of week alone
+			dom_field, doms, day_or = "*", frozenset(range(1, 32)), False
 	years = None
 	last_wall = None
 	if "year" in parsed and _croniter_field(parsed["year"], _YEAR) != "*":
