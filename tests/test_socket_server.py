@@ -84,23 +84,30 @@ def answer(sock: socket.socket) -> dict | None:
 	return json.loads(data.split(b"\n")[0]) if data.strip() else None
 
 
-def test_beyond_the_total_cap_the_oldest_silent_connections_are_shed_and_new_ones_served(serve):
+def test_when_all_connections_are_taken_the_biggest_holder_makes_room_for_others(serve):
 	served = serve(max_connections=50, max_per_peer=10_000)
 	path = served.server.path
-	held = silent(path, 200)
-	# The newest connection is always read: every ping is answered although 200 are held.
-	for _ in range(10):
-		assert protocol.ping(path, timeout=2.0).ok
-	answers = [answer(sock) for sock in held[:150]]
-	# The 150 oldest were shed (the total cap is 50) with a reason, the others still wait for their line.
-	assert all(a and a["ok"] is False and "daemon busy: 50 connections open" in a["message"] for a in answers)
-	assert len(served.server._conns) <= 50
-	for sock in held[150:]:
-		sock.close()
+	attacker = Attacker(path, connections=200, mode="hold", seconds=4)
+	try:
+		# All 50 taken by the attacker: its newer connections are refused, and this process's first
+		# connection sheds the attacker's oldest (later ones take the room the earlier left), so it is read.
+		for _ in range(10):
+			assert protocol.ping(path, timeout=2.0).ok
+		assert len(served.server._conns) <= 50
+		result = attacker.finish()
+	finally:
+		attacker.stop()
+	assert result["opened"] == 200 and result["busy"] == 150 + 1, result
+	assert result["held_at_end"] == 49 and not result.get("other"), result
 	wait_for(lambda: not served.server._conns, what="closed connections to be forgotten")
+	mine = silent(path, 60)  # alone now: this process fills the 50 and its newest are refused
+	answers = [answer(sock) for sock in mine[50:]]
+	assert all(a and "daemon busy: 50 connections open; retry" == a["message"] for a in answers), answers
+	for sock in mine[:50]:
+		sock.close()
 
 
-def test_a_process_over_its_cap_loses_its_own_oldest_connections_not_the_others(serve, workdir):
+def test_a_process_at_its_cap_has_its_new_connections_refused_and_the_others_are_served(serve, workdir):
 	served = serve(max_per_peer=16)
 	path = served.server.path
 	mine = silent(path, 8)  # this process: under its cap, kept

@@ -14,6 +14,7 @@ sheds are logged a few lines per ``LOG_WINDOW`` seconds, then as one aggregated 
 from __future__ import annotations
 
 import errno
+import functools
 import grp
 import logging
 import os
@@ -42,21 +43,26 @@ from .logutil import log_event
 
 log = logging.getLogger("btu.socket")
 
-MAX_CONNECTIONS = 1024  # open connections at once, all peers (fewer when the fd limit is low)
-MAX_PER_PEER = 32  # open connections of one peer process (SO_PEERCRED pid)
+# Holding a silent connection until its deadline is cheap (one descriptor, a few KiB in the kernel);
+# shedding one makes room for the next connect of the same attacker, and every connect queued before
+# a good client's delays it (the kernel's accept queue is first come, first served). So the daemon
+# holds many, and sheds only beyond that: from the peer process holding the most.
+MAX_CONNECTIONS = 8192  # open connections at once, all peers (fewer when the fd limit is low)
+MAX_PER_PEER = 4096  # open connections of one peer process (SO_PEERCRED pid)
 MAX_BUFFERED = 16 * 1024 * 1024  # bytes of unfinished requests held across all connections
 MAX_SLOW = 8  # blocking requests (status) in progress on the worker pool at once
 SLOW_WORKERS = 2
 SLOW_REQUEST_TYPES = frozenset({"status"})  # may block (Redis): answered off the loop
 LISTEN_BACKLOG = 4096  # the kernel caps it at net.core.somaxconn
-ACCEPT_BURST = 128  # accepts per loop turn before serving the connections already open
+ACCEPT_BURST = 256  # accepts per loop turn before serving the connections already open
+EXPIRE_BURST = 64  # deadlines handled per loop turn: a wave of them does not hold up new clients
 WRITE_SECONDS = 2.0  # to hand the reply to a client that does not read
 DRAIN_SECONDS = 1.0  # after the reply: read what the client still sends, so closing loses nothing
 DRAIN_BYTES = 16 * 1024 * 1024
 LOG_WINDOW = 5.0  # seconds per aggregated warning line
 LOG_LINES_PER_WINDOW = 10  # rejected requests logged one by one per window; the rest are summed up
 TICK_SECONDS = 0.2  # longest select() wait: the stop event is checked this often
-FD_RESERVE = 256  # file descriptors left to Redis, SQL and the rest of the daemon
+FD_RESERVE = 512  # file descriptors left to Redis, SQL and the rest of the daemon
 
 READING, HANDLING, WRITING, DRAINING = "reading", "handling", "writing", "draining"
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
@@ -88,7 +94,7 @@ def connection_limit(wanted: int = MAX_CONNECTIONS) -> int:
 	(the soft limit is raised towards the hard one first)."""
 	try:
 		soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-		target = wanted * 2 + FD_RESERVE
+		target = wanted + FD_RESERVE
 		if soft != resource.RLIM_INFINITY and soft < target:
 			new = target if hard == resource.RLIM_INFINITY else min(hard, target)
 			if new > soft:
@@ -98,7 +104,7 @@ def connection_limit(wanted: int = MAX_CONNECTIONS) -> int:
 		return wanted
 	if soft == resource.RLIM_INFINITY:
 		return wanted
-	return max(16, min(wanted, (soft - FD_RESERVE) // 2 if soft > 2 * FD_RESERVE else soft // 4))
+	return max(16, min(wanted, soft - FD_RESERVE if soft > 2 * FD_RESERVE else soft // 4))
 
 
 class _Conn:
@@ -166,6 +172,12 @@ class _Tally:
 		self._reset()
 
 
+@functools.lru_cache(maxsize=256)
+def refusal(message: str) -> bytes:
+	"""The encoded ``{"ok": false, ...}`` reply (the same few are sent many times under a flood)."""
+	return encode_reply(False, message)
+
+
 def _pid(peer: Peer) -> int | None:
 	return peer[0] if peer[0] >= 0 else None
 
@@ -196,7 +208,9 @@ class SocketServer:
 		self._close_lock = threading.Lock()
 		# loop state (touched by the loop thread only, except _done and the wake socket)
 		self._conns: OrderedDict[int, _Conn] = OrderedDict()  # id -> connection, oldest first
-		self._peers: dict[Peer, OrderedDict[int, _Conn]] = {}
+		self._peers: dict[Peer, OrderedDict[int, _Conn]] = {}  # each peer's connections, oldest first
+		self._peer_draining: dict[Peer, OrderedDict[int, _Conn]] = {}  # each peer's answered ones
+		self._biggest: Peer | None = None  # the peer holding most connections (found once a loop turn)
 		self._queues: dict[str, OrderedDict[int, _Conn]] = {
 			READING: OrderedDict(),
 			WRITING: OrderedDict(),
@@ -261,6 +275,7 @@ class SocketServer:
 		try:
 			while not stop.is_set() and self.sock is not None:
 				now = time.monotonic()
+				self._biggest = None
 				if not listening and now >= self._accept_paused_until:
 					selector.register(listener, selectors.EVENT_READ, None)
 					listening = True
@@ -339,7 +354,7 @@ class SocketServer:
 			except OSError as exc:
 				if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
 					# Out of descriptors: make room from the oldest unanswered connection, else pause.
-					if not self._shed_oldest(self._conns, "file descriptors"):
+					if not self._shed_oldest(None, "file descriptors"):
 						self._accept_paused_until = time.monotonic() + 0.1
 						return
 					continue
@@ -351,12 +366,25 @@ class SocketServer:
 			self._open(sock)
 
 	def _open(self, sock: socket.socket) -> None:
+		peer = self._peer_of(sock)
+		held = self._peers.get(peer)
+		count = len(held) if held else 0
+		# A process at its cap, or holding the most when all are taken, has its new connection refused
+		# at once (the cheapest answer: a flood of reconnects costs little); anyone else's new
+		# connection makes room by shedding the oldest unanswered one of the peer holding the most.
+		if count >= self.max_per_peer and not self._peer_draining.get(peer):
+			self._refuse_new(sock, peer, "per-peer limit")
+			return
+		if len(self._conns) >= self.max_connections and not self._queues[DRAINING]:
+			biggest = self._biggest_peer()
+			if biggest is None or count >= len(self._peers[biggest]):
+				self._refuse_new(sock, peer, "connection limit")
+				return
 		sock.setblocking(False)
-		now = time.monotonic()
-		conn = _Conn(sock, self._peer_of(sock), now)
+		conn = _Conn(sock, peer, time.monotonic())
 		key = id(conn)
 		self._conns[key] = conn
-		self._peers.setdefault(conn.peer, OrderedDict())[key] = conn
+		self._peers.setdefault(peer, OrderedDict())[key] = conn
 		self._queues[READING][key] = conn
 		try:
 			assert self._selector is not None
@@ -364,13 +392,36 @@ class SocketServer:
 		except (OSError, ValueError):
 			self._close(conn)
 			return
-		peer_conns = self._peers[conn.peer]
-		if len(peer_conns) > self.max_per_peer:
-			self._shed_oldest(peer_conns, "per-peer limit")
+		if count >= self.max_per_peer:
+			self._shed_oldest(peer, "per-peer limit")  # one of its answered ones: silently
 		if len(self._conns) > self.max_connections:
-			self._shed_oldest(self._conns, "connection limit")
+			self._shed_oldest(None, "connection limit")
 		if not conn.closed:
 			self._readable(conn)  # a client usually sent its line before we accepted
+
+	def _refuse_new(self, sock: socket.socket, peer: Peer, why: str) -> None:
+		self.on_error()
+		self._tally.shed[peer] += 1
+		self._tally.shed_why[why] += 1
+		try:
+			sock.send(refusal(self._busy_message(peer, why)), socket.MSG_DONTWAIT)
+		except OSError:
+			pass
+		sock.close()
+
+	def _busy_message(self, peer: Peer, why: str) -> str:
+		if why == "per-peer limit":
+			return (
+				f"daemon busy: {self.max_per_peer} connections open from process {_pid(peer)}; "
+				"the newest are refused; retry"
+			)
+		return f"daemon busy: {self.max_connections} connections open; retry"
+
+	def _biggest_peer(self) -> Peer | None:
+		"""The peer holding the most connections (looked for once a loop turn)."""
+		if self._biggest not in self._peers:
+			self._biggest = max(self._peers, key=lambda p: len(self._peers[p]), default=None)
+		return self._biggest
 
 	def _peer_of(self, sock: socket.socket) -> Peer:
 		try:
@@ -382,18 +433,18 @@ class SocketServer:
 			self._anonymous += 1  # no credentials: every connection is its own peer
 			return -1, -self._anonymous
 
-	def _shed_oldest(self, pool: OrderedDict[int, _Conn], why: str) -> bool:
-		"""Close the oldest connection of ``pool`` that is not being answered; False when none."""
-		victim = None
-		if pool is self._conns and self._queues[DRAINING]:
-			victim = next(iter(self._queues[DRAINING].values()))  # already answered: nothing lost
-		else:
-			for conn in pool.values():  # one peer's (at most its cap + 1): answered ones first
-				if conn.state == DRAINING:
+	def _shed_oldest(self, peer: Peer | None, why: str) -> bool:
+		"""Close the oldest connection not being answered, of ``peer`` or (None) of the peer holding
+		the most; an answered one (draining) first. False when there is none."""
+		draining = self._queues[DRAINING] if peer is None else self._peer_draining.get(peer)
+		victim = next(iter(draining.values())) if draining else None  # answered: nothing lost
+		if victim is None:
+			if peer is None:
+				peer = self._biggest_peer()
+			for conn in self._peers.get(peer, {}).values():
+				if conn.state != HANDLING:
 					victim = conn
 					break
-				if victim is None and conn.state != HANDLING:
-					victim = conn
 		if victim is None:
 			return False
 		if victim.state == DRAINING:
@@ -403,18 +454,9 @@ class SocketServer:
 		self._tally.shed_why[why] += 1
 		if victim.state == READING:
 			self.on_error()
-			if why == "per-peer limit":
-				message = (
-					f"daemon busy: more than {self.max_per_peer} connections open from process "
-					f"{_pid(victim.peer)}; the oldest unanswered are closed; retry"
-				)
-			else:
-				message = (
-					f"daemon busy: {self.max_connections} connections open; "
-					"the oldest unanswered are closed; retry"
-				)
+			message = self._busy_message(victim.peer, why)
 			try:
-				victim.sock.send(encode_reply(False, message))
+				victim.sock.send(refusal(message))
 			except OSError:
 				pass
 		self._close(victim)
@@ -424,6 +466,8 @@ class SocketServer:
 	def _move(self, conn: _Conn, state: str, deadline: float | None = None) -> None:
 		key = id(conn)
 		self._queues[conn.state].pop(key, None)
+		if state == DRAINING:
+			self._peer_draining.setdefault(conn.peer, OrderedDict())[key] = conn
 		conn.state = state
 		if deadline is not None:
 			conn.deadline = deadline
@@ -487,7 +531,7 @@ class SocketServer:
 				self._tally.shed_why["buffered bytes"] += 1
 				self.on_error()
 				try:
-					conn.sock.send(encode_reply(False, "daemon busy: too many unfinished requests; retry"))
+					conn.sock.send(refusal("daemon busy: too many unfinished requests; retry"))
 				except OSError:
 					pass
 				self._close(conn)
@@ -558,7 +602,7 @@ class SocketServer:
 	def _reject(self, conn: _Conn, reason: str) -> None:
 		self.on_error()
 		self._tally.rejected(reason, conn.peer)
-		self._reply(conn, encode_reply(False, reason))
+		self._reply(conn, refusal(reason))
 
 	def _reject_quietly(self, conn: _Conn, reason: str) -> None:
 		"""The client went away: count it, and close (there is nobody to reply to)."""
@@ -625,7 +669,9 @@ class SocketServer:
 	def _expire(self, now: float) -> None:
 		for state in (READING, WRITING, DRAINING):
 			queue = self._queues[state]
-			while queue:
+			for _ in range(EXPIRE_BURST):
+				if not queue:
+					break
 				conn = next(iter(queue.values()))
 				if conn.deadline > now:
 					break
@@ -651,6 +697,11 @@ class SocketServer:
 			peer_conns.pop(key, None)
 			if not peer_conns:
 				del self._peers[conn.peer]
+		if conn.state == DRAINING:
+			draining = self._peer_draining[conn.peer]
+			del draining[key]
+			if not draining:
+				del self._peer_draining[conn.peer]
 		if conn.buffer:
 			self._forget_buffer(conn)
 		if self._selector is not None:

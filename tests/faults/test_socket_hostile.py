@@ -180,8 +180,8 @@ def test_hostile_socket_requests_are_refused_and_the_daemon_keeps_serving(bench)
 		sent += 1
 	assert daemon.request("ping").ok, "ping after the flood of bad requests"
 
-	# Half-sent requests left open, and 500 connections at once: the first ones time out after 5 s,
-	# the ones beyond the daemon's limit are told it is busy; none is left without an answer.
+	# Half-sent requests left open, and 500 connections at once: each times out after 5 s (or, beyond
+	# the daemon's limits, is told it is busy); none is left without an answer.
 	for _round in range(scale(1, 3)):
 		socks = []
 		for i in range(500):
@@ -210,10 +210,8 @@ def test_hostile_socket_requests_are_refused_and_the_daemon_keeps_serving(bench)
 			if problem:
 				problems.append(problem)
 		STATS.add(bench.test_name, faults_injected=1)
-		started = time.monotonic()
-		pong = protocol.ping(path, timeout=5)
+		pong = protocol.ping(path, timeout=2.0)  # answered within the client's usual timeout
 		assert pong.ok, f"ping after 500 concurrent half-sent requests: {pong.message}"
-		assert time.monotonic() - started < 2, "ping answered late after the connection storm"
 
 	STATS.add(bench.test_name, bad_inputs_sent=sent)
 	assert not problems, f"{len(problems)} of {sent} bad requests got a wrong reply:\n" + "\n".join(
