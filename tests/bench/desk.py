@@ -103,6 +103,20 @@ class Desk:
 		self.goto(f"/app/{doctype_route}/new")
 		self.page.wait_for_function("() => window.cur_frm && cur_frm.is_new()")
 
+	def open_form(self, route: str, name: str) -> None:
+		self.goto(f"/app/{route}/{name}")
+		self.page.wait_for_function(
+			"(n) => window.cur_frm && cur_frm.doc.name === n && !cur_frm.is_dirty()", arg=name
+		)
+		self.wait_idle()
+
+	def menu(self, label: str) -> None:
+		"""An item of the form's "..." menu (Delete, Duplicate, ...)."""
+		self.page.locator(".page-actions .menu-btn-group > button:visible").first.click()
+		self.page.locator(
+			f'.menu-btn-group .dropdown-menu:visible .dropdown-item:has-text("{label}")'
+		).first.click()
+
 	def field(self, fieldname: str) -> Any:
 		return self.page.locator(f'.frappe-control[data-fieldname="{fieldname}"]:visible').first
 
@@ -120,7 +134,7 @@ class Desk:
 			self.page.keyboard.press("Delete")
 			editor.type(text)
 		elif kind == "Check":
-			box = control.locator("input[type=checkbox]")
+			box = control.locator("input[type=checkbox][data-fieldname]")
 			if box.is_checked() != bool(text):
 				box.click()
 		else:

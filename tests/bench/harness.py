@@ -196,6 +196,13 @@ class Api:
 			"GET", f"/api/resource/{urllib.parse.quote(doctype)}/{urllib.parse.quote(name)}"
 		)["data"]
 
+	def insert(self, doc: dict) -> dict:
+		return self._request("POST", f"/api/resource/{urllib.parse.quote(doc['doctype'])}", doc)["data"]
+
+	def insert_submitted(self, doc: dict) -> dict:
+		saved = self.insert(doc)
+		return self.call("frappe.client.submit", doc={**saved, "doctype": doc["doctype"]})
+
 	def names(self, doctype: str) -> set[str]:
 		return {row["name"] for row in self.get_list(doctype)}
 
@@ -226,7 +233,7 @@ def delete_new_records(api: Api, snapshot: SiteSnapshot) -> dict[str, list[str]]
 		for row in api.get_list("Email Queue", filters=[["reference_name", "in", references]]):
 			api.delete("Email Queue", row["name"])
 	for doctype in TRACKED:
-		for name in new[doctype]:
+		for name in reversed(new[doctype]):  # an amended task after the one it amends
 			if doctype == "BTU Task":
 				doc = api.get_doc(doctype, name)
 				if doc.get("docstatus") == 1:

@@ -9,10 +9,14 @@ from frappe.utils import cint
 
 from btu.btu_api.daemon import notify_after_commit
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
+from btu.btu_core.naming import name_not_in_logs
 from btu.contracts.arguments import ArgumentsError, parse_arguments
 
 
 class BTUTask(Document):
+	def autoname(self) -> None:
+		self.name = name_not_in_logs("BTU-.#####", "task")
+
 	def validate(self) -> None:
 		func = self.validate_function_string()
 		self.validate_arguments(func)

@@ -13,6 +13,7 @@ from frappe.utils import cint
 
 from btu.btu_api.daemon import notify_after_commit
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
+from btu.btu_core.naming import name_not_in_logs
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.contracts.schedule_rules import (
 	CronError,
@@ -24,6 +25,9 @@ from btu.contracts.schedule_rules import (
 
 
 class BTUTaskSchedule(Document):
+	def autoname(self) -> None:
+		self.name = name_not_in_logs("TS-.######", "schedule")
+
 	def validate(self) -> None:
 		task = self.validate_task()
 		self.set_cron_string()

@@ -120,6 +120,20 @@ class TestBTUTaskSchedule(BTUTestCase):
 		self.assertFalse(frappe.db.exists("BTU Task Schedule", schedule.name))
 		self.assertEqual(frappe.db.get_value("BTU Task Log", outcome["log"], "schedule"), schedule.name)
 
+	def test_a_new_schedule_never_takes_the_name_that_logs_still_carry(self):
+		"""Frappe winds the series back when the newest schedule is deleted; the next schedule must
+		not take that name, or the old schedule's logs would seem to be the new one's."""
+		from btu.btu_core.task_runner import run_scheduled_task
+
+		old = make_schedule(self.task.name)
+		frappe.db.commit()
+		run_scheduled_task(self.task.name, old.name, 1_700_000_000)
+		frappe.delete_doc("BTU Task Schedule", old.name)
+		frappe.db.commit()
+		new = make_schedule(self.task.name)
+		self.assertNotEqual(new.name, old.name)
+		self.assertFalse(frappe.db.exists("BTU Task Log", {"schedule": new.name}))
+
 	def test_the_schedules_of_a_cancelled_task_can_be_deleted_after_they_ran(self):
 		from btu.btu_core.task_runner import run_scheduled_task
 
