@@ -4,6 +4,7 @@ with one reason that says what to set; CI has no bench."""
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import urllib.request
 from dataclasses import dataclass, field
@@ -40,30 +41,54 @@ def pytest_collection_modifyitems(config, items):
 				item.add_marker(marker)
 
 
+def _under_honcho(pid: int) -> bool:
+	"""Whether a process descends from honcho (`bench start`): stopping it would stop the bench."""
+	while pid > 1:
+		try:
+			cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+			stat = Path(f"/proc/{pid}/stat").read_text()
+		except OSError:
+			return False
+		if b"honcho" in cmdline:
+			return True
+		pid = int(stat.rsplit(")", 1)[1].split()[1])
+	return False
+
+
 @dataclass
 class DaemonUnderTest:
 	"""The BTU daemon, run with the command of the Procfile line `setup-procfile` writes, in the
 	bench folder as the bench user: its events go to logs/btu_scheduler.log as under `bench start`.
-	Started by the suite (outside honcho, so that stopping it does not stop the bench) unless a
-	daemon already answers on the bench's socket: then it is used and never stopped."""
+
+	A daemon that already answers on the bench's socket is used. The suite may stop and start it
+	again (as the Procfile line) unless it runs under honcho (`bench start` stops the whole bench when
+	one of its processes exits); one it found running is left running at the end, one it started is
+	stopped."""
 
 	bench: Bench
 	command: str
 	log_dir: str
 	process: object = None
 	found_running: bool = False
+	under_honcho: bool = False
 	events_path: Path = field(init=False)
 
 	def __post_init__(self) -> None:
 		self.events_path = Path(self.bench.path, "logs", "btu_scheduler.log")
+		reply = self.ping(0.5)
+		if reply.ok:
+			self.found_running = True
+			self.under_honcho = _under_honcho(int(reply.data["pid"]))
+
+	@property
+	def restartable(self) -> bool:
+		return not self.under_honcho
 
 	def ping(self, timeout: float = 2.0):
 		return protocol.ping(self.bench.socket_path, timeout)
 
 	def start(self) -> None:
 		if self.ping(0.5).ok:
-			if self.process is None:
-				self.found_running = True
 			return
 		self.process = self.bench.popen(self.command, os.path.join(self.log_dir, "daemon-launch.log"))
 		wait_for(
@@ -74,10 +99,22 @@ class DaemonUnderTest:
 		).read_text()[-3000:]
 
 	def stop(self) -> None:
+		assert self.restartable, "the daemon runs under honcho: stopping it stops the bench"
 		if self.process is not None:
 			stop_session(self.process)
 			self.process = None
-			wait_for(lambda: not self.ping(0.5).reachable, 20, what="the daemon to stop")
+		else:
+			reply = self.ping(1.0)
+			if reply.ok:
+				os.kill(int(reply.data["pid"]), signal.SIGTERM)
+		wait_for(lambda: not self.ping(0.5).reachable, 20, what="the daemon to stop")
+
+	def finish(self) -> None:
+		"""At the end of the session: leave the bench as found (running, or not)."""
+		if self.found_running:
+			self.start()
+		elif self.process is not None:
+			self.stop()
 
 	def mark(self) -> int:
 		return self.events_path.stat().st_size if self.events_path.exists() else 0
@@ -147,7 +184,7 @@ def bench_processes(bench, bench_config, suite_dir):
 		wait_for(lambda: _web_up(bench_config.base_url), 120, 1.0, what=f"Desk at {bench_config.base_url}")
 	daemon.start()
 	yield processes
-	daemon.stop()
+	daemon.finish()
 	if processes.honcho is not None:
 		stop_session(processes.honcho)
 

@@ -89,7 +89,9 @@ class Desk:
 
 	def wait_idle(self) -> None:
 		self.page.wait_for_load_state("networkidle")
-		self.page.wait_for_function("() => window.frappe && frappe.boot && !frappe.dom.freeze_count")
+		self.page.wait_for_function(
+			"() => window.frappe && frappe.boot && frappe.dom && !frappe.dom.freeze_count"
+		)
 
 	def shot(self, name: str) -> str:
 		self.screenshots.mkdir(parents=True, exist_ok=True)
