@@ -85,6 +85,16 @@ def test_equal_end_range_is_the_single_value(cron, expected):
 	assert fires(cron) == expected
 
 
+def test_n_step_extension_means_what_croniter_read_it_as():
+	"""'n/s' (not ISC) keeps croniter's meaning: no Sunday from a day-of-week '1/2'."""
+	assert parse_cron("0 0 * * 1/2").croniter_expression == "0 0 * * 1,3,5"
+	assert parse_cron("0 0 3/10 * *").croniter_expression == "0 0 3,13,23 * *"
+	assert parse_cron("0/1 * * * * *").croniter_expression == parse_cron("* * * * * *").croniter_expression
+	assert parse_cron("0 0 * * 7/2").croniter_expression == "0 0 * * 0"  # Sunday, as croniter 2.0 reads it
+	assert "minute 60 is outside 0-59" in refusal("60/5 * * * *")
+	assert "minute step 0 in '5/0' must be 1 or more" in refusal("5/0 * * * *")
+
+
 @pytest.mark.parametrize(
 	"cron",
 	[
@@ -244,7 +254,6 @@ def test_years_over_only_once_the_last_fire_time_is_past_in_every_zone(zone):
 		("1,,2 * * * *", "minute field '1,,2' has an empty list element"),
 		("*/0 * * * *", "minute step 0 in '*/0' must be 1 or more"),
 		("*/x * * * *", "minute step 'x' in '*/x' is not a whole number"),
-		("5/10 * * * *", "minute '5/10': a step needs a range or '*' before it"),
 		("0 1-2-3 * * *", "hour '2-3' is not a value from 0-23"),
 		("-5 * * * *", "minute '' is not a value from 0-59"),
 		("\uff0a * * * *", "minute '\uff0a' is not a value from 0-59"),
@@ -325,6 +334,11 @@ def test_croniter_only_syntax_is_refused(cron, reason):
 		("0 0 * * 1-7/3", ["2026-01-04 00:00:00", "2026-01-05 00:00:00", "2026-01-08 00:00:00"]),
 		("0 0 * * 0-7", ["2026-01-02 00:00:00", "2026-01-03 00:00:00"]),
 		("0 0 * * 7", ["2026-01-04 00:00:00", "2026-01-11 00:00:00"]),
+		# the one extension: n/s is n up to the field's last value, as every croniter reads it
+		("5/20 * * * *", ["2026-01-01 00:05:00", "2026-01-01 00:25:00", "2026-01-01 00:45:00"]),
+		("1/3 * * * * *", ["2026-01-01 00:00:01", "2026-01-01 00:00:04", "2026-01-01 00:00:07"]),
+		("0 0 * * 1/2", ["2026-01-02 00:00:00", "2026-01-05 00:00:00", "2026-01-07 00:00:00"]),
+		("0 0 * 11/5 *", ["2026-11-01 00:00:00", "2026-11-02 00:00:00", "2026-11-03 00:00:00"]),
 	],
 )
 def test_isc_grammar(cron, expected):
@@ -357,6 +371,9 @@ def _random_field(rng: random.Random, low: int, high: int, names: list[str] | No
 		first = rng.randint(low, high)
 		if rng.random() < 0.4:
 			parts.append(value(first))
+			continue
+		if rng.random() < 0.15:  # 'n/s', the one extension
+			parts.append(f"{value(first)}/{rng.randint(1, high - low + 1)}")
 			continue
 		last = first if rng.random() < 0.25 else rng.randint(first, high)
 		part = f"{value(first)}-{value(last)}"

@@ -56,17 +56,21 @@ def _value(text: str, names: tuple[str, ...] | None, first: int) -> int:
 
 @lru_cache(maxsize=None)
 def _field_values(text: str, low: int, high: int, names: tuple[str, ...] | None = None) -> frozenset[int]:
-	"""ISC cron's reading of one field: '*', n, a-b, */s, a-b/s, names; 'a-a' is just a."""
+	"""ISC cron's reading of one field: '*', n, a-b, */s, a-b/s, names; 'a-a' is just a. Plus
+	'n/s', which ISC has not: n up to the last value (Saturday for weekdays), as croniter reads it."""
 	values: set[int] = set()
 	for part in text.split(","):
-		step = 1
-		if "/" in part:
+		step, stepped = 1, "/" in part
+		if stepped:
 			part, step_text = part.split("/")
 			step = int(step_text)
 		if part == "*":
 			start, end = low, high
 		elif "-" in part:
 			start, end = (_value(t, names, low) for t in part.split("-"))
+		elif stepped:
+			start = _value(part, names, low)
+			end = max(6, start) if names == DOW_NAMES else high  # '7/s' is Sunday
 		else:
 			start = end = _value(part, names, low)
 		values.update(range(start, end + 1, step))

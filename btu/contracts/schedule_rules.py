@@ -11,9 +11,11 @@ times are returned as aware UTC datetimes (README "Time").
   ``@yearly``, ``@annually``). A field is a comma list of ``*``, ``n``, ``a-b``, ``*/s`` and
   ``a-b/s``; months and days of week also take ``jan``-``dec`` and ``sun``-``sat`` (any
   case); day of week 0 and 7 are both Sunday. ``a-a`` is the single value ``a``.
+* One extension, with the meaning croniter always gave it: ``n/s`` is ``n-last/s`` (the
+  field's last value; for the day of week 6, Saturday). ISC cron has no such form.
 * Refused, each with a message naming the field: values out of range, a range whose ends are
-  backwards (``5-1``: ISC sets nothing for it), ``a/s`` (ISC has no such form), step 0, and
-  croniter-only syntax (``L``, ``W``, ``#``, ``?``, ``H``, ``R``), which ISC cron has not.
+  backwards (``5-1``: ISC sets nothing for it), step 0, and croniter-only syntax (``L``,
+  ``W``, ``#``, ``?``, ``H``, ``R``), which ISC cron has not.
 * Day of month and day of week: when either field starts with ``*`` a day must match both
   (AND); when both are restricted a day matching either one is enough (OR).
 * A rule that can never fire is refused (``0 0 30 2 *``; a 7-field rule with no matching
@@ -207,11 +209,12 @@ def _parse_field(text: str, spec: _Field, field: str) -> frozenset[int]:
 					text, f"{spec.name} range {base} runs backwards; ISC cron sets nothing for it; {hint}"
 				)
 		elif slash:
-			raise _invalid(
-				text,
-				f"{spec.name} {part!r}: a step needs a range or '*' before it, ISC cron has no "
-				f"'n/s' form (write {base}-{spec.high}/{step_text})",
-			)
+			# 'n/s' is not ISC syntax; croniter reads it as n up to the field's last value (for the
+			# day of week 6, Saturday) and BTU keeps that meaning, so that rules written before BTU
+			# parsed cron itself still mean what they meant. '7/s' is Sunday (croniter 7 alone
+			# reads it as 0/s).
+			low = _number(text, spec, base, part)
+			high = max(6, low) if spec is _DOW else spec.high
 		else:
 			low = high = _number(text, spec, base, part)
 		values.update(range(low, high + 1, step))
@@ -406,7 +409,10 @@ def _iterator(rule: CronRule, start: datetime) -> croniter:
 	if it is None:
 		if len(cache) > 4096:
 			cache.clear()
-		it = cache[key] = croniter(rule.croniter_expression, start, day_or=rule.day_or)
+		# With a '*' day field croniter's OR and AND give the same days; its AND path is slower.
+		dom, _, dow = rule.croniter_expression.split(" ")[2:5]
+		day_or = rule.day_or or "*" in (dom, dow)
+		it = cache[key] = croniter(rule.croniter_expression, start, day_or=day_or)
 	else:
 		it.set_current(start, force=True)
 	return it
