@@ -29,9 +29,10 @@ def make_task(desk, description: str, function: str, arguments: str = "", durati
 	if duration is not None:
 		desk.type_into("max_task_duration", str(duration))
 	desk.save()
-	desk.page.keyboard.press("Control+S")  # a saved draft: Ctrl+S submits, after a confirmation
+	desk.page.locator(".page-actions .primary-action:visible:has-text('Submit')").click()
 	desk.dialog().locator(".btn-primary:has-text('Yes')").click()
 	desk.page.wait_for_function("() => cur_frm.doc.docstatus === 1", timeout=30_000)
+	desk.page.wait_for_function("() => !document.querySelector('.modal.show')", timeout=10_000)
 	desk.wait_idle()
 	return desk.doc()["name"]
 
