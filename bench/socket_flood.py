@@ -169,14 +169,15 @@ class Pinger(threading.Thread):
 		self.halt.set()
 		self.join(10)
 		answered = [ms for _, ok, ms in self.results if ok]
-		# The longest time without an answered ping (from one answer to the next one's arrival).
-		gap, last = 0.0, None
+		# The longest time without an answered ping: between two answers, from the scenario's start to
+		# the first one, from the last one to the end.
+		gap, last = 0.0, self.started
 		for sent, ok, ms in self.results:
 			if ok:
 				done = sent + ms / 1000
-				if last is not None:
-					gap = max(gap, done - last)
+				gap = max(gap, done - last)
 				last = done
+		gap = max(gap, time.monotonic() - last)
 		return {
 			"pings": len(self.results),
 			"ping_failed": len(self.results) - len(answered),

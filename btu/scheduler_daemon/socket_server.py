@@ -3,12 +3,14 @@
 One thread runs one selector loop over non-blocking sockets; no thread per connection. Each
 connection has a deadline for its request (``REQUEST_SECONDS``), for sending the reply and for
 draining what the client still sends; its buffer is bounded (``MAX_REQUEST_BYTES``), and so is
-the total buffered across connections. Connections are capped per peer process (SO_PEERCRED pid)
-and in total: a connection over a cap sheds the oldest unanswered one (of that process, or of any)
-with a ``daemon busy`` reply, so a new, well-behaved connection is always read, however many
-silent or reconnecting connections another process holds. Requests that may block (``status``
-reads Redis) run on a small worker pool; the others are answered on the loop. Rejections and
-sheds are logged a few lines per ``LOG_WINDOW`` seconds, then as one aggregated line.
+the total buffered across connections. Silent connections are held until their deadline (cheap),
+up to a cap per peer process (SO_PEERCRED pid) and in total. Beyond a cap, a new connection of the
+process at its cap, or of the process holding the most when all are taken, is refused at once with
+``daemon busy``; a new connection of any other process sheds that biggest holder's oldest
+unanswered one instead, so a well-behaved client is always read however many silent or
+reconnecting connections another process keeps. Requests that may block (``status`` reads Redis)
+run on a small worker pool; the others are answered on the loop. Rejections and sheds are logged
+a few lines per ``LOG_WINDOW`` seconds, then as one aggregated line.
 """
 
 from __future__ import annotations
@@ -389,7 +391,7 @@ class SocketServer:
 		try:
 			assert self._selector is not None
 			self._selector.register(sock, selectors.EVENT_READ, conn)
-		except (OSError, ValueError):
+		except (OSError, ValueError, KeyError):
 			self._close(conn)
 			return
 		if count >= self.max_per_peer:
@@ -654,17 +656,18 @@ class SocketServer:
 		self._close(conn)
 
 	def _modify(self, conn: _Conn, events: int) -> None:
+		"""Watch the connection for ``events`` (0: not at all, while a worker answers it)."""
 		assert self._selector is not None
 		try:
-			if events:
+			if not events:
+				self._selector.unregister(conn.sock)
+			elif conn.sock.fileno() in self._selector.get_map():
 				self._selector.modify(conn.sock, events, conn)
 			else:
-				self._selector.unregister(conn.sock)
-		except KeyError:
-			if events:
 				self._selector.register(conn.sock, events, conn)
-		except (OSError, ValueError):
-			self._close(conn)
+		except (KeyError, OSError, ValueError):
+			if events:
+				self._close(conn)
 
 	def _expire(self, now: float) -> None:
 		for state in (READING, WRITING, DRAINING):
