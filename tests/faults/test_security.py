@@ -56,7 +56,7 @@ def test_daemon_code_never_unpickles_or_evaluates():
 	"""Static check of the daemon and of the argument parser it uses."""
 	pattern = re.compile(r"\b(pickle\.loads?|cPickle|marshal\.loads?|eval|exec|yaml\.load|shelve|dill)\s*\(")
 	sources = sorted((REPO / "btu" / "scheduler_daemon").glob("*.py")) + [
-		REPO / "btu" / "btu_core" / "arguments.py"
+		REPO / "btu" / "contracts" / "arguments.py"
 	]
 	offenders = [
 		f"{path.name}:{n}: {line.strip()}"
