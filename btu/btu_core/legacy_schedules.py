@@ -286,6 +286,67 @@ def translate_rule(rule: OriginalRule, daemon_zone: str) -> Translation:
 	return Translation(normalize_cron(cron), zone, tuple(notes))
 
 
+def _wall_time_exists_once(zone: Any, day: datetime, minutes: int) -> bool:
+	wall = day.replace(hour=minutes // 60, minute=minutes % 60, tzinfo=zone)
+	first, second = wall.replace(fold=0), wall.replace(fold=1)
+	if first.utcoffset() != second.utcoffset():
+		return False  # repeated (fall back) or skipped (spring forward)
+	return True
+
+
+def _hours(minutes: int) -> str:
+	return f"{minutes // 60} h" + (f" {minutes % 60} min" if minutes % 60 else "")
+
+
+def zone_quirk_notes(rule: OriginalRule, zone_name: str) -> list[str]:
+	"""Where the original daemon's reading in a non-UTC zone differed from the zone's wall clock.
+
+	It took the next match on the UTC clock after "now" and re-read it as local time, and
+	chrono's ``from_local_datetime(..).unwrap()`` panicked on a wall time that a daylight-saving
+	change skips or repeats.
+	"""
+	if rule.utc_clock or zone_name == "UTC":
+		return []
+	zone = validate_timezone(zone_name)
+	year = 2030
+	offsets = {
+		int((datetime(year, month, 1, 12, tzinfo=zone).utcoffset() or timedelta(0)).total_seconds() // 60)
+		for month in range(1, 13)
+	}
+	times = sorted(h * 60 + m for h in rule.hours for m in rule.minutes)
+	notes = []
+	if max(offsets) > 0:
+		notes.append(
+			f"in {zone_name} (east of UTC) the original daemon, for up to {_hours(max(offsets))} after each "
+			"fire time, found that run (and the rule's next ones in that span) already due and enqueued "
+			"them at every polling interval, late; BTU runs each fire time once, on time"
+		)
+	west = -min(offsets)
+	if west > 0 and len(times) > 1:
+		gaps = [b - a for a, b in zip(times, times[1:])] + [times[0] + 1440 - times[-1]]
+		if min(gaps) < west:
+			notes.append(
+				f"in {zone_name} (west of UTC) the original daemon skipped the fire times that come less "
+				f"than {_hours(west)} after the previous one (it looked for the next match on the UTC clock); "
+				"BTU runs every one"
+			)
+	transitions = []
+	day = datetime(year, 1, 1)
+	while day.year == year:
+		if datetime(year, day.month, day.day, tzinfo=zone).utcoffset() != (
+			datetime(year, day.month, day.day, 23, 59, tzinfo=zone).utcoffset()
+		):
+			transitions.append(day)
+		day += timedelta(days=1)
+	if any(not _wall_time_exists_once(zone, t, m) for t in transitions for m in times):
+		notes.append(
+			f"on the days {zone_name} changes its clock, a fire time the change skips or repeats made the "
+			"original daemon panic (and stop scheduling); BTU runs it once: at the first of a repeated "
+			"time, right after the jump for a skipped one"
+		)
+	return notes
+
+
 # --- one row ----------------------------------------------------------------------------------
 
 
@@ -536,7 +597,18 @@ def migrate_schedule(
 	except (OriginalRuleError, NotExpressible, CronError) as exc:
 		return _cannot_carry(row, exc, intent_cron, intent_words, system_zone, enabled)
 
-	values = _fields_for(translation.cron) | {
+	frequency = (row.run_frequency or "Cron Style").strip()
+	fields = _fields_for(translation.cron)
+	if frequency == "Cron Style":  # what its owner typed stays a cron string
+		fields = fields | {
+			"run_frequency": "Cron Style",
+			"minute": 0,
+			"hour": 0,
+			"day_of_week": "",
+			"day_of_month": 0,
+			"month": "",
+		}
+	values = fields | {
 		"cron_string": translation.cron,
 		"cron_timezone": translation.zone,
 		"schedule_description": describe_cron(translation.cron),
@@ -546,7 +618,7 @@ def migrate_schedule(
 		kept = f"now {translation.cron!r} in {translation.zone} ({daemon.note})"
 	lines.append(kept + f" ({values['schedule_description']})")
 	lines.extend(translation.notes)
-	frequency = (row.run_frequency or "Cron Style").strip()
+	lines.extend(zone_quirk_notes(rule, translation.zone))
 	if frequency in ("Monthly", "Yearly") and values["run_frequency"] != frequency:
 		lines.append(
 			f"its Run Frequency said {intent_words}, but the original could not save a {frequency} "
