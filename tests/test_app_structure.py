@@ -102,6 +102,7 @@ FRAPPE_FREE_MODULES = [
 	"btu.btu_core",
 	"btu.btu_core.output_capture",
 	"btu.btu_core.callables",
+	"btu.btu_core.steps",
 	"btu.contracts.schedule_rules",
 	"btu.contracts.arguments",
 	"btu.contracts.protocol",
@@ -154,6 +155,16 @@ CONTRACT: dict[str, dict[str, str]] = {
 		"task_component": "Data",
 		"job_id": "Data",
 		"fire_time": "Datetime",
+		"arguments": "Code",
+		"steps": "Table",
+	},
+	"BTU Task Log Step": {
+		"step_name": "Data",
+		"status": "Select",
+		"duration": "Float",
+		"started_at": "Datetime",
+		"depth": "Int",
+		"output": "Long Text",
 	},
 	"BTU Configuration": {
 		"cron_time_zone": "Autocomplete",
@@ -649,7 +660,7 @@ def test_btu_core_init_and_daemon_never_import_frappe():
 	assert (MODULE_DIR / "__init__.py").read_text().strip() == ""
 	for path in [APP / "__init__.py", *sorted((APP / "scheduler_daemon").rglob("*.py"))]:
 		assert not imports_frappe(parse(path)), path
-	for name in ("output_capture.py", "callables.py"):
+	for name in ("output_capture.py", "callables.py", "steps.py"):
 		assert not imports_frappe(parse(MODULE_DIR / name)), name
 	assert not imports_frappe(parse(APP / "commands" / "__init__.py"), top_level_only=True)
 

@@ -28,7 +28,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
-from btu.btu_core import email_notify
+from btu.btu_core import email_notify, steps
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
 from btu.btu_core.output_capture import capture_output
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
@@ -195,11 +195,12 @@ def execute_task(
 	except (ArgumentsError, CallableError) as exc:
 		return record.finish(FAILED, 0.0, "", str(exc))
 
+	record.arguments = kwargs
 	record.begin()
 	frappe.db.savepoint(SAVEPOINT)
 	status, result_message = SUCCESS, ""
 	started = time.perf_counter()
-	with capture_output(echo=bool(cint(task.repeat_log_in_stdout))) as output:
+	with capture_output(echo=bool(cint(task.repeat_log_in_stdout))) as output, steps.recording() as recorder:
 		try:
 			result_message = format_result(func(**kwargs))
 		except JobTimeoutException:
@@ -213,6 +214,7 @@ def execute_task(
 			status = FAILED
 			result_message = traceback.format_exc()
 	elapsed = time.perf_counter() - started
+	record.steps = recorder.rows()
 	if status != SUCCESS:
 		_roll_back_task_writes()
 	return record.finish(status, elapsed, output.text, result_message)
@@ -267,6 +269,8 @@ class _RunRecord:
 		self.fire_time = fire_time
 		self.started_at = now_datetime()
 		self.log: Document | None = None
+		self.arguments: dict[str, Any] | None = None  # what the function is called with (Retry reuses it)
+		self.steps: list[dict[str, Any]] = []  # btu.btu_core.steps rows
 
 	def begin(self) -> None:
 		"""Before the task runs: optional In-Progress log and "start" emails, committed."""
@@ -339,8 +343,10 @@ class _RunRecord:
 				"task_component": self.component,
 				"job_id": self.job_id,
 				"fire_time": self.fire_time,
+				"arguments": _arguments_json(self.arguments),
 			}
 		)
+		log.set("steps", [_step_row(row) for row in self.steps])
 		log.flags.ignore_permissions = True
 		log.flags.ignore_links = True  # the task may have been cancelled meanwhile
 		if log.is_new():
@@ -455,6 +461,20 @@ def _fire_time_to_system(fire_time: float | int | str | None) -> datetime | None
 		zone = ZoneInfo(get_system_timezone())
 		return datetime.fromtimestamp(float(fire_time), zone).replace(tzinfo=None)
 	return get_datetime(fire_time)
+
+
+def _arguments_json(arguments: dict[str, Any] | None) -> str | None:
+	if arguments is None:
+		return None
+	try:
+		return json.dumps(arguments, indent=1, sort_keys=True, default=str, ensure_ascii=False)
+	except (TypeError, ValueError):
+		return repr(arguments)
+
+
+def _step_row(row: dict[str, Any]) -> dict[str, Any]:
+	"""A steps.StepRecorder row as a BTU Task Log Step (its start in the system time zone)."""
+	return {**row, "started_at": _fire_time_to_system(row["started_at"])}
 
 
 def _is_number(text: str) -> bool:

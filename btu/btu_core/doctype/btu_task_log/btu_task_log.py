@@ -2,15 +2,57 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import frappe
 from frappe.model.document import Document
 from frappe.query_builder import Interval
 from frappe.query_builder.functions import Now
 
+STEP_DOCTYPE = "BTU Task Log Step"
+DELETE_BATCH = 1000
+
 
 class BTUTaskLog(Document):
 	@staticmethod
 	def clear_old_logs(days: int = 90) -> None:
-		"""Log Settings hook: delete logs older than ``days``."""
+		"""Log Settings hook: delete logs (and their steps) not modified for ``days`` days."""
 		table = frappe.qb.DocType("BTU Task Log")
-		frappe.db.delete(table, filters=(table.modified < (Now() - Interval(days=days))))
+		names = (
+			frappe.qb.from_(table)
+			.select(table.name)
+			.where(table.modified < (Now() - Interval(days=days)))
+			.run(pluck=True)
+		)
+		delete_logs(names)
+
+
+def delete_logs(names: list[str]) -> int:
+	"""Delete these Task Logs with their steps, in batches, without loading each document; returns how many.
+
+	Nothing links to a Task Log but its own retries (``retry_of``), which keep the name."""
+	deleted = 0
+	for start in range(0, len(names), DELETE_BATCH):
+		batch = names[start : start + DELETE_BATCH]
+		frappe.db.delete(STEP_DOCTYPE, {"parent": ("in", batch), "parenttype": "BTU Task Log"})
+		frappe.db.delete("BTU Task Log", {"name": ("in", batch)})
+		deleted += len(batch)
+	return deleted
+
+
+def log_filters(
+	from_date: Any = None, to_date: Any = None, status: str | None = None, task: str | None = None
+) -> list[list[Any]]:
+	"""The filters of a date-range deletion: started on ``from_date`` .. ``to_date`` (whole days)."""
+	from frappe.utils import add_days, getdate
+
+	filters: list[list[Any]] = [["success_fail", "!=", "In-Progress"]]
+	if from_date:
+		filters.append(["date_time_started", ">=", str(getdate(from_date))])
+	if to_date:
+		filters.append(["date_time_started", "<", str(add_days(getdate(to_date), 1))])
+	if status:
+		filters.append(["success_fail", "=", status])
+	if task:
+		filters.append(["task", "=", task])
+	return filters

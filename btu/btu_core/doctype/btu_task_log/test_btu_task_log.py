@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -11,8 +12,54 @@ from frappe.utils import get_datetime, get_system_timezone
 
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
 from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule
+from btu.btu_core.steps import step
 from btu.btu_core.task_runner import execute_task, run_scheduled_task
 from btu.btu_core.testing import BTUTestCase, outgoing_email_account
+
+HERE = "btu.btu_core.doctype.btu_task_log.test_btu_task_log"
+
+
+# --- sample task functions with steps ---------------------------------------------------------
+
+
+def sample_steps(orders: int = 3) -> str:
+	with step("Fetch orders"):
+		print(f"{orders} orders")
+		with step("Check stock"):
+			print("stock ok")
+	send_summary()
+	return "done"
+
+
+@step("Send summary")
+def send_summary() -> None:
+	print("summary sent")
+
+
+def sample_failing_step() -> None:
+	with step("Prepare"):
+		print("prepared")
+	with step("Post invoices"):
+		print("posting")
+		raise RuntimeError("the ledger is locked")
+	with step("Never reached"):
+		pass
+
+
+def sample_caught_step() -> str:
+	try:
+		with step("Optional export"):
+			raise ConnectionError("no route to the export server")
+	except ConnectionError:
+		print("export skipped")
+	return "ok without the export"
+
+
+def sample_timeout_in_step() -> None:
+	from rq.timeouts import JobTimeoutException
+
+	with step("Slow part"):
+		raise JobTimeoutException("Task exceeded maximum timeout value (60 seconds)")
 
 
 class TestTaskRunner(BTUTestCase):
@@ -125,10 +172,74 @@ class TestTaskRunner(BTUTestCase):
 		self.assertEqual(recipients, ["on-error@example.com"])
 		self.assertIn("Failed", emails[0].message)  # the subject is in the message's headers
 
+	# --- steps ---------------------------------------------------------------------------------------
+
+	def steps_of(self, log):
+		return [(row.step_name, row.status, row.depth, row.output) for row in log.steps]
+
+	def test_steps_are_written_to_the_log_with_status_duration_and_output(self):
+		task = make_task(f"{HERE}.sample_steps", arguments='{"orders": 5}')
+		log = self.log_of(execute_task(task.name))
+		self.assertEqual(log.success_fail, "Success")
+		self.assertEqual(
+			self.steps_of(log),
+			[
+				("Fetch orders", "Success", 0, "5 orders\nstock ok\n"),
+				("Check stock", "Success", 1, "stock ok\n"),
+				("Send summary", "Success", 0, "summary sent\n"),
+			],
+		)
+		self.assertEqual(log.stdout, "5 orders\nstock ok\nsummary sent\n")
+		for row in log.steps:
+			self.assertGreaterEqual(row.duration, 0)
+			self.assertTrue(row.started_at)
+		self.assertLessEqual(get_datetime(log.steps[0].started_at), get_datetime(log.steps[2].started_at))
+
+	def test_a_failing_step_fails_the_run_and_is_marked(self):
+		task = make_task(f"{HERE}.sample_failing_step")
+		log = self.log_of(execute_task(task.name))
+		self.assertEqual(log.success_fail, "Failed")
+		self.assertEqual(
+			self.steps_of(log),
+			[
+				("Prepare", "Success", 0, "prepared\n"),
+				("Post invoices", "Failed", 0, "posting\nRuntimeError: the ledger is locked"),
+			],
+		)
+		self.assertIn("RuntimeError: the ledger is locked", log.result_message)
+
+	def test_a_step_the_task_caught_is_failed_in_a_successful_run(self):
+		task = make_task(f"{HERE}.sample_caught_step")
+		log = self.log_of(execute_task(task.name))
+		self.assertEqual(log.success_fail, "Success")
+		self.assertEqual(
+			self.steps_of(log),
+			[("Optional export", "Failed", 0, "ConnectionError: no route to the export server")],
+		)
+
+	def test_a_timeout_inside_a_step_marks_the_step_and_the_run(self):
+		task = make_task(f"{HERE}.sample_timeout_in_step")
+		log = self.log_of(execute_task(task.name))
+		self.assertEqual(log.success_fail, "Timeout")
+		self.assertEqual([(r.step_name, r.status) for r in log.steps], [("Slow part", "Timeout")])
+
+	def test_steps_replace_an_in_progress_logs_empty_table(self):
+		frappe.db.set_single_value("BTU Configuration", "create_in_progress_logs", 1)
+		task = make_task(f"{HERE}.sample_steps")
+		log = self.log_of(execute_task(task.name))
+		self.assertEqual(len(log.steps), 3)
+		self.assertEqual(frappe.db.count("BTU Task Log Step", {"parent": log.name}), 3)
+
+	def test_the_log_keeps_the_arguments_the_function_was_called_with(self):
+		task = make_task(arguments='{"name": "task", "repeat": 1}')
+		schedule = make_schedule(task.name, argument_overrides='{"name": "override"}')
+		log = self.log_of(frappe._dict(run_scheduled_task(task.name, schedule.name, time.time())))
+		self.assertEqual(json.loads(log.arguments), {"name": "override", "repeat": 1})
+
 	def test_clear_old_logs_removes_only_old_ones(self):
 		from btu.btu_core.doctype.btu_task_log.btu_task_log import BTUTaskLog
 
-		task = make_task()
+		task = make_task(f"{HERE}.sample_steps")
 		old = self.log_of(execute_task(task.name))
 		new = self.log_of(execute_task(task.name))
 		frappe.db.set_value(
@@ -137,3 +248,5 @@ class TestTaskRunner(BTUTestCase):
 		BTUTaskLog.clear_old_logs(days=30)
 		self.assertFalse(frappe.db.exists("BTU Task Log", old.name))
 		self.assertTrue(frappe.db.exists("BTU Task Log", new.name))
+		self.assertFalse(frappe.db.exists("BTU Task Log Step", {"parent": old.name}))  # no orphan steps
+		self.assertEqual(frappe.db.count("BTU Task Log Step", {"parent": new.name}), 3)
