@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from btu.btu_core.legacy_config import original_time_zone
+import os
+import socket
+import threading
+
+from btu.btu_core.legacy_config import (
+	BTU_DAEMON,
+	NOTHING,
+	ORIGINAL_DAEMON,
+	SOMETHING_ELSE,
+	original_socket_path,
+	original_time_zone,
+	probe_socket,
+)
 
 
 def test_takes_the_first_readable_valid_time_zone(tmp_path):
@@ -26,3 +38,60 @@ def test_explains_why_there_is_none(tmp_path):
 		None,
 		"no original BTU daemon configuration file found",
 	)
+
+
+def test_socket_path_of_the_original_toml(tmp_path):
+	none = tmp_path / "none.toml"
+	none.write_text('time_zone_string = "UTC"\n')
+	with_path = tmp_path / "with.toml"
+	with_path.write_text('socket_path = "/tmp/btu_scheduler.sock"\n')
+	assert original_socket_path((tmp_path / "missing.toml", none, with_path)) == (
+		"/tmp/btu_scheduler.sock",
+		with_path,
+	)
+	assert original_socket_path((none,)) == (None, None)
+
+
+class StandIn:
+	"""A Unix socket that answers each connection with fixed bytes, as the original daemon answers a ping."""
+
+	def __init__(self, path, answer: bytes):
+		self.path, self.answer = path, answer
+		self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+		self.server.bind(path)
+		self.server.listen(4)
+		self.thread = threading.Thread(target=self.serve, daemon=True)
+		self.thread.start()
+
+	def serve(self):
+		while True:
+			try:
+				conn, _ = self.server.accept()
+			except OSError:
+				return
+			with conn:
+				conn.recv(65536)
+				conn.sendall(self.answer)
+
+	def close(self):
+		self.server.close()
+		self.thread.join(5)
+
+
+def test_probe_tells_who_answers_on_a_socket(workdir, start_daemon, daemon_config):
+	path = os.path.join(workdir, "old.sock")
+	assert probe_socket(path)[0] == NOTHING
+	stand_in = StandIn(path, b"pong")  # what the original daemon writes, without a newline, then closes
+	try:
+		assert probe_socket(path) == (ORIGINAL_DAEMON, "pong")
+	finally:
+		stand_in.close()
+	os.unlink(path)
+	stand_in = StandIn(path, b"HTTP/1.1 400 Bad Request\r\n")
+	try:
+		assert probe_socket(path)[0] == SOMETHING_ELSE
+	finally:
+		stand_in.close()
+	start_daemon()  # BTU's own daemon, on its own socket
+	kind, said = probe_socket(daemon_config.socket_path)
+	assert kind == BTU_DAEMON and said, said

@@ -50,6 +50,8 @@ from btu.contracts.schedule_rules import (
 # `hour` from Data (varchar) into Int: MariaDB's strict mode refuses that ALTER for NULL or ''
 # ("Data truncated for column 'hour'"), which every Hourly and Cron Style row of the original holds.
 ORIGINAL_HOUR_COLUMN = "_btu_original_hour"
+# Set to 1 on every row of the original's table by the same patch: the rows to migrate.
+ORIGINAL_MARK_COLUMN = "_btu_original_row"
 SCHEDULE_TABLE = "tabBTU Task Schedule"
 
 # The original form's weekday numbers (Python side), which its daemon's cron library read as 1 = Sunday.
@@ -59,13 +61,22 @@ ORIGINAL_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP"
 
 def prepare_statements(table: str = SCHEDULE_TABLE) -> list[str]:
 	"""SQL the pre-model-sync patch runs on an original table (one without ``cron_timezone``):
-	keep the text hour aside, then leave in ``hour`` only values an Int column accepts."""
-	column = ORIGINAL_HOUR_COLUMN
+	mark its rows, keep their text hour aside, then leave in ``hour`` only values an Int column takes."""
+	hour, mark = ORIGINAL_HOUR_COLUMN, ORIGINAL_MARK_COLUMN
 	return [
-		f"ALTER TABLE `{table}` ADD COLUMN IF NOT EXISTS `{column}` varchar(140) DEFAULT NULL",
-		f"UPDATE `{table}` SET `{column}` = `hour`",
+		f"ALTER TABLE `{table}` ADD COLUMN IF NOT EXISTS `{hour}` varchar(140) DEFAULT NULL, "
+		f"ADD COLUMN IF NOT EXISTS `{mark}` int(1) NOT NULL DEFAULT 0",
+		f"UPDATE `{table}` SET `{hour}` = `hour`, `{mark}` = 1",
 		f"UPDATE `{table}` SET `hour` = CASE WHEN TRIM(`hour`) REGEXP '^[0-9]{{1,9}}$' "
 		"THEN TRIM(`hour`) ELSE '0' END",
+	]
+
+
+def cleanup_statements(table: str = SCHEDULE_TABLE) -> list[str]:
+	"""SQL that drops the two columns once every marked row is migrated."""
+	return [
+		f"ALTER TABLE `{table}` DROP COLUMN IF EXISTS `{ORIGINAL_HOUR_COLUMN}`, "
+		f"DROP COLUMN IF EXISTS `{ORIGINAL_MARK_COLUMN}`"
 	]
 
 
