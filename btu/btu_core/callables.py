@@ -2,6 +2,12 @@
 
 Error messages name exactly what is missing: the module, the attribute, or the
 dependency that a module failed to import.
+
+A ``function_string`` may also name a **BTU-aware class** (the original BTU's
+``BTU_AWARE_FUNCTION``): a class whose ``run(**arguments)`` does the work. BTU creates it
+for each run as ``Class(btu_task_id=<task>)`` (or ``Class(<task>)``, or ``Class()``, as its
+``__init__`` accepts), sets ``btu_task_id`` and ``btu_task_schedule_id`` on it, and calls
+``run`` with the run's arguments; ``check_arguments`` checks them against ``run``.
 """
 
 from __future__ import annotations
@@ -16,6 +22,21 @@ _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
 class CallableError(ValueError):
 	"""A function string that does not lead to a callable."""
+
+
+class BTUAwareFunction:
+	"""Base of a BTU-aware task class: subclass it and write ``run(self, **kwargs)``.
+
+	``btu_task_id`` (the BTU Task's name) and ``btu_task_schedule_id`` (the schedule of a
+	scheduled run, else None) are set before ``run`` is called. The original BTU's
+	``btu.btu_core.doctype.btu_task.btu_task.BTU_AWARE_FUNCTION`` is this class."""
+
+	def __init__(self, btu_task_id: str | None = None) -> None:
+		self.btu_task_id = btu_task_id
+		self.btu_task_schedule_id: str | None = None
+
+	def run(self, **kwargs: Any) -> Any:
+		raise NotImplementedError(f"{type(self).__qualname__} must define run(self, **kwargs).")
 
 
 def resolve_callable(path: str, allowed_packages: Iterable[str] | None = None) -> Callable[..., Any]:
@@ -77,8 +98,13 @@ def check_arguments(func: Callable[..., Any], kwargs: dict[str, Any], complete: 
 	``complete=False`` only rejects unexpected names (required ones may come later,
 	e.g. from a schedule's argument overrides).
 	"""
+	if inspect.isclass(func):
+		target = task_class_run(func)
+		name = f"{func.__qualname__}.run"
+	else:
+		target, name = func, getattr(func, "__qualname__", repr(func))
 	try:
-		signature = inspect.signature(func)
+		signature = inspect.signature(target)
 	except (TypeError, ValueError):
 		return  # builtins without a signature: cannot check ahead of time
 	try:
@@ -87,5 +113,98 @@ def check_arguments(func: Callable[..., Any], kwargs: dict[str, Any], complete: 
 		else:
 			signature.bind_partial(**kwargs)
 	except TypeError as exc:
-		name = getattr(func, "__qualname__", repr(func))
 		raise CallableError(f"Arguments do not fit {name}{signature}: {exc}.") from None
+
+
+# --- BTU-aware classes ----------------------------------------------------------------------------
+
+
+def is_task_class(obj: Any) -> bool:
+	return inspect.isclass(obj)
+
+
+def task_class_run(cls: type) -> Callable[..., Any]:
+	"""``cls.run`` as the function the run's arguments go to (without ``self``); raises CallableError
+	saying what to change when the class cannot be a task."""
+	path = f"{cls.__module__}.{cls.__qualname__}"
+	how = f"BTU runs a class as {cls.__name__}(btu_task_id=<task>).run(**arguments)"
+	raw = inspect.getattr_static(cls, "run", None)
+	if raw is None or not callable(getattr(cls, "run", None)):
+		raise CallableError(
+			f"{path!r} is a class without a run() method; {how}. Give it a method "
+			"'def run(self, **kwargs)' that does the work, or set Function to a plain function."
+		)
+	if raw is BTUAwareFunction.__dict__["run"]:
+		raise CallableError(
+			f"{path!r} does not define its own run(); {how}. Add 'def run(self, **kwargs)' to the class."
+		)
+	_instantiation(cls)  # refuses a class BTU cannot create
+	if isinstance(raw, (staticmethod, classmethod)):
+		return getattr(cls, "run")
+	return _without_first_parameter(raw, path)
+
+
+def _without_first_parameter(func: Callable[..., Any], path: str) -> Callable[..., Any]:
+	"""A stand-in whose signature is ``func``'s without ``self`` (for checking arguments only)."""
+	try:
+		signature = inspect.signature(func)
+	except (TypeError, ValueError):
+		return func
+	parameters = list(signature.parameters.values())
+	if not parameters or parameters[0].kind not in (
+		inspect.Parameter.POSITIONAL_ONLY,
+		inspect.Parameter.POSITIONAL_OR_KEYWORD,
+	):
+		raise CallableError(f"{path}.run must take self as its first parameter: 'def run(self, **kwargs)'.")
+
+	def stand_in(*args: Any, **kwargs: Any) -> None:
+		return None
+
+	stand_in.__signature__ = signature.replace(parameters=parameters[1:])  # type: ignore[attr-defined]
+	stand_in.__qualname__ = getattr(func, "__qualname__", "run")
+	return stand_in
+
+
+def _instantiation(cls: type) -> str:
+	"""How BTU creates the class: 'keyword' (btu_task_id=...), 'positional' (one argument) or 'none'."""
+	path = f"{cls.__module__}.{cls.__qualname__}"
+	try:
+		signature = inspect.signature(cls)
+	except (TypeError, ValueError):
+		return "none"
+	parameters = signature.parameters.values()
+	if "btu_task_id" in signature.parameters or any(p.kind is p.VAR_KEYWORD for p in parameters):
+		return "keyword"
+	required = [
+		p for p in parameters if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+	]
+	positional = [p for p in required if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+	if not required:
+		return "none"
+	if len(required) == 1 and positional:
+		return "positional"
+	names = ", ".join(p.name for p in required)
+	raise CallableError(
+		f"{path!r} needs {names} to be created, but BTU creates the class itself with the task's name "
+		f"only: {cls.__name__}(btu_task_id=<task>). Let __init__ take 'btu_task_id' (or nothing) and pass "
+		"the other values as arguments of run()."
+	)
+
+
+def bind_task_class(cls: type, task_id: str, schedule_id: str | None = None) -> Callable[..., Any]:
+	"""The callable a run calls for a BTU-aware class: create it, tell it its task and schedule, run()."""
+	how = _instantiation(cls)
+
+	def run_task_class(**kwargs: Any) -> Any:
+		if how == "keyword":
+			instance = cls(btu_task_id=task_id)
+		elif how == "positional":
+			instance = cls(task_id)
+		else:
+			instance = cls()
+		instance.btu_task_id = task_id
+		instance.btu_task_schedule_id = schedule_id
+		return instance.run(**kwargs)
+
+	run_task_class.__qualname__ = f"{cls.__qualname__}.run"
+	return run_task_class

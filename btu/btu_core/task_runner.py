@@ -29,7 +29,13 @@ from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
 from btu.btu_core import email_notify, steps
-from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
+from btu.btu_core.callables import (
+	CallableError,
+	bind_task_class,
+	check_arguments,
+	is_task_class,
+	resolve_callable,
+)
 from btu.btu_core.output_capture import capture_output
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 
@@ -232,6 +238,8 @@ def prepare_call(
 		arguments = merge_arguments(arguments, overrides)
 	func = resolve_callable(task.function_string, allowed_packages=frappe.get_installed_apps())
 	check_arguments(func, arguments, complete=True)
+	if is_task_class(func):  # a BTU-aware class: Class(btu_task_id=...).run(**arguments)
+		func = bind_task_class(func, task.name, schedule.name if schedule is not None else None)
 	return func, arguments
 
 

@@ -8,9 +8,20 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon import notify_after_commit
-from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
+from btu.btu_core.callables import (
+	BTUAwareFunction,
+	CallableError,
+	check_arguments,
+	is_task_class,
+	resolve_callable,
+	task_class_run,
+)
 from btu.btu_core.naming import name_not_in_logs
 from btu.contracts.arguments import ArgumentsError, parse_arguments
+
+# The original BTU's base of BTU-aware classes, where its users import it from.
+BTU_AWARE_FUNCTION = BTUAwareFunction
+ORIGINAL_TASK_COMPONENT = "btu.btu_core.btu_task_component"
 
 
 class BTUTask(Document):
@@ -27,12 +38,22 @@ class BTUTask(Document):
 		self.queue_name = self.queue_name or "default"
 
 	def validate_function_string(self):
-		"""The function must be importable from an installed app and callable."""
+		"""The function must be importable from an installed app and callable; a class must have a
+		run() method and be creatable by BTU (btu.btu_core.callables explains BTU-aware classes)."""
 		self.function_string = (self.function_string or "").strip()
 		try:
-			return resolve_callable(self.function_string, allowed_packages=frappe.get_installed_apps())
+			func = resolve_callable(self.function_string, allowed_packages=frappe.get_installed_apps())
+			if is_task_class(func):
+				task_class_run(func)
+			return func
 		except CallableError as exc:
-			frappe.throw(str(exc), title=_("Invalid Function"))
+			message = str(exc)
+			if ORIGINAL_TASK_COMPONENT in message:
+				message += " " + _(
+					"The original BTU's TaskComponent is not part of this BTU: record the parts of a run with "
+					"btu.api.step('name') and start further runs with btu.api.run_later(task, ...)."
+				)
+			frappe.throw(message, title=_("Invalid Function"))
 
 	def validate_arguments(self, func) -> None:
 		"""JSON object whose names the function accepts (required ones may come from schedules)."""

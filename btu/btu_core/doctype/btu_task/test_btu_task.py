@@ -47,6 +47,29 @@ def sample_report_in_progress(task: str) -> None:
 NOT_CALLABLE = 42
 
 
+# --- BTU-aware classes (the original BTU's BTU_AWARE_FUNCTION) ----------------------------------
+
+from btu.btu_core.doctype.btu_task.btu_task import BTU_AWARE_FUNCTION  # noqa: E402 - where users import it
+
+
+class SampleAwareTask(BTU_AWARE_FUNCTION):
+	def run(self, name: str = "world") -> str:
+		print(f"task {self.btu_task_id} schedule {self.btu_task_schedule_id} greets {name}")
+		return f"greeted {name}"
+
+
+class SampleClassWithoutRun:
+	pass
+
+
+class SampleClassNeedingSettings:
+	def __init__(self, url: str, token: str) -> None:
+		self.url = url
+
+	def run(self) -> None:
+		pass
+
+
 def make_task(function: str = "sample_success", arguments: str | None = None, submit: bool = True, **fields):
 	"""A BTU Task calling one of this module's sample functions."""
 	task = frappe.get_doc(
@@ -105,6 +128,53 @@ class TestBTUTask(BTUTestCase):
 
 	def test_duration_must_be_positive(self):
 		self.assert_rejected("Max Task Duration must be a positive number", max_task_duration=0)
+
+	def test_a_btu_aware_class_is_accepted_and_its_run_arguments_checked(self):
+		task = make_task("SampleAwareTask", arguments='{"name": "class"}')
+		self.assertEqual(task.docstatus, 1)
+		self.assert_rejected(
+			"Arguments do not fit SampleAwareTask.run(name: 'str' = 'world')",
+			function="SampleAwareTask",
+			arguments='{"colour": "blue"}',
+		)
+
+	def test_a_class_without_run_is_refused_with_what_to_change(self):
+		self.assert_rejected(
+			"is a class without a run() method; BTU runs a class as "
+			"SampleClassWithoutRun(btu_task_id=<task>).run(**arguments). Give it a method "
+			"'def run(self, **kwargs)' that does the work, or set Function to a plain function.",
+			function="SampleClassWithoutRun",
+		)
+
+	def test_a_class_btu_cannot_create_is_refused_with_what_to_change(self):
+		self.assert_rejected(
+			"needs url, token to be created, but BTU creates the class itself with the task's name only",
+			function="SampleClassNeedingSettings",
+		)
+
+	def test_code_importing_the_original_task_component_is_told_what_replaces_it(self):
+		import os
+		import shutil
+		import sys
+		import tempfile
+
+		import btu.btu_core
+
+		folder = tempfile.mkdtemp(prefix="btu-tc-")
+		module = "btu.btu_core._btu_sample_original_code"
+		path = os.path.join(folder, "_btu_sample_original_code.py")
+		with open(path, "w") as handle:
+			handle.write(
+				"from btu.btu_core.btu_task_component import TaskComponent\n\n\ndef run():\n\tpass\n"
+			)
+		btu.btu_core.__path__.append(folder)  # the module lives outside the app's folder, under its package
+		try:
+			self.assert_rejected("btu.api.step('name')", function=f"{module}.run")
+			self.assert_rejected("it needs 'btu.btu_core.btu_task_component'", function=f"{module}.run")
+		finally:
+			btu.btu_core.__path__.remove(folder)
+			sys.modules.pop(module, None)
+			shutil.rmtree(folder)
 
 	def test_run_only_as_worker_refuses_a_server_run(self):
 		from btu.btu_core.task_runner import run_task_on_server

@@ -236,6 +236,18 @@ class TestTaskRunner(BTUTestCase):
 		log = self.log_of(frappe._dict(run_scheduled_task(task.name, schedule.name, time.time())))
 		self.assertEqual(json.loads(log.arguments), {"name": "override", "repeat": 1})
 
+	# --- BTU-aware classes -------------------------------------------------------------------------------
+
+	def test_a_btu_aware_class_runs_with_its_task_and_schedule(self):
+		task = make_task("SampleAwareTask", arguments='{"name": "class"}')
+		log = self.log_of(execute_task(task.name))
+		self.assertEqual(log.success_fail, "Success", log.result_message)
+		self.assertEqual(log.stdout, f"task {task.name} schedule None greets class\n")
+		self.assertEqual(log.result_message, "greeted class")
+		schedule = make_schedule(task.name, argument_overrides='{"name": "schedule"}')
+		log = self.log_of(frappe._dict(run_scheduled_task(task.name, schedule.name, time.time())))
+		self.assertEqual(log.stdout, f"task {task.name} schedule {schedule.name} greets schedule\n")
+
 	def test_clear_old_logs_removes_only_old_ones(self):
 		from btu.btu_core.doctype.btu_task_log.btu_task_log import BTUTaskLog
 
