@@ -8,12 +8,16 @@ import threading
 
 from btu.btu_core.legacy_config import (
 	BTU_DAEMON,
+	DEFAULT_SUBJECT_PREFIX,
 	NOTHING,
 	ORIGINAL_DAEMON,
 	SOMETHING_ELSE,
+	email_account_values,
+	merge_recipients,
 	original_socket_path,
 	original_time_zone,
 	probe_socket,
+	subject_prefix_with_environment,
 )
 
 
@@ -95,3 +99,90 @@ def test_probe_tells_who_answers_on_a_socket(workdir, start_daemon, daemon_confi
 	start_daemon()  # BTU's own daemon, on its own socket
 	kind, said = probe_socket(daemon_config.socket_path)
 	assert kind == BTU_DAEMON and said, said
+
+
+def test_environment_name_joins_the_subject_prefix():
+	assert subject_prefix_with_environment(None, "PROD") == f"{DEFAULT_SUBJECT_PREFIX} (PROD)"
+	assert subject_prefix_with_environment("[ERP]", " TEST ") == "[ERP] (TEST)"
+	assert subject_prefix_with_environment("[ERP] (TEST)", "TEST") is None  # already there
+	assert subject_prefix_with_environment("[ERP]", "") is None
+
+
+def test_email_account_from_the_original_smtp_settings():
+	values, lines = email_account_values(
+		{
+			"send_email_via": "SMTP",
+			"email_server": "smtp.example.com",
+			"email_server_port": "587",
+			"email_auth_username": "erp@example.com",
+			"email_encryption": "STARTTLS",
+		}
+	)
+	assert values == {
+		"email_id": "erp@example.com",
+		"email_account_name": "BTU erp@example.com",
+		"enable_outgoing": 1,
+		"enable_incoming": 0,
+		"smtp_server": "smtp.example.com",
+		"smtp_port": "587",
+		"use_tls": 1,
+		"use_ssl_for_outgoing": 0,
+	}
+	assert "smtp.example.com:587" in lines[0]
+	ssl, _ = email_account_values(
+		{
+			"email_server": "mail.example.com",
+			"email_auth_username": "a@example.com",
+			"email_encryption": "SSL",
+		}
+	)
+	assert (ssl["use_tls"], ssl["use_ssl_for_outgoing"]) == (0, 1)
+	values, lines = email_account_values(
+		{"send_email_via": "Mandrill", "mandrill_from_email_address": "m@x.com"}
+	)
+	assert values is None and "smtp.mandrillapp.com" in lines[0] and "m@x.com" in lines[0]
+	values, lines = email_account_values({"send_email_via": "SMTP", "email_server": "smtp.example.com"})
+	assert values is None and "incomplete" in lines[0]
+	assert email_account_values({}) == (None, [])
+
+
+def test_task_recipients_merge_into_a_schedules_like_version_13():
+	task = [
+		{
+			"email_address": "ops@example.com",
+			"email_on_start": 0,
+			"email_on_success": 1,
+			"email_on_error": 1,
+			"email_on_timeout": 0,
+		},
+		{
+			"email_address": "Boss@Example.com",
+			"email_on_start": 0,
+			"email_on_success": 0,
+			"email_on_error": 1,
+			"email_on_timeout": 1,
+		},
+		{"email_address": " ", "email_on_error": 1},
+	]
+	schedule = [
+		{
+			"name": "r1",
+			"email_address": "boss@example.com",
+			"email_on_start": 1,
+			"email_on_success": 0,
+			"email_on_error": 0,
+			"email_on_timeout": 0,
+		},
+	]
+	added, raised = merge_recipients(task, schedule)
+	assert added == [
+		{
+			"email_address": "ops@example.com",
+			"email_on_start": 0,
+			"email_on_success": 1,
+			"email_on_error": 1,
+			"email_on_timeout": 0,
+		}
+	]
+	assert raised == [{"name": "r1", "email_on_error": 1, "email_on_timeout": 1}]
+	assert merge_recipients(task[:1], added) == ([], [])

@@ -1,10 +1,12 @@
-"""Upgrading from the original BTU: its TOML key names load and work; DocType and field names are unchanged."""
+"""Upgrading from the original BTU: its TOML key names load and work; DocType and field names are
+unchanged; every upgrade patch is the one docs/upgrading.md describes."""
 
 from __future__ import annotations
 
 import grp
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -157,7 +159,11 @@ def test_daemon_runs_from_an_original_toml(workdir, site_db):
 	)
 	site_db.add_task("BTU-00001", "btu.scheduler_daemon.demo_tasks.say_hello")
 	site_db.add_schedule("TS-000001", "BTU-00001", "0 9 * * *", None)  # no zone of its own
-	# ... and no BTU Configuration time zone in the site: the file's time_zone_string applies
+	# ... and no BTU Configuration time zone in the site: BTU's daemon then falls back to its
+	# default_timezone, which the original file's time_zone_string sets. (The original daemon itself
+	# only printed with time_zone_string; it read rules in tabSingles' cron_time_zone and ran
+	# nothing without one. After the upgrade every schedule has a zone of its own: see
+	# tests/test_upgrade_fire_times.py.)
 	site_db.execute(
 		"DELETE FROM `tabSingles` WHERE doctype = 'BTU Configuration' AND field = 'cron_time_zone'"
 	)
@@ -248,3 +254,17 @@ def test_doctype_and_field_names_are_the_original_ones():
 	assert (
 		"cron_timezone" in doctypes["BTU Task Schedule"]
 	)  # the one new schedule field (see docs/upgrading.md)
+
+
+def test_every_upgrade_patch_is_documented():
+	"""docs/upgrading.md's table of patches names exactly the patches of btu/patches.txt."""
+	app = DOCTYPE_DIR.parent.parent
+	listed = [
+		line.strip().rsplit(".", 1)[-1]
+		for line in (app / "patches.txt").read_text().splitlines()
+		if line.strip().startswith("btu.patches.")
+	]
+	doc = (app.parent / "docs" / "upgrading.md").read_text()
+	table = {m for m in re.findall(r"^\| `([a-z_]+)` \|", doc, re.MULTILINE)}
+	assert table == set(listed), (sorted(table), listed)
+	assert "time_zone_string` only formatted" in doc or "only formatted the next run times" in doc
