@@ -142,6 +142,11 @@ CONTRACT: dict[str, dict[str, str]] = {
 		"argument_overrides": "Code",
 		"email_recipients": "Table",
 		"redis_job_id": "Data",
+		"run_at": "Datetime",
+		"overlap_policy": "Select",
+		"attempt": "Int",
+		"retry_of": "Link",
+		"delete_after_run": "Check",
 	},
 	"BTU Task Log": {
 		"task": "Link",
@@ -157,6 +162,8 @@ CONTRACT: dict[str, dict[str, str]] = {
 		"fire_time": "Datetime",
 		"arguments": "Code",
 		"steps": "Table",
+		"attempt": "Int",
+		"retry_of": "Link",
 	},
 	"BTU Task Log Step": {
 		"step_name": "Data",
@@ -387,7 +394,10 @@ def test_naming_and_kinds_follow_the_design():
 		"Timeout",
 	]
 	frequencies = fields_of("BTU Task Schedule")["run_frequency"]["options"].split("\n")
-	assert frequencies == ["Hourly", "Daily", "Weekly", "Monthly", "Yearly", "Cron Style"]
+	assert frequencies == ["Hourly", "Daily", "Weekly", "Monthly", "Yearly", "Cron Style", "Once"]
+	assert (
+		fields_of("BTU Task Schedule")["overlap_policy"]["default"] == "Allow"
+	)  # existing rows keep running as before
 	assert fields_of("BTU Task Schedule")["run_frequency"]["default"] == "Cron Style"
 	assert fields_of("BTU Task")["max_task_duration"]["default"] == "600"
 	assert fields_of("BTU Configuration")["cron_time_zone"]["default"] == "UTC"

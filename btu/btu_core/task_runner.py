@@ -38,6 +38,7 @@ from btu.btu_core.callables import (
 )
 from btu.btu_core.output_capture import capture_output
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
+from btu.contracts.runs import ONCE
 
 try:
 	from rq.timeouts import JobTimeoutException
@@ -99,14 +100,19 @@ def run_scheduled_task(
 
 	``fire_time`` is the Unix time the run was planned for. Extra keyword arguments
 	from newer daemons are ignored. When the schedule was deleted or disabled after
-	the daemon enqueued the run, the run is skipped.
+	the daemon enqueued the run, the run is skipped. A one-shot (Run Frequency Once) is
+	claimed first: disabled under a row lock and committed, so that it runs at most once
+	whatever happens to Redis; a cancelled one (disabled) is skipped.
 	"""
 	if kwargs:
 		frappe.logger("btu").info(f"run_scheduled_task ignores unknown arguments {sorted(kwargs)}")
 	schedule = None
 	if schedule_name:
 		schedule = _get_or_none("BTU Task Schedule", schedule_name)
-		if schedule is None or not cint(schedule.enabled):
+		enabled = schedule is not None and cint(schedule.enabled)
+		if enabled and schedule.run_frequency == ONCE:
+			enabled = _claim_one_shot(schedule_name)
+		if schedule is None or not enabled:
 			why = "deleted" if schedule is None else "disabled"
 			frappe.logger("btu").info(f"BTU run of {task_name} skipped: schedule {schedule_name} is {why}")
 			return RunOutcome(
@@ -115,13 +121,48 @@ def run_scheduled_task(
 				schedule=schedule_name,
 				result_message=f"Schedule {schedule_name} is {why}.",
 			).summary()
-	return execute_task(
+	outcome = execute_task(
 		task_name,
 		schedule=schedule,
 		fire_time=fire_time,
 		component=COMPONENT_SCHEDULER,
 		job_id=current_job_id(),
-	).summary()
+	)
+	if schedule is not None and schedule.run_frequency == ONCE:
+		_after_one_shot(schedule, outcome)
+	return outcome.summary()
+
+
+def _claim_one_shot(schedule_name: str) -> bool:
+	"""Disable a one-shot before its run, under a row lock, and commit: True when this run may go
+	on, False when it was already disabled (cancelled, or claimed by another run of it)."""
+	row = frappe.db.sql(
+		"SELECT enabled FROM `tabBTU Task Schedule` WHERE name = %s FOR UPDATE", (schedule_name,)
+	)
+	if not row or not cint(row[0][0]):
+		frappe.db.rollback()
+		return False
+	frappe.db.set_value("BTU Task Schedule", schedule_name, "enabled", 0)
+	frappe.db.commit()
+	return True
+
+
+def _after_one_shot(schedule: Document, outcome: "RunOutcome") -> None:
+	"""A one-shot made by ``btu.api.run_function`` (Delete After Run) goes, with its task, once it
+	succeeded; its Task Log stays and keeps both names. A failed one stays (disabled) for a retry."""
+	if outcome.status != SUCCESS or not cint(schedule.get("delete_after_run")):
+		return
+	try:
+		frappe.db.rollback()
+		task = frappe.db.get_value("BTU Task", schedule.task, ["name", "docstatus"], as_dict=True)
+		frappe.delete_doc("BTU Task Schedule", schedule.name, force=True, ignore_permissions=True)
+		if task is not None and not frappe.db.exists("BTU Task Schedule", {"task": task.name}):
+			if task.docstatus == 1:
+				frappe.db.set_value("BTU Task", task.name, "docstatus", 2, update_modified=False)
+			frappe.delete_doc("BTU Task", task.name, force=True, ignore_permissions=True)
+		frappe.db.commit()
+	except Exception:  # noqa: BLE001 - bookkeeping must not fail the run
+		_report(f"BTU: could not delete the transient task of {schedule.name}")
 
 
 def run_enqueued_task(task_name: str) -> dict[str, Any]:
@@ -351,6 +392,8 @@ class _RunRecord:
 				"task_component": self.component,
 				"job_id": self.job_id,
 				"fire_time": self.fire_time,
+				"attempt": (cint(self.schedule.get("attempt")) or 1) if self.schedule is not None else 1,
+				"retry_of": self.schedule.get("retry_of") if self.schedule is not None else None,
 				"arguments": _arguments_json(self.arguments),
 			}
 		)

@@ -10,6 +10,10 @@ Per site, with the default prefix ``btu``:
 ``btu:<site>:fired:<name>:<ts>``    marker of an enqueued run (the exactly-once guard; expires)
 ``btu:<site>:enqueued``             hash: minute (Unix s // 60) -> runs enqueued in that minute
 ``btu:<site>:epoch``                random token; when it vanishes or changes, Redis lost BTU's keys
+``btu:<site>:skipped``              hash: schedule name -> JSON list of its last skipped fire times,
+                                    newest first (``fire_time``, ``reason`` overlap|misfire, details)
+``btu:<site>:last_jobs``            hash: schedule name -> RQ job id of its latest run (schedules
+                                    whose overlap policy is Skip: is it still queued or running?)
 ==================================  ===============================================================
 
 Per bench: ``btu:<bench_id>:lease``, the enqueuing lease (one daemon enqueues at a time).
@@ -49,6 +53,12 @@ class RedisKeys:
 	def markers_of(self, site: str, schedule: str) -> str:
 		"""A SCAN pattern matching every marker of one schedule."""
 		return f"{self.prefix}:{site}:fired:{schedule}:*"
+
+	def skipped(self, site: str) -> str:
+		return f"{self.prefix}:{site}:skipped"
+
+	def last_jobs(self, site: str) -> str:
+		return f"{self.prefix}:{site}:last_jobs"
 
 	def epoch(self, site: str) -> str:
 		return f"{self.prefix}:{site}:epoch"

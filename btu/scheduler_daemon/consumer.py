@@ -10,11 +10,10 @@ from datetime import datetime, timezone
 
 from redis.exceptions import RedisError
 
-from btu.contracts.schedule_rules import next_fire_time
-
 from .backoff import Backoff
 from .context import Action, DaemonContext
 from .logutil import log_event
+from .redis_store import misfire_record
 from .refiller import ROW_READ_AT
 from .specs import ScheduleInvalid, ScheduleSpec, spec_from_row
 from .sql import SqlUnavailable
@@ -28,6 +27,7 @@ BATCH = 200  # rows a refresh hands over at once; an edit never waits for more t
 NEWEST = 50
 BACKLOG = 2000
 SQL_CHUNK = 500
+ONE_SHOT_DONE = 4  # upsert's code for a one-shot whose run was already enqueued
 
 
 def iso(ts: float) -> str:
@@ -186,18 +186,34 @@ class Consumer:
 				specs.append(spec)
 		entries = []
 		catch_up: set[str] = set()
+		once: set[str] = set()
+		expired: list[tuple[str, int, dict]] = []
+		grace = ctx.config.misfire_grace
 		for spec in specs:
 			candidate = self._candidate(spec, now)
 			if candidate is None:
+				if spec.once:
+					# Its time is more than misfire_grace ago: over (it ran), or missed while
+					# everything was down (recorded and logged once, as the scheduler's misfires are).
+					expired.append((spec.name, spec.run_at, misfire_record(spec.run_at, now, grace)))
+					continue
 				errors[spec.name] = f"cron {spec.cron!r} never fires again"
 				continue
-			if candidate <= now:
+			if spec.once:
+				once.add(spec.name)  # armed unless its run was already enqueued (its marker)
+			elif candidate <= now:
 				catch_up.add(spec.name)  # from the leader's memory: a run missed while Redis was away
 			entries.append((spec.name, spec.to_json(), spec.timing, candidate))
-		results = ctx.store.upsert(site, entries, catch_up) if entries else []
+		results = ctx.store.upsert(site, entries, catch_up, once) if entries else []
 		gone = removals + list(errors)
 		if gone:
 			ctx.store.remove(site, gone, errors)
+		missed = ctx.store.expire_once(site, expired) if expired else []
+		done = [name for (name, *_e), (code, _score) in zip(entries, results) if code == ONE_SHOT_DONE]
+		gone += done + [name for name, _ts, _record in expired]
+		if done or expired:
+			kept = [(e, r) for e, r in zip(entries, results) if r[0] != ONE_SHOT_DONE]
+			entries, results = [e for e, _r in kept], [r for _e, r in kept]
 		with ctx.known_lock:
 			# Only the lease holder remembers fire times: a standby's copy goes stale as the leader
 			# fires, and catching up from it after Redis lost its data would enqueue runs again.
@@ -235,6 +251,32 @@ class Consumer:
 					schedule=name,
 					reason="cancelled" if name in cancels else "disabled or deleted",
 				)
+		for name in done:
+			if verbose:
+				log_event(
+					log,
+					logging.INFO,
+					"schedule_removed",
+					site=site,
+					schedule=name,
+					reason="one-shot already ran",
+				)
+		by_name = {name: (ts, record) for name, ts, record in expired}
+		for name in missed:
+			run_at, record = by_name[name]
+			log_event(
+				log,
+				logging.WARNING,
+				"run_skipped_misfire",
+				site=site,
+				schedule=name,
+				fire_time=iso(run_at),
+				late_s=record["late_s"],
+				misfire_grace_s=grace,
+				one_shot=True,
+			)
+		if missed:
+			ctx.count("runs_skipped_misfire", len(missed))
 		for name, message in errors.items():
 			if self._reported_errors.get((site, name)) != message:
 				self._reported_errors[(site, name)] = message
@@ -250,5 +292,4 @@ class Consumer:
 			known = self.ctx.known_next.get((spec.site, spec.name))
 		if known and known[0] == spec.timing and self.ctx.is_leader:
 			return known[1]
-		found = next_fire_time(spec.cron, spec.timezone, now)
-		return int(found.timestamp()) if found else None
+		return spec.first_fire(now, self.ctx.config.misfire_grace)

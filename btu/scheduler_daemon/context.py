@@ -102,6 +102,7 @@ class RefreshProgress:
 class Counters:
 	runs_enqueued: int = 0
 	runs_skipped_misfire: int = 0
+	runs_skipped_overlap: int = 0  # overlap policy Skip: the previous run was still queued or running
 	runs_already_enqueued: int = 0
 	schedules_synced: int = 0
 	schedules_invalid: int = 0

@@ -52,6 +52,10 @@ COUNTERS = {
 		"runs_skipped_misfire",
 		"Due runs skipped because they were later than misfire_grace.",
 	),
+	"btu_runs_skipped_overlap": (
+		"runs_skipped_overlap",
+		"Due runs skipped because the schedule's previous run was still queued or running (overlap policy Skip).",
+	),
 	"btu_runs_already_enqueued": (
 		"runs_already_enqueued",
 		"Due runs found already enqueued (by an earlier daemon).",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Iterable
 
@@ -12,6 +13,14 @@ from btu.contracts.redis_keys import RedisKeys
 from .config import DaemonConfig, SiteConfig
 
 UPSERT_LUA = """
+if ARGV[5] == '2' and redis.call('EXISTS', KEYS[5]) == 1 then
+  -- A one-shot whose run was enqueued (its marker exists): it is over, never armed again.
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  return {4, ARGV[4]}
+end
 local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
 local oldtiming = redis.call('HGET', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
@@ -60,6 +69,58 @@ end
 return moved
 """
 
+# Record skipped fire times: KEYS[1] = the skipped hash; ARGV: how many to keep per schedule, then
+# (name, JSON record with a fire_time) pairs. Each schedule's value is a JSON list, newest first; a
+# record whose fire time and reason equal the newest one's is not added again. Returns 1 per pair
+# recorded, 0 per pair already there.
+SKIP_LUA = """
+local keep = tonumber(ARGV[1])
+local added = {}
+for i = 2, #ARGV, 2 do
+  local record = cjson.decode(ARGV[i + 1])
+  local list = {}
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  if old then
+    local ok, decoded = pcall(cjson.decode, old)
+    if ok and type(decoded) == 'table' then list = decoded end
+  end
+  local newest = list[1]
+  if type(newest) == 'table' and tonumber(newest['fire_time']) == tonumber(record['fire_time'])
+      and newest['reason'] == record['reason'] then
+    table.insert(added, 0)
+  else
+    table.insert(list, 1, record)
+    while #list > keep do table.remove(list) end
+    redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(list))
+    table.insert(added, 1)
+  end
+end
+return added
+"""
+SKIPS_KEPT = 10  # skipped fire times kept per schedule (the daemon's log has every one)
+
+
+def misfire_record(fire_ts: int, now: float, grace: int) -> dict:
+	"""What ``btu:<site>:skipped`` keeps about a run skipped as too late (Desk shows it)."""
+	return {
+		"fire_time": int(fire_ts),
+		"reason": "misfire",
+		"at": round(now, 3),
+		"late_s": round(now - fire_ts, 1),
+		"misfire_grace_s": grace,
+	}
+
+
+def overlap_record(fire_ts: int, now: float, job_id: str, status: str) -> dict:
+	"""What ``btu:<site>:skipped`` keeps about a run skipped because its previous one was still active."""
+	return {
+		"fire_time": int(fire_ts),
+		"reason": "overlap",
+		"at": round(now, 3),
+		"previous_job": job_id,
+		"previous_status": status,
+	}
+
 
 def decode(value: bytes | str | None) -> str | None:
 	if value is None:
@@ -76,6 +137,7 @@ class RedisStore:
 		self._clients: dict[str, redis.Redis] = {}
 		self._upsert: dict[str, object] = {}
 		self._fire_batch: dict[int, object] = {}
+		self._skip: dict[int, object] = {}
 
 	# --- connections -------------------------------------------------------------------------
 	def _client(self, url: str) -> redis.Redis:
@@ -115,6 +177,23 @@ class RedisStore:
 			self._fire_batch[key] = client.register_script(FIRE_BATCH_LUA)
 		return self._fire_batch[key]
 
+	def skip_script(self, site: str):
+		client = self.client(site)
+		key = id(client)
+		if key not in self._skip:
+			self._skip[key] = client.register_script(SKIP_LUA)
+		return self._skip[key]
+
+	def record_skips(self, site: str, records: list[tuple[str, dict]], client=None) -> list[int]:
+		"""Add (schedule, record) skipped fire times to ``btu:<site>:skipped`` (in ``client``, e.g.
+		a MULTI pipeline, when given); returns 1 per record added, 0 per one already there."""
+		if not records:
+			return []
+		args: list = [SKIPS_KEPT]
+		for name, record in records:
+			args += (name, json.dumps(record, separators=(",", ":")))
+		return self.skip_script(site)(keys=[self.keys.skipped(site)], args=args, client=client)
+
 	def close(self) -> None:
 		for client in self._clients.values():
 			try:
@@ -128,6 +207,7 @@ class RedisStore:
 		site: str,
 		entries: Iterable[tuple[str, str, str, int]],
 		catch_up: set[str] | frozenset[str] = frozenset(),
+		once: set[str] | frozenset[str] = frozenset(),
 	) -> list[tuple[int, float]]:
 		"""Write (name, spec_json, timing, candidate_ts) entries in one round trip.
 
@@ -136,6 +216,8 @@ class RedisStore:
 		changed after its pending run fell due; returns (changed, fire_ts) each.
 		Names in ``catch_up`` carry a missed fire time from the leader's memory: it replaces a
 		later pending one unless that run was already enqueued (its marker exists).
+		Names in ``once`` are one-shots (candidate = their run_at): one whose run was already
+		enqueued is removed instead, with code 4 (a refresh after the run never re-arms it).
 		"""
 		script = self.upsert_script(site)
 		keys = [
@@ -147,7 +229,14 @@ class RedisStore:
 		pipe = self.client(site).pipeline(transaction=False)
 		now = time.time()
 		for name, spec_json, timing, candidate in entries:
-			if name in catch_up:
+			if name in once:
+				# A one-shot is never armed again once its run was enqueued (its marker exists).
+				script(
+					keys=[*keys, self.keys.marker(site, name, candidate)],
+					args=[name, spec_json, timing, candidate, "2", now],
+					client=pipe,
+				)
+			elif name in catch_up:
 				script(
 					keys=[*keys, self.keys.marker(site, name, candidate)],
 					args=[name, spec_json, timing, candidate, "1", now],
@@ -167,9 +256,48 @@ class RedisStore:
 		pipe.hdel(self.keys.specs(site), *names)
 		pipe.hdel(self.keys.timings(site), *names)
 		pipe.hdel(self.keys.errors(site), *names)
+		pipe.hdel(self.keys.skipped(site), *names)
+		pipe.hdel(self.keys.last_jobs(site), *names)
 		if errors:
 			pipe.hset(self.keys.errors(site), mapping=errors)
 		pipe.execute()
+
+	def expire_once(self, site: str, items: list[tuple[str, int, dict]]) -> list[str]:
+		"""One-shots whose run_at is older than misfire_grace: (name, run_at, skip record) each.
+		Their entries are removed; one that never ran (no marker) gets its skip recorded once.
+		Returns the names whose skip was recorded now (to be logged)."""
+		if not items:
+			return []
+		client = self.client(site)
+		names = [name for name, _ts, _record in items]
+		pipe = client.pipeline(transaction=False)
+		for name, run_at, _record in items:
+			pipe.exists(self.keys.marker(site, name, run_at))
+		ran = pipe.execute()
+		pipe = client.pipeline(transaction=True)
+		pipe.zrem(self.keys.next_runs(site), *names)
+		pipe.hdel(self.keys.specs(site), *names)
+		pipe.hdel(self.keys.timings(site), *names)
+		pipe.hdel(self.keys.errors(site), *names)
+		missed = [(name, record) for (name, _ts, record), done in zip(items, ran) if not done]
+		self.record_skips(site, missed, client=pipe)
+		results = pipe.execute()
+		added = results[-1] if missed else []
+		return [name for (name, _record), flag in zip(missed, added) if int(flag)]
+
+	def skipped(self, site: str, names: list[str]) -> dict[str, list[dict]]:
+		"""The recorded skipped fire times of some schedules, newest first."""
+		if not names:
+			return {}
+		found = {}
+		for name, raw in zip(names, self.client(site).hmget(self.keys.skipped(site), names)):
+			if raw:
+				try:
+					value = json.loads(raw)
+				except ValueError:
+					continue
+				found[name] = value if isinstance(value, list) else []
+		return found
 
 	def known_names(self, site: str) -> set[str]:
 		client = self.client(site)

@@ -14,14 +14,16 @@ import time
 import uuid
 
 from redis.exceptions import RedisError, WatchError
+from rq.job import Job
 
-from btu.contracts.schedule_rules import next_fire_time
+from btu.contracts.runs import ACTIVE_JOB_STATUSES, OVERLAP_SKIP
 
 from .backoff import Backoff
 from .context import DaemonContext
 from .jobs import enqueue_in_transaction
 from .lease import Lease
 from .logutil import log_event
+from .redis_store import misfire_record, overlap_record
 from .specs import ScheduleSpec
 
 log = logging.getLogger("btu.scheduler")
@@ -185,10 +187,10 @@ class Scheduler:
 		# 1000-run batch outlived the lease and its transaction was retried forever).
 		count, after = 0, fire_ts
 		while count < 1000:
-			found = next_fire_time(spec.cron, spec.timezone, after)
-			if found is None or found.timestamp() > now:
+			found = spec.next_fire_after(after)
+			if found is None or found > now:
 				break
-			count, after = count + 1, found.timestamp()
+			count, after = count + 1, found
 		return count
 
 	def _run_times(
@@ -224,6 +226,9 @@ class Scheduler:
 		lease_shared = client is store.bench_client()
 		enqueued: list[tuple[str, int, str, float, int]] = []
 		skipped: list[tuple[str, int, float]] = []
+		overlapped: list[tuple[str, int, str, str]] = []  # (schedule, fire time, previous job, its status)
+		last_jobs: dict[str, str] = {}
+		running = self._previous_runs_active(site, client, due, specs)
 		advanced: list[tuple[str, int | None]] = []
 		# Written by one script call per batch (markers and moves) and one SADD per queue.
 		marker_keys: list[str] = []
@@ -254,18 +259,21 @@ class Scheduler:
 						moves += (name, score, "")
 						advanced.append((name, None))
 						continue
-					following = next_fire_time(spec.cron, spec.timezone, max(now, score))
-					new_score = int(following.timestamp()) if following else ""
+					following = spec.next_fire_after(max(now, score))
+					new_score = following or ""
 					lateness = now - fire_ts
+					previous = running.get(name)
 					if done is not None:
 						ctx.count("runs_already_enqueued")
 					elif lateness > grace:
 						skipped.append((name, fire_ts, lateness))
 						# A later missed fire time still within the grace becomes the one catch-up run
 						# (fired on the next pass); only the runs older than the grace are dropped.
-						within = next_fire_time(spec.cron, spec.timezone, max(fire_ts, now - grace))
-						if within is not None and within.timestamp() <= now:
-							new_score = int(within.timestamp())
+						within = spec.next_fire_after(max(fire_ts, now - grace))
+						if within is not None and within <= now:
+							new_score = within
+					elif previous is not None:
+						overlapped.append((name, fire_ts, previous[0], previous[1]))
 					else:
 						queue, job = ctx.jobs.build(client, spec, fire_ts)
 						marker_keys.append(marker)
@@ -275,6 +283,8 @@ class Scheduler:
 						enqueued.append(
 							(name, fire_ts, job.id, lateness, self._collapsed(spec, fire_ts, now))
 						)
+						if spec.overlap == OVERLAP_SKIP:
+							last_jobs[name] = job.id
 					moves += (name, score, new_score)
 					advanced.append((name, new_score or None))
 				for queue in queues.values():
@@ -286,6 +296,16 @@ class Scheduler:
 				)
 				if enqueued:
 					pipe.hincrby(store.keys.enqueued(site), str(int(now // 60)), len(enqueued))
+				if last_jobs:
+					pipe.hset(store.keys.last_jobs(site), mapping=last_jobs)
+				skip_records = [
+					(name, misfire_record(fire_ts, now, grace)) for name, fire_ts, _lateness in skipped
+				] + [
+					(name, overlap_record(fire_ts, now, job_id, status))
+					for name, fire_ts, job_id, status in overlapped
+				]
+				if skip_records:
+					store.record_skips(site, skip_records, client=pipe)
 				pipe.execute()
 		except WatchError:
 			log_event(log, logging.DEBUG, "fire_batch_retry", site=site, runs=len(due))
@@ -299,6 +319,7 @@ class Scheduler:
 					ctx.known_next[key] = (ctx.known_next[key][0], score)
 		ctx.count("runs_enqueued", len(enqueued))
 		ctx.count("runs_skipped_misfire", len(skipped))
+		ctx.count("runs_skipped_overlap", len(overlapped))
 		if ctx.metrics is not None:
 			for run in enqueued:
 				ctx.metrics.observe_lateness(run[3])
@@ -331,4 +352,44 @@ class Scheduler:
 				late_s=round(lateness, 1),
 				misfire_grace_s=grace,
 			)
+		for name, fire_ts, job_id, status in overlapped:
+			log_event(
+				log,
+				logging.WARNING,
+				"run_skipped_overlap",
+				site=site,
+				schedule=name,
+				fire_time=iso(fire_ts),
+				previous_job=job_id,
+				previous_status=status,
+				overlap_policy=OVERLAP_SKIP,
+			)
 		return len(enqueued)
+
+	def _previous_runs_active(
+		self, site: str, client, due: list[tuple[str, int]], specs: list[ScheduleSpec | None]
+	) -> dict[str, tuple[str, str]]:
+		"""Schedules with overlap policy Skip whose previous run is still queued or running:
+		name -> (its job id, RQ status). Two reads, only when such a schedule is due. (A status can
+		only move on, from queued to started to finished: a run read as active at its fire time
+		is skipped even if it ends before the transaction commits.)"""
+		names = [
+			name
+			for (name, _score), spec in zip(due, specs)
+			if spec is not None and spec.overlap == OVERLAP_SKIP
+		]
+		if not names:
+			return {}
+		job_ids = client.hmget(self.ctx.store.keys.last_jobs(site), names)
+		known = [(name, raw.decode()) for name, raw in zip(names, job_ids) if raw]
+		if not known:
+			return {}
+		pipe = client.pipeline(transaction=False)
+		for _name, job_id in known:
+			pipe.hget(Job.key_for(job_id), "status")
+		active = {}
+		for (name, job_id), status in zip(known, pipe.execute()):
+			text = status.decode() if isinstance(status, bytes) else status
+			if text in ACTIVE_JOB_STATUSES:
+				active[name] = (job_id, text)
+		return active

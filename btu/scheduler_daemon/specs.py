@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
-from btu.contracts.schedule_rules import CronError, TimeZoneError, frequency_to_cron, validate_timezone
+from btu.contracts.runs import ONCE, OVERLAP_ALLOW, RunAtError, normalize_overlap, wall_time_to_timestamp
+from btu.contracts.schedule_rules import (
+	CronError,
+	TimeZoneError,
+	frequency_to_cron,
+	next_fire_time,
+	validate_timezone,
+)
 
 
 class ScheduleInvalid(ValueError):
@@ -26,18 +33,50 @@ class ScheduleSpec:
 	kwargs: dict[str, Any]
 	timeout: int
 	description: str = ""
+	run_at: int | None = None  # a one-shot's only fire time (Unix s); None: the cron rule decides
+	overlap: str = OVERLAP_ALLOW  # "Skip": no run while the previous one is queued or running
+
+	@property
+	def once(self) -> bool:
+		return self.run_at is not None
 
 	@property
 	def timing(self) -> str:
 		"""What decides fire times: a change here resets the next fire time."""
+		if self.run_at is not None:
+			return f"@once {self.run_at}|{self.timezone}"
 		return f"{self.cron}|{self.timezone}"
+
+	@property
+	def rule(self) -> str:
+		"""The rule for people: the cron string, or '@once <ts>'."""
+		return self.cron if self.run_at is None else f"@once {self.run_at}"
+
+	def next_fire_after(self, after: float) -> int | None:
+		"""The first fire time strictly after ``after`` (Unix s), None when there is none: a one-shot's
+		``run_at`` if it is later, else the cron rule's next fire time in the schedule's zone."""
+		if self.run_at is not None:
+			return self.run_at if self.run_at > after else None
+		found = next_fire_time(self.cron, self.timezone, after)
+		return int(found.timestamp()) if found else None
+
+	def first_fire(self, now: float, grace: int) -> int | None:
+		"""The fire time to plan when Redis holds none: a cron rule's next one after now (a new or
+		changed rule never runs for a past time), a one-shot's ``run_at`` unless it is more than
+		``grace`` seconds old (a one-shot whose time passed while the daemon was away still runs
+		once within the grace; older, it is over)."""
+		if self.run_at is not None:
+			return self.run_at if self.run_at >= now - grace else None
+		return self.next_fire_after(now)
 
 	def to_json(self) -> str:
 		return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
 
 	@classmethod
 	def from_json(cls, text: str | bytes) -> "ScheduleSpec":
-		return cls(**json.loads(text))
+		data = json.loads(text)
+		known = {f.name for f in fields(cls)}
+		return cls(**{k: v for k, v in data.items() if k in known})  # a newer daemon's extra keys
 
 
 def spec_from_row(site: str, row: dict[str, Any], default_timezone: str) -> ScheduleSpec | None:
@@ -55,22 +94,36 @@ def spec_from_row(site: str, row: dict[str, Any], default_timezone: str) -> Sche
 	function_string = (row.get("function_string") or "").strip()
 	if not function_string or "." not in function_string:
 		raise ScheduleInvalid(f"task {row['task']!r} has no dotted function_string (got {function_string!r})")
-	try:
-		cron = frequency_to_cron(
-			row.get("run_frequency") or "Cron Style",
-			row.get("minute"),
-			row.get("hour"),
-			row.get("day_of_week"),
-			row.get("day_of_month"),
-			row.get("month"),
-			row.get("cron_string"),
-		)
-	except CronError as exc:
-		raise ScheduleInvalid(str(exc)) from None
 	zone = (row.get("cron_timezone") or "").strip() or default_timezone
 	try:
 		validate_timezone(zone)
 	except TimeZoneError as exc:
+		raise ScheduleInvalid(str(exc)) from None
+	run_at = None
+	if (row.get("run_frequency") or "").strip() == ONCE:
+		cron = ""
+		if not row.get("run_at"):
+			raise ScheduleInvalid("it is a one-shot (Run Frequency Once) without a Run At time")
+		try:
+			run_at = wall_time_to_timestamp(row["run_at"], zone)
+		except RunAtError as exc:
+			raise ScheduleInvalid(str(exc)) from None
+	else:
+		try:
+			cron = frequency_to_cron(
+				row.get("run_frequency") or "Cron Style",
+				row.get("minute"),
+				row.get("hour"),
+				row.get("day_of_week"),
+				row.get("day_of_month"),
+				row.get("month"),
+				row.get("cron_string"),
+			)
+		except CronError as exc:
+			raise ScheduleInvalid(str(exc)) from None
+	try:
+		overlap = normalize_overlap(row.get("overlap_policy"))
+	except ValueError as exc:
 		raise ScheduleInvalid(str(exc)) from None
 	try:
 		kwargs = merge_arguments(
@@ -96,4 +149,6 @@ def spec_from_row(site: str, row: dict[str, Any], default_timezone: str) -> Sche
 		kwargs=kwargs,
 		timeout=timeout,
 		description=(row.get("desc_short") or "")[:140],
+		run_at=run_at,
+		overlap=overlap,
 	)

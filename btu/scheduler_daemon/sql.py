@@ -12,7 +12,7 @@ from .config import SiteConfig
 
 SCHEDULE_COLUMNS = """
     s.name, s.enabled, s.task, s.queue_name, s.run_frequency, s.minute, s.hour, s.day_of_week,
-    s.day_of_month, s.month, s.cron_string, s.cron_timezone, s.argument_overrides,
+    s.day_of_month, s.month, s.cron_string, s.cron_timezone, s.argument_overrides, s.run_at, s.overlap_policy,
     t.name AS task_found, t.docstatus AS task_docstatus, t.function_string, t.arguments,
     t.max_task_duration, t.queue_name AS task_queue_name, t.desc_short
 """
@@ -31,6 +31,17 @@ SELECT_HAS_BTU = (
 
 class SqlUnavailable(Exception):
 	"""The site's database cannot be reached or queried right now."""
+
+
+UNKNOWN_COLUMN = 1054
+
+
+def _describe(exc: pymysql.MySQLError) -> str:
+	text = f"{type(exc).__name__}: {exc}"
+	if exc.args and exc.args[0] == UNKNOWN_COLUMN:
+		# A daemon newer than the site's tables (BTU updated, the site not migrated yet).
+		text += "; the site's BTU tables are older than this daemon: run `bench --site <site> migrate`"
+	return text
 
 
 class SiteDatabase:
@@ -72,7 +83,7 @@ class SiteDatabase:
 				return list(cur.fetchall())
 		except pymysql.MySQLError as exc:
 			self.close()
-			raise SqlUnavailable(f"{type(exc).__name__}: {exc}") from exc
+			raise SqlUnavailable(_describe(exc)) from exc
 		except OSError as exc:
 			self.close()
 			raise SqlUnavailable(str(exc)) from exc
@@ -113,7 +124,7 @@ class SiteDatabase:
 					yield from rows
 		except pymysql.MySQLError as exc:
 			self.close()
-			raise SqlUnavailable(f"{type(exc).__name__}: {exc}") from exc
+			raise SqlUnavailable(_describe(exc)) from exc
 		except OSError as exc:
 			self.close()
 			raise SqlUnavailable(str(exc)) from exc
