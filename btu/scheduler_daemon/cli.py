@@ -204,6 +204,7 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 def list_command(bench_path, sites, config_file, socket_path, count) -> None:
 	"""Upcoming runs per site, read from Redis, in the site's time zone and UTC."""
 	from .redis_store import RedisStore
+	from .specs import ScheduleSpec
 	from .sql import SiteDatabase, SqlUnavailable
 
 	config = _load(bench_path, sites, config_file)
@@ -215,8 +216,12 @@ def list_command(bench_path, sites, config_file, socket_path, count) -> None:
 			zone = config.default_timezone
 		runs = store.upcoming(site.name, count)
 		click.echo(f"site {site.name} ({store.count(site.name)} schedules, times in {zone}):")
-		for name, ts in runs:
-			click.echo(f"  {name:<16} {_local(ts, zone):<28} {_utc(ts)}")
+		for (name, ts), raw in zip(runs, store.specs(site.name, [n for n, _ in runs])):
+			try:
+				rule = "once" if raw and ScheduleSpec.from_json(raw).once else ""
+			except (TypeError, ValueError):
+				rule = ""
+			click.echo(f"  {name:<16} {_local(ts, zone):<28} {_utc(ts):<24} {rule}".rstrip())
 		if not runs:
 			click.echo("  (no upcoming runs)")
 

@@ -281,7 +281,12 @@ class Daemon:
 			try:
 				spec = ScheduleSpec.from_json(raw_spec)
 				run.update(
-					task=spec.task, description=spec.description, cron=spec.cron, timezone=spec.timezone
+					task=spec.task,
+					description=spec.description,
+					cron=spec.cron,
+					timezone=spec.timezone,
+					once=spec.once,
+					overlap=spec.overlap,
 				)
 			except (ValueError, TypeError):
 				pass

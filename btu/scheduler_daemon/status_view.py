@@ -155,7 +155,7 @@ def render(
 			lines.append(f"  next {len(runs)} runs:")
 			rows = [
 				[
-					run["schedule"],
+					run["schedule"] + (" (once)" if run.get("once") else ""),
 					run.get("task", "?"),
 					local_text(run["fire_time"], run.get("timezone") or zone),
 					utc_text(run["fire_time"]),
