@@ -579,10 +579,11 @@ def _utc_offset_note(row: OriginalSchedule, system_zone: str | None, translation
 
 	said = f"{hour:02d}:{minute:02d} {system_zone}"
 	read = "" if translation.zone == "UTC" else f", which its daemon then read as {translation.zone} time"
+	crossed = ""
 	if (row.run_frequency or "") == "Weekly":
 		days = {(hour * 60 + minute - int(o.total_seconds() // 60)) // (24 * 60) for o in offsets}
 		if days != {0}:
-			read += (
+			crossed = (
 				"; the conversion crossed midnight but the original kept the weekday, so the run moved "
 				"a day as well"
 			)
@@ -590,9 +591,9 @@ def _utc_offset_note(row: OriginalSchedule, system_zone: str | None, translation
 		return (
 			f"its form said {said}; the original converted that to UTC with the offset of the day it was "
 			f"saved ({' or '.join(clock(o) for o in offsets)}){read}, so it did not follow that "
-			"local time through daylight saving"
+			f"local time through daylight saving{crossed}"
 		)
-	return f"its form said {said}; the original stored it as {clock(offsets[0])}{read}"
+	return f"its form said {said}; the original stored it as {clock(offsets[0])}{read}{crossed}"
 
 
 def migrate_schedule(

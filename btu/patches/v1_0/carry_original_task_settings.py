@@ -141,13 +141,13 @@ def report_redis_leftovers() -> None:
 		f"in queue {data.get('target_queue') or 'default'}"
 		for key, data in pending
 	]
-	message = (
-		f"{len(pending)} run-later request(s) of the original are pending; BTU has no run-later, so "
-		"run each at its time, e.g. bench --site SITE execute <function> --kwargs '<arguments>', then "
-		"delete its key:\n" + "\n".join(lines)
+	head = (
+		f"{len(pending)} run-later request(s) of the original are pending; BTU has no run-later, so run "
+		'each at its time (bench --site SITE execute <function> --kwargs "<arguments>"), then delete its key'
 	)
-	say(message)
-	frappe.log_error(title="BTU upgrade: pending run-later requests", message=message)
+	for line in [head, *lines]:
+		say(line)
+	frappe.log_error(title="BTU upgrade: pending run-later requests", message="\n".join([head, *lines]))
 
 
 def say(line: str) -> None:

@@ -61,7 +61,7 @@ def execute() -> None:
 		frappe.db.set_single_value("BTU Configuration", "cron_time_zone", "UTC")
 		say("BTU Configuration's Cron Time Zone set to UTC")
 	for statement in cleanup_statements(SCHEDULE_TABLE):
-		frappe.db.sql(statement)
+		frappe.db.sql_ddl(statement)  # commits the rows above first
 	say(f"{len(rows)} schedule(s) of the original BTU migrated")
 
 

@@ -23,6 +23,8 @@ def execute() -> None:
 	):
 		return
 	for statement in prepare_statements(SCHEDULE_TABLE):
-		frappe.db.sql(statement)
+		# ALTER commits implicitly, which frappe.db.sql refuses inside a transaction
+		run = frappe.db.sql_ddl if statement.startswith("ALTER") else frappe.db.sql
+		run(statement)
 	count = frappe.db.sql(f"SELECT COUNT(*) FROM `{SCHEDULE_TABLE}`")[0][0]
 	print(f"BTU: {count} schedule(s) of the original BTU kept aside for migrate_original_schedules")
