@@ -445,6 +445,19 @@ def test_the_report_explains_the_original_forms_differences(original_db):
 	assert "'JAN'" in lines["TS-Y"] and "could not save a Yearly" in lines["TS-Y"]
 	assert "panicked" in lines["TS-S"]
 	assert "1 = Sunday" in lines["TS-C2"]
+	# 6 fields were 5 + a year for the original daemon; a year that is over leaves nothing to run.
+	over = migrate_schedule(
+		OriginalSchedule("TS-O", "Cron Style", "0 9 * * * 2020", enabled=1), daemon, system_zone
+	)
+	assert over.attention and over.values["enabled"] == 0 and "fires no more" in over.lines[0], over.lines
+	later = migrate_schedule(
+		OriginalSchedule("TS-L", "Cron Style", "0 9 * * * 2031", enabled=1), daemon, system_zone
+	)
+	assert later.values["cron_string"] == "0 0 9 * * * 2031" and later.values["cron_timezone"] == "UTC"
+	both = migrate_schedule(
+		OriginalSchedule("TS-B", "Cron Style", "0 9 1 * 2", enabled=1), daemon, system_zone
+	)
+	assert both.attention and both.values["enabled"] == 0 and "cannot express" in both.lines[0]
 
 
 def test_model_sync_fails_on_original_rows_without_the_pre_model_sync_statements(original_db):

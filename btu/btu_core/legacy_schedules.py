@@ -668,6 +668,8 @@ def _cannot_carry(
 	"""A row whose original rule had no fire times (or none BTU can say): disabled, with the form's rule."""
 	if isinstance(exc, NotExpressible):
 		what = f"BTU cannot express the rule the original ran, {row.cron_string!r}: {exc}"
+	elif isinstance(exc, CronError):
+		what = f"its rule {row.cron_string!r} fires no more ({exc})"
 	else:
 		what = f"the original could not run its rule {row.cron_string!r}: {exc}"
 		if isinstance(exc, OriginalRuleError) and exc.panicked:

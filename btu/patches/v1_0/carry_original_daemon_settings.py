@@ -35,9 +35,20 @@ from btu.contracts.protocol import default_socket_path
 
 def execute() -> None:
 	configured = (frappe.db.get_single_value("BTU Configuration", "path_to_btu_scheduler_uds") or "").strip()
+	bench_socket = default_socket_path(get_bench_path())
+	if configured and configured not in (ORIGINAL_SOCKET_PATH, bench_socket):
+		kind, said = probe_socket(configured)
+		if kind != BTU_DAEMON:
+			message = (
+				f"BTU Configuration > Path to BTU Scheduler Socket is {configured!r}, where no BTU daemon "
+				f"answers ({said}); the Desk talks to that path only. Empty it to use {bench_socket}, or "
+				"start BTU's daemon with that socket_path"
+			)
+			say(message)
+			frappe.log_error(title="BTU upgrade: no BTU daemon at the configured socket", message=message)
+		return
 	if configured != ORIGINAL_SOCKET_PATH or frappe.conf.get("btu_socket_path"):
 		return
-	bench_socket = default_socket_path(get_bench_path())
 	kind, said = probe_socket(ORIGINAL_SOCKET_PATH)
 	if kind == BTU_DAEMON:
 		say(
