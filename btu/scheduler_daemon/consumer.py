@@ -206,8 +206,9 @@ class Consumer:
 			entries.append((spec.name, spec.to_json(), spec.timing, candidate))
 		results = ctx.store.upsert(site, entries, catch_up, once) if entries else []
 		gone = removals + list(errors)
+		deleted = [name for name, row in rows if row is None]  # their skips and last job go too
 		if gone:
-			ctx.store.remove(site, gone, errors)
+			ctx.store.remove(site, gone, errors, deleted)
 		missed = ctx.store.expire_once(site, expired) if expired else []
 		done = [name for (name, *_e), (code, _score) in zip(entries, results) if code == ONE_SHOT_DONE]
 		gone += done + [name for name, _ts, _record in expired]

@@ -246,18 +246,29 @@ class RedisStore:
 				script(keys=keys, args=[name, spec_json, timing, candidate, "0", now], client=pipe)
 		return [(int(code), float(score)) for code, score in pipe.execute()]
 
-	def remove(self, site: str, names: Iterable[str], errors: dict[str, str] | None = None) -> None:
-		"""Forget schedules (disabled, deleted or broken); record why for broken ones."""
+	def remove(
+		self,
+		site: str,
+		names: Iterable[str],
+		errors: dict[str, str] | None = None,
+		deleted: Iterable[str] = (),
+	) -> None:
+		"""Forget schedules (disabled, deleted or broken); record why for broken ones. The skipped
+		fire times and the last job of a schedule stay while its row exists (the Desk shows them; a
+		re-enabled schedule still knows its previous run): only ``deleted`` ones lose them."""
 		names = list(names)
-		if not names:
+		deleted = list(deleted)
+		if not names and not deleted:
 			return
 		pipe = self.client(site).pipeline(transaction=True)
-		pipe.zrem(self.keys.next_runs(site), *names)
-		pipe.hdel(self.keys.specs(site), *names)
-		pipe.hdel(self.keys.timings(site), *names)
-		pipe.hdel(self.keys.errors(site), *names)
-		pipe.hdel(self.keys.skipped(site), *names)
-		pipe.hdel(self.keys.last_jobs(site), *names)
+		if names:
+			pipe.zrem(self.keys.next_runs(site), *names)
+			pipe.hdel(self.keys.specs(site), *names)
+			pipe.hdel(self.keys.timings(site), *names)
+			pipe.hdel(self.keys.errors(site), *names)
+		if deleted:
+			pipe.hdel(self.keys.skipped(site), *deleted)
+			pipe.hdel(self.keys.last_jobs(site), *deleted)
 		if errors:
 			pipe.hset(self.keys.errors(site), mapping=errors)
 		pipe.execute()
@@ -302,8 +313,13 @@ class RedisStore:
 	def known_names(self, site: str) -> set[str]:
 		client = self.client(site)
 		names = {decode(n) for n in client.zrange(self.keys.next_runs(site), 0, -1)}
-		names.update(decode(n) for n in client.hkeys(self.keys.specs(site)))
-		names.update(decode(n) for n in client.hkeys(self.keys.errors(site)))
+		for key in (
+			self.keys.specs(site),
+			self.keys.errors(site),
+			self.keys.skipped(site),
+			self.keys.last_jobs(site),
+		):
+			names.update(decode(n) for n in client.hkeys(key))
 		return {n for n in names if n}
 
 	def due(self, site: str, now: float, limit: int) -> list[tuple[str, int]]:
