@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from .backoff import Backoff
 from .context import Action, DaemonContext
 from .logutil import log_event
+from .pause import apply_site_settings
 from .redis_store import misfire_record
 from .refiller import ROW_READ_AT
 from .specs import ScheduleInvalid, ScheduleSpec, spec_from_row
@@ -116,7 +117,7 @@ class Consumer:
 		if needs_sql:
 			try:
 				if site not in ctx.site_timezones:
-					ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
+					apply_site_settings(ctx, site)
 				for start in range(0, len(needs_sql), SQL_CHUNK):
 					chunk = needs_sql[start : start + SQL_CHUNK]
 					read_at = time.monotonic()

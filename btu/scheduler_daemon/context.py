@@ -9,6 +9,7 @@ from typing import Any
 
 from .config import DaemonConfig
 from .jobs import JobBuilder
+from .pause import PauseState
 from .redis_store import RedisStore
 from .sql import SiteDatabase
 from .unique_queue import UniqueQueue
@@ -123,6 +124,7 @@ class DaemonContext:
 		self.jobs = JobBuilder(config)
 		self.databases = {site.name: SiteDatabase(site) for site in config.sites}
 		self.site_timezones: dict[str, str] = {}
+		self.pause = PauseState(config)  # why a site is paused (nothing enqueued for it meanwhile)
 		self.sites_without_btu: set[str] = set()  # bench sites whose database has no BTU tables
 		# Last fire time the daemon wrote per schedule, kept in memory so that runs missed
 		# while Redis was restarted (and emptied) are still seen: key -> (timing, fire_ts).

@@ -19,6 +19,7 @@ from .config import DaemonConfig
 from .consumer import Consumer
 from .context import DaemonContext
 from .logutil import log_event
+from .pause import PauseWatcher
 from .refiller import Refiller
 from .scheduler import Scheduler
 from .socket_server import SocketServer
@@ -63,6 +64,7 @@ class Daemon:
 			("btu-consumer", self.consumer.run),
 			("btu-refiller", self.refiller.run),
 			("btu-scheduler", self.scheduler.run),
+			("btu-pause", PauseWatcher(self.ctx).run),
 		):
 			self.threads.append(self._start(self._guard(name, target), name))
 
@@ -224,6 +226,8 @@ class Daemon:
 				"sql_ok": ctx.health.sql_ok.get(site, False),
 				"btu_installed": site not in ctx.sites_without_btu,
 				"time_zone": ctx.timezone_for(site),
+				"paused": ctx.pause.paused(site),
+				"pause_reasons": ctx.pause.reasons(site),
 				"last_error": site_error[0] if site_error else None,
 				"last_error_at": site_error[1] if site_error else None,
 			}

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from .backoff import Backoff
 from .context import DaemonContext
 from .logutil import log_event
+from .pause import apply_site_settings, check_files
 from .sql import SqlUnavailable
 
 log = logging.getLogger("btu.refiller")
@@ -68,6 +69,7 @@ class Refiller:
 			except SqlUnavailable:
 				counts[site] = 0  # the site's refresh below fails the same way and is retried
 		progress.begin(sites, sum(counts.values()))
+		check_files(ctx, force=True)  # site_config.json's maintenance_mode / pause_scheduler
 		self._progress_logged_at = 0.0
 		self._progress_logged_done = -1
 		for site in sites:
@@ -161,7 +163,7 @@ class Refiller:
 		chunk: list[tuple[tuple[str, str], tuple[str, dict]]] = []
 		installed = self._btu_installed(site)
 		if installed:
-			ctx.site_timezones[site] = database.configured_timezone() or ctx.config.default_timezone
+			apply_site_settings(ctx, site)  # its zone and BTU Configuration's Pause All Schedules
 			read_at = time.monotonic()  # the rows show the database as of (about) now
 			for row in database.iter_all_schedules():
 				seen.add(row["name"])

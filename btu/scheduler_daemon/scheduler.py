@@ -165,14 +165,16 @@ class Scheduler:
 		if not self._check_lease():
 			return self.lease.renew_interval
 		fired_any = False
-		for site in ctx.databases:
+		# A paused site's due runs stay in Redis; when it resumes, the misfire rule decides.
+		active = [site for site in ctx.databases if not ctx.pause.paused(site)]
+		for site in active:
 			due = ctx.store.due(site, time.time(), BATCH)
 			if due:
 				self.fire(site, due)
 				fired_any = True
 		if fired_any:
 			return 0.0
-		earliest = [t for t in (ctx.store.earliest(site) for site in ctx.databases) if t is not None]
+		earliest = [t for t in (ctx.store.earliest(site) for site in active) if t is not None]
 		until_lease = self.lease.renew_interval - (time.monotonic() - self.lease_checked_at)
 		sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
 		return max(sleep, 0.001)

@@ -22,6 +22,8 @@ SELECT_MANY = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} WHERE s.name IN (
 MANY_CHUNK = 500  # names per IN (...) query
 SELECT_ALL = f"SELECT {SCHEDULE_COLUMNS} FROM {SCHEDULE_FROM} ORDER BY s.name"
 SELECT_TIMEZONE = "SELECT value FROM `tabSingles` WHERE doctype = %s AND field = %s"
+SETTINGS = ("cron_time_zone", "pause_all_schedules")
+SELECT_SETTINGS = "SELECT field, value FROM `tabSingles` WHERE doctype = %s AND field IN (%s, %s)"
 SELECT_COUNT = "SELECT COUNT(*) AS n FROM `tabBTU Task Schedule`"
 SELECT_HAS_BTU = (
 	"SELECT COUNT(*) AS n FROM information_schema.tables "
@@ -136,6 +138,15 @@ class SiteDatabase:
 	def count_schedules(self) -> int:
 		"""How many schedules the site has (the total a full refresh works through)."""
 		return int(self._query(SELECT_COUNT)[0]["n"])
+
+	def site_settings(self) -> dict[str, str | None]:
+		"""BTU Configuration's values the daemon uses: cron_time_zone, pause_all_schedules."""
+		rows = self._query(SELECT_SETTINGS, ("BTU Configuration", *SETTINGS))
+		found: dict[str, str | None] = dict.fromkeys(SETTINGS)
+		for row in rows:
+			value = row["value"]
+			found[row["field"]] = value.strip() if isinstance(value, str) and value.strip() else None
+		return found
 
 	def configured_timezone(self) -> str | None:
 		rows = self._query(SELECT_TIMEZONE, ("BTU Configuration", "cron_time_zone"))

@@ -108,6 +108,7 @@ def render(
 		f"queue     {queue.get('priority', 0)} priority, {queue.get('bulk', 0)} bulk waiting",
 		f"enqueued  {counters.get('runs_enqueued', 0)} runs since start"
 		f" ({counters.get('runs_skipped_misfire', 0)} skipped as too late,"
+		f" {counters.get('runs_skipped_overlap', 0)} skipped while the previous run was active,"
 		f" {counters.get('runs_already_enqueued', 0)} already enqueued)",
 		f"error     {error + ' (' + _ago(data.get('last_error_at'), now) + ')' if error else '-'}",
 	]
@@ -138,6 +139,14 @@ def render(
 						),
 					],
 					["time zone", zone],
+					[
+						"paused",
+						"PAUSED: "
+						+ "; ".join(site.get("pause_reasons") or ["yes"])
+						+ " (nothing is enqueued; on resume misfire_grace decides what runs)"
+						if site.get("paused")
+						else "no",
+					],
 					["schedules", "?" if schedules is None else f"{schedules} known, {len(invalid)} invalid"],
 					["runs last hour", str(site.get("runs_last_hour", "?"))],
 					[

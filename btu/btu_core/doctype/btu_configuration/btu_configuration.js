@@ -5,6 +5,13 @@ frappe.ui.form.on("BTU Configuration", {
 	},
 
 	refresh(frm) {
+		frm.dashboard.clear_headline();
+		if (frm.doc.pause_all_schedules) {
+			frm.dashboard.set_headline(
+				__("All schedules of this site are paused: the scheduler enqueues nothing until Pause All Schedules is cleared."),
+				"orange"
+			);
+		}
 		frm.add_custom_button(__("Ping daemon"), () =>
 			frappe.xcall(btu.api + "ping_daemon").then((reply) => btu.show_daemon_reply(reply, __("Ping")))
 		);

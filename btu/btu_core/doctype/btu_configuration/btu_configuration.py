@@ -55,6 +55,7 @@ class BTUConfiguration(Document):
 			)
 
 	def on_update(self) -> None:
-		# Schedules without their own zone follow cron_time_zone: let the daemon re-plan them.
-		if self.has_value_changed("cron_time_zone"):
+		# Schedules without their own zone follow cron_time_zone: let the daemon re-plan them. A
+		# refresh also re-reads Pause All Schedules (the daemon pauses or resumes the site at once).
+		if self.has_value_changed("cron_time_zone") or self.has_value_changed("pause_all_schedules"):
 			refresh_after_commit()
