@@ -409,3 +409,23 @@ def _json_list(raw: Any) -> list[dict]:
 
 
 __all__ = ["cancel", "run_function", "run_later", "run_now", "run_status"]
+
+
+# --- Steps and retries (issue 9 items 4 and 7; maintained with btu.btu_core.steps / retries) -------
+
+from btu.btu_core.steps import step  # noqa: E402 - with step("name"): ... / @step("name"), inside a task
+
+
+@frappe.whitelist(methods=["POST"])
+def retry(log: str) -> str:
+	"""Run a Failed or Timeout run again now, with the arguments it was called with, as a one-shot
+	(``run_later``): its Task Log gets ``attempt`` + 1 and ``retry_of`` = ``log``. A log is retried
+	once (a second call names the first retry). Returns the run id."""
+	require_manager()
+	require_doc_permission("BTU Task Log", log, "read")
+	from btu.btu_core.retries import retry_log
+
+	return retry_log(log, run_later=run_later)
+
+
+__all__ += ["retry", "step"]  # noqa: PLE0605

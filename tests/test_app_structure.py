@@ -103,6 +103,7 @@ FRAPPE_FREE_MODULES = [
 	"btu.btu_core.output_capture",
 	"btu.btu_core.callables",
 	"btu.btu_core.steps",
+	"btu.btu_core.testing_smtp",
 	"btu.contracts.schedule_rules",
 	"btu.contracts.arguments",
 	"btu.contracts.protocol",
@@ -124,6 +125,10 @@ CONTRACT: dict[str, dict[str, str]] = {
 		"task_group": "Data",
 		"last_runtime": "Datetime",
 		"amended_from": "Link",
+		"max_retries": "Int",
+		"retry_delay_seconds": "Int",
+		"retry_delay_cap_seconds": "Int",
+		"email_each_failure": "Check",
 	},
 	"BTU Task Schedule": {
 		"task": "Link",
@@ -584,14 +589,18 @@ def test_script_reports_are_complete():
 		assert f'frappe.query_reports["{name}"]' in path.with_suffix(".js").read_text()
 
 
-def test_status_page_is_complete():
+def test_desk_pages_are_complete():
 	pages = records("page")
-	assert [data["name"] for _p, data in pages] == ["btu-scheduler-status"]
-	path, data = pages[0]
-	assert data["doctype"] == "Page" and data["standard"] == "Yes" and path.parent.name == scrub(data["name"])
-	script = path.with_suffix(".js").read_text()
-	assert f'frappe.pages["{data["name"]}"].on_page_load' in script
-	assert {"role": "System Manager"} in data["roles"]
+	assert sorted(data["name"] for _p, data in pages) == ["btu-failed-jobs", "btu-scheduler-status"]
+	for path, data in pages:
+		assert (
+			data["doctype"] == "Page"
+			and data["standard"] == "Yes"
+			and path.parent.name == scrub(data["name"])
+		)
+		script = path.with_suffix(".js").read_text()
+		assert f'frappe.pages["{data["name"]}"].on_page_load' in script
+		assert data["roles"] == [{"role": "System Manager"}]
 
 
 def test_workspace_links_and_blocks_resolve():
@@ -645,8 +654,9 @@ def test_api_prefix_in_shared_script_points_to_the_endpoints_module():
 	assert 'btu.api = "btu.btu_api.endpoints.";' in (APP / "public" / "js" / "btu.js").read_text()
 
 
-def test_privileged_endpoints_check_permissions():
-	tree = parse(APP / "btu_api" / "endpoints.py")
+@pytest.mark.parametrize("module", ["endpoints.py", "failed_jobs.py", "housekeeping.py"])
+def test_privileged_endpoints_check_permissions(module):
+	tree = parse(APP / "btu_api" / module)
 	for node in tree.body:
 		if isinstance(node, ast.FunctionDef) and is_whitelisted(node) and node.name != "time_zones":
 			source = ast.unparse(node)

@@ -59,14 +59,22 @@ def send_run_email(
 	execution_time: float,
 	stdout: str = "",
 	result_message: str = "",
+	attempt: int = 1,
+	max_attempts: int = 1,
+	retry: dict[str, Any] | None = None,
 ) -> bool:
-	"""Queue one email about a run to every recipient that wants ``event``; True when one was queued."""
+	"""Queue one email about a run to every recipient that wants ``event``; True when one was queued.
+
+	``attempt`` of ``max_attempts`` (the task's automatic retries + 1) and, after a failure, the
+	``retry`` planned ({run_id, attempt, delay}) are shown when the task retries at all."""
 	recipients = recipients_for(schedule, event)
 	if not recipients:
 		return False
 	prefix = frappe.db.get_single_value("BTU Configuration", "email_subject_prefix") or ""
 	include_stdout = cint(frappe.db.get_single_value("BTU Configuration", "email_include_stdout"))
 	subject = f"{prefix} {task.desc_short}: {_(EVENT_LABELS[event])}".strip()
+	if max_attempts > 1 or attempt > 1:
+		subject += " " + _("(attempt {0} of {1})").format(attempt, max(max_attempts, attempt))
 	context: dict[str, Any] = {
 		"event": event,
 		"event_label": _(EVENT_LABELS[event]),
@@ -81,6 +89,9 @@ def send_run_email(
 		"task_url": get_url_to_form("BTU Task", task.name),
 		"result_message": _clip(result_message),
 		"stdout": _clip(stdout) if include_stdout else None,
+		"attempt": attempt,
+		"max_attempts": max(max_attempts, attempt),
+		"retry": retry,
 	}
 	frappe.sendmail(
 		recipients=recipients,
@@ -92,6 +103,73 @@ def send_run_email(
 		delayed=True,
 	)
 	return True
+
+
+def outgoing_account() -> str | None:
+	"""The Email Account BTU's emails go out through: BTU Configuration's, else the site's default outgoing."""
+	account = frappe.db.get_single_value("BTU Configuration", "email_account")
+	if account and cint(frappe.db.get_value("Email Account", account, "enable_outgoing")):
+		return account
+	return frappe.db.get_value("Email Account", {"enable_outgoing": 1, "default_outgoing": 1}, "name")
+
+
+def send_test_email(recipient: str) -> dict[str, Any]:
+	"""Send one email to ``recipient`` now, through the account and with the subject prefix of BTU's
+	run emails. Returns {sent, recipient, account, sender, email_queue, error}; a failure to send is
+	reported, not raised (the Email Queue entry is set to Error so that it is not sent again later)."""
+	account = outgoing_account()
+	out: dict[str, Any] = {"sent": False, "recipient": recipient, "account": account, "email_queue": None}
+	if not account:
+		out["error"] = _(
+			"There is no outgoing Email Account: choose one in BTU Configuration > Email Account, or mark an "
+			"Email Account with Enable Outgoing as Default Outgoing."
+		)
+		return out
+	sender = frappe.db.get_value("Email Account", account, "email_id")
+	out["sender"] = sender
+	prefix = frappe.db.get_single_value("BTU Configuration", "email_subject_prefix") or ""
+	subject = f"{prefix} {_('Test email from BTU on {0}').format(frappe.local.site)}".strip()
+	message = _(
+		"<p>This is a test email from BTU (Background Tasks Unleashed) on site <b>{0}</b>, sent by {1} from "
+		"BTU Configuration through the Email Account <b>{2}</b>.</p><p>Task run emails use the same account "
+		"and subject prefix.</p>"
+	).format(
+		frappe.utils.escape_html(frappe.local.site),
+		frappe.utils.escape_html(frappe.session.user),
+		frappe.utils.escape_html(account),
+	)
+	queue = frappe.sendmail(
+		recipients=[recipient],
+		sender=sender or "",
+		subject=subject,
+		message=message,
+		reference_doctype="BTU Configuration",
+		reference_name="BTU Configuration",
+		delayed=True,
+		now=False,
+	)
+	if not queue:
+		out["error"] = _("Frappe made no email for {0} (is the address unsubscribed?).").format(recipient)
+		return out
+	out["email_queue"] = queue.name
+	try:
+		queue.send()
+	except Exception as exc:  # noqa: BLE001 - SMTP refused, unreachable, bad credentials...
+		frappe.clear_last_message()
+		out["error"] = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+	status = frappe.db.get_value("Email Queue", queue.name, "status")
+	if status == "Sent":
+		out["sent"] = True
+	else:
+		frappe.db.set_value("Email Queue", queue.name, "status", "Error")
+		out.setdefault(
+			"error",
+			_("The email was not sent (Email Queue {0} is {1}); emails may be muted on this site.").format(
+				queue.name, status
+			),
+		)
+	frappe.db.commit()
+	return out
 
 
 def _clip(text: str | None) -> str:

@@ -28,3 +28,26 @@ def sleep(seconds: float = 5.0) -> str:
 	print(f"sleeping {seconds} s")
 	time.sleep(float(seconds))
 	return f"slept {seconds} s"
+
+
+def crash_work_horse(marker: str = "") -> str:
+	"""Ends the RQ work horse running it at once (``os._exit``), as the out-of-memory killer would:
+	the run leaves a failed RQ job (the BTU Failed Jobs page) and no finished Task Log. With
+	``marker`` (a file path) only the first run crashes: it leaves the file, later runs find it and
+	succeed. Refuses to run anywhere but in an RQ work horse (it would end a web server's process)."""
+	import os
+
+	from rq import get_current_job
+
+	if get_current_job() is None:
+		raise RuntimeError(
+			"crash_work_horse runs only in an RQ worker: use Run now in a worker or a schedule."
+		)
+	if marker and os.path.exists(marker):
+		print(f"{marker} exists: not crashing this time")
+		return "survived"
+	if marker:
+		with open(marker, "w") as handle:
+			handle.write("crashed once\n")
+	print("ending the work horse now", flush=True)
+	os._exit(1)

@@ -28,7 +28,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
-from btu.btu_core import email_notify, steps
+from btu.btu_core import email_notify, retries, steps
 from btu.btu_core.callables import (
 	CallableError,
 	bind_task_class,
@@ -320,10 +320,13 @@ class _RunRecord:
 		self.log: Document | None = None
 		self.arguments: dict[str, Any] | None = None  # what the function is called with (Retry reuses it)
 		self.steps: list[dict[str, Any]] = []  # btu.btu_core.steps rows
+		self.called = False  # the function was called (a failure before that is not retried)
+		self.retry: dict[str, Any] | None = None  # the automatic retry planned after a failure
 
 	def begin(self) -> None:
 		"""Before the task runs: optional In-Progress log and "start" emails, committed."""
 		self.started_at = now_datetime()
+		self.called = True
 		try:
 			if cint(frappe.db.get_single_value("BTU Configuration", "create_in_progress_logs")):
 				self.log = self._save_log(IN_PROGRESS, 0.0, "", "")
@@ -357,8 +360,15 @@ class _RunRecord:
 			frappe.db.commit()
 		except Exception:  # noqa: BLE001 - a bookkeeping failure is reported, never raised
 			_report(f"BTU: could not record the run of {self.task.name}")
+		if (
+			status in (FAILED, TIMEOUT)
+			and self.called
+			and self.log is not None
+			and self.component != COMPONENT_WEB
+		):
+			self.retry = self._plan_retry()
 		event = email_notify.STATUS_EVENTS.get(status)
-		if event:
+		if event and (self.retry is None or cint(self.task.get("email_each_failure"))):
 			try:
 				self._email(event, status, elapsed, stdout, result_message)
 				frappe.db.commit()
@@ -375,7 +385,24 @@ class _RunRecord:
 			stdout=stdout,
 			result_message=result_message,
 			job_id=self.job_id,
+			extra={"retry": self.retry} if self.retry else {},
 		)
+
+	def attempt(self) -> int:
+		return (cint(self.schedule.get("attempt")) or 1) if self.schedule is not None else 1
+
+	def _plan_retry(self) -> dict[str, Any] | None:
+		"""The task's automatic retries (btu.btu_core.retries); a failure to plan one is reported."""
+		try:
+			return retries.plan_automatic_retry(
+				self.task,
+				self.log.name,
+				cint(self.log.get("attempt")) or self.attempt(),
+				run_later=_run_later(),
+			)
+		except Exception:  # noqa: BLE001 - e.g. the task was cancelled meanwhile: this failure is the last
+			_report(f"BTU: could not plan a retry of {self.task.name} after {self.log.name}")
+			return None
 
 	def _save_log(self, status: str, elapsed: float, stdout: str, result_message: str) -> Document:
 		log = self.log or frappe.new_doc("BTU Task Log")
@@ -407,12 +434,16 @@ class _RunRecord:
 		return log
 
 	def _email(self, event: str, status: str, elapsed: float, stdout: str, result_message: str) -> None:
-		if self.schedule is None:
+		schedule = retries.email_schedule(self.schedule)  # a retry tells its first attempt's recipients
+		if schedule is None:
 			return
 		email_notify.send_run_email(
 			event,
 			task=self.task,
-			schedule=self.schedule,
+			schedule=schedule,
+			attempt=self.attempt(),
+			max_attempts=retries.retry_settings(self.task)["max_retries"] + 1,
+			retry=self.retry,
 			log_name=self.log.name if self.log is not None else None,
 			status=status,
 			started=self.started_at,
@@ -432,11 +463,11 @@ def expire_stale_in_progress_logs() -> int:
 	ignored timeout) and never gets to write its log.
 	"""
 	now = now_datetime()
-	expired = 0
+	expired = []
 	for row in frappe.get_all(
 		"BTU Task Log",
 		filters={"success_fail": IN_PROGRESS},
-		fields=["name", "task", "date_time_started"],
+		fields=["name", "task", "date_time_started", "attempt", "task_component"],
 	):
 		limit = cint(frappe.db.get_value("BTU Task", row.task, "max_task_duration")) or 600
 		started = get_datetime(row.date_time_started) if row.date_time_started else None
@@ -452,10 +483,19 @@ def expire_stale_in_progress_logs() -> int:
 					).format(limit),
 				},
 			)
-			expired += 1
+			expired.append(row)
 	if expired:
 		frappe.db.commit()
-	return expired
+	for row in expired:  # a killed run is a failure too: the task's automatic retries follow it
+		if row.task_component == COMPONENT_WEB or not frappe.db.exists("BTU Task", row.task):
+			continue
+		try:
+			retries.plan_automatic_retry(
+				frappe.get_doc("BTU Task", row.task), row.name, cint(row.attempt) or 1, run_later=_run_later()
+			)
+		except Exception:  # noqa: BLE001
+			_report(f"BTU: could not plan a retry of {row.task} after {row.name}")
+	return len(expired)
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -479,6 +519,13 @@ def _roll_back_task_writes() -> None:
 			frappe.db.close()
 		finally:
 			frappe.db.connect()
+
+
+def _run_later():
+	"""``btu.api.run_later``: retries are one-shot runs like any other."""
+	import btu.api
+
+	return btu.api.run_later
 
 
 def _report(title: str) -> None:

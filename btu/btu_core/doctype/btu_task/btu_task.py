@@ -36,6 +36,37 @@ class BTUTask(Document):
 				_("Max Task Duration must be a positive number of seconds."), title=_("Invalid Duration")
 			)
 		self.queue_name = self.queue_name or "default"
+		self.validate_retries()
+
+	def before_update_after_submit(self) -> None:
+		self.validate_retries()  # the retry settings may change on a submitted task
+
+	def validate_retries(self) -> None:
+		"""Max Retries 0..100; the first delay at least a second; the cap at least the first delay, at most 30 days."""
+		from btu.btu_core.retries import DEFAULT_CAP, DEFAULT_DELAY, MAX_CAP_SECONDS, MAX_RETRIES
+
+		self.max_retries = cint(self.max_retries)
+		if not 0 <= self.max_retries <= MAX_RETRIES:
+			frappe.throw(
+				_("Max Retries must be from 0 to {0}, got {1}.").format(MAX_RETRIES, self.max_retries),
+				title=_("Invalid Retries"),
+			)
+		if self.retry_delay_seconds in (None, ""):
+			self.retry_delay_seconds = DEFAULT_DELAY
+		if self.retry_delay_cap_seconds in (None, ""):
+			self.retry_delay_cap_seconds = DEFAULT_CAP
+		delay, cap = cint(self.retry_delay_seconds), cint(self.retry_delay_cap_seconds)
+		if delay < 1:
+			frappe.throw(
+				_("Retry Delay must be at least 1 second, got {0}.").format(delay), title=_("Invalid Retries")
+			)
+		if not delay <= cap <= MAX_CAP_SECONDS:
+			frappe.throw(
+				_("Retry Delay Cap must be from the Retry Delay ({0} s) to {1} s (30 days), got {2}.").format(
+					delay, MAX_CAP_SECONDS, cap
+				),
+				title=_("Invalid Retries"),
+			)
 
 	def validate_function_string(self):
 		"""The function must be importable from an installed app and callable; a class must have a

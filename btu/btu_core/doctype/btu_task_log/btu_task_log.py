@@ -16,7 +16,9 @@ DELETE_BATCH = 1000
 class BTUTaskLog(Document):
 	@staticmethod
 	def clear_old_logs(days: int = 90) -> None:
-		"""Log Settings hook: delete logs (and their steps) not modified for ``days`` days."""
+		"""Log Settings hook: delete logs (and their steps) not modified for ``days`` days; 0 keeps them all."""
+		if int(days or 0) <= 0:
+			return
 		table = frappe.qb.DocType("BTU Task Log")
 		names = (
 			frappe.qb.from_(table)

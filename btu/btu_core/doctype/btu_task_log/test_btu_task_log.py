@@ -248,6 +248,83 @@ class TestTaskRunner(BTUTestCase):
 		log = self.log_of(frappe._dict(run_scheduled_task(task.name, schedule.name, time.time())))
 		self.assertEqual(log.stdout, f"task {task.name} schedule {schedule.name} greets schedule\n")
 
+	# --- Delete by date range (the list view) ---------------------------------------------------------
+
+	def test_delete_by_date_range_takes_whole_days_a_status_and_a_task_and_keeps_in_progress(self):
+		from btu.btu_api.housekeeping import count_task_logs, delete_task_logs
+
+		task = make_task(f"{HERE}.sample_steps")
+		other = make_task("sample_failure")
+		logs = {}
+		for key, started, which in (
+			("before", "2001-01-04 23:59:59", task),
+			("first_day", "2001-01-05 00:00:00", task),
+			("last_day", "2001-01-10 23:59:59", task),
+			("other_task", "2001-01-07 12:00:00", other),
+			("after", "2001-01-11 00:00:00", task),
+		):
+			logs[key] = self.log_of(execute_task(which.name)).name
+			frappe.db.set_value(
+				"BTU Task Log", logs[key], "date_time_started", started, update_modified=False
+			)
+		frappe.db.set_value("BTU Task Log", logs["last_day"], "success_fail", "Failed", update_modified=False)
+		running = self.log_of(execute_task(task.name)).name
+		frappe.db.set_value(
+			"BTU Task Log",
+			running,
+			{"date_time_started": "2001-01-06 00:00:00", "success_fail": "In-Progress"},
+		)
+		frappe.db.commit()
+		self.assertEqual(count_task_logs("2001-01-05", "2001-01-10"), 3)
+		# last_day and other_task
+		self.assertEqual(count_task_logs("2001-01-05", "2001-01-10", status="Failed"), 2)
+		self.assertEqual(count_task_logs("2001-01-05", "2001-01-10", status="Success"), 1)
+		self.assertEqual(count_task_logs("2001-01-05", "2001-01-10", task=other.name), 1)
+		self.assertEqual(delete_task_logs("2001-01-05", "2001-01-10", task=task.name), {"deleted": 2})
+		left = set(
+			frappe.get_all(
+				"BTU Task Log", filters={"name": ("in", list(logs.values()) + [running])}, pluck="name"
+			)
+		)
+		self.assertEqual(left, {logs["before"], logs["other_task"], logs["after"], running})
+		self.assertFalse(frappe.db.exists("BTU Task Log Step", {"parent": logs["first_day"]}))
+
+	def test_delete_by_date_range_refuses_bad_input_with_the_reason(self):
+		from btu.btu_api.housekeeping import count_task_logs, delete_task_logs
+
+		cases = [
+			(("2001-02-01", "2001-01-01"), {}, "From Date 2001-02-01 is after To Date 2001-01-01."),
+			(("2001-01-01", ""), {}, "Give both dates"),
+			(
+				("2001-01-01", "2001-01-02"),
+				{"status": "In-Progress"},
+				"Status 'In-Progress' is not one of Success, Failed, Timeout",
+			),
+			(
+				("2001-01-01", "2001-01-02"),
+				{"task": "BTU-NOPE"},
+				"Task BTU-NOPE has no Task Logs and does not exist.",
+			),
+		]
+		for dates, extra, message in cases:
+			for call in (count_task_logs, delete_task_logs):
+				with (
+					self.subTest(call=call.__name__, dates=dates, extra=extra),
+					self.assertRaises(frappe.ValidationError) as ctx,
+				):
+					call(*dates, **extra)
+				self.assertIn(message, str(ctx.exception))
+
+	def test_deleting_logs_needs_delete_permission(self):
+		from btu.btu_api.housekeeping import delete_task_logs
+
+		frappe.set_user("Guest")
+		try:
+			with self.assertRaises(frappe.PermissionError):
+				delete_task_logs("2001-01-01", "2001-01-02")
+		finally:
+			frappe.set_user("Administrator")
+
 	def test_clear_old_logs_removes_only_old_ones(self):
 		from btu.btu_core.doctype.btu_task_log.btu_task_log import BTUTaskLog
 
