@@ -105,6 +105,7 @@ class Counters:
 	runs_skipped_misfire: int = 0
 	runs_skipped_overlap: int = 0  # overlap policy Skip: the previous run was still queued or running
 	runs_already_enqueued: int = 0
+	runs_prepared: int = 0  # of runs_enqueued: made visible by a prepared step (prepared.py)
 	schedules_synced: int = 0
 	schedules_invalid: int = 0
 	socket_requests: int = 0

@@ -41,7 +41,10 @@ class JobBuilder:
 			found = self._queues[key] = Queue(rq_queue_name(self.config, queue), connection=connection)
 		return found
 
-	def build(self, connection: redis.Redis, spec: ScheduleSpec, fire_ts: int) -> tuple[Queue, Job]:
+	def build(
+		self, connection: redis.Redis, spec: ScheduleSpec, fire_ts: int, status: JobStatus = JobStatus.QUEUED
+	) -> tuple[Queue, Job]:
+		"""The run of ``spec`` at ``fire_ts`` as an rq Job (``status`` SCHEDULED for a prepared run)."""
 		queue = self.queue(connection, spec.queue)
 		fire_iso = datetime.fromtimestamp(fire_ts, timezone.utc).isoformat()
 		if self.config.job_mode == "frappe":
@@ -68,7 +71,7 @@ class JobBuilder:
 			failure_ttl=self.config.failure_ttl,
 			id=job_id_for(spec.site, spec.name, fire_ts),
 			origin=queue.name,
-			status=JobStatus.QUEUED,
+			status=status,
 			description=f"BTU {spec.site} {spec.name} {spec.task} at {fire_iso}",
 			meta={
 				"btu_site": spec.site,

@@ -1,0 +1,912 @@
+"""Prepared runs: the RQ jobs of the next fire times are built and stored ahead; at the fire time one
+server-side step makes them visible to the workers.
+
+Why: building and enqueueing a run at its fire time cost the daemon ~65 us of CPU and Redis ~16 us, so
+the last of N runs of one fire time was N x ~80 us late. Done ahead, what is left at the fire time is
+what Redis alone must do to make a stored job visible: its status and ``enqueued_at``, a marker, a push.
+
+Ahead of a fire time F (the ``Preparer`` thread, lease holder only), per chunk of up to 500 runs:
+
+* each job is built with rq (``Job.create``, status ``scheduled``, no ``enqueued_at``) and written by
+  PREPARE_LUA, which stores it only if the schedule still holds F, its spec in Redis is the one the job
+  was built from (sha1), F has no marker and no live job has the id. ``btu:<site>:prepared`` records
+  schedule -> ``"<job id> <builder fingerprint> <spec sha1>"``; the schedule's previous prepared job
+  (another fire time, never made visible) is deleted then;
+* the visibility step of the chunk is packed, ready to send (``PreparedChunk.command``).
+
+At F (the scheduler thread, ``make_visible``): the packed VISIBLE_LUA commands of F are sent at once
+(pipelined). Each chunk, atomically: the lease holder (where it lives in the site's Redis), the site not
+paused, F within ``misfire_grace``; per run: the schedule still due at F, no marker, the previous run not
+queued or running (overlap policy Skip), the following fire time still ahead, its prepared job still
+there. The runs that pass get ``status=queued`` and ``enqueued_at`` (Redis's clock when the chunk writes),
+their markers (one hash per fire time: schedule -> job id), the moves to their following fire times,
+RPUSH on their queues, SADD rq:queues, the per-minute count. A run that fails a check is left as it
+was, for the ordinary fire path (``Scheduler.fire``), which builds and enqueues it at once.
+
+A prepared job never becomes visible in an old form: the consumer's upsert (when the spec or timing
+changes) and remove delete it in the same script that changes the schedule (DROP_PREPARED_FN), and the
+step finds its job gone and leaves the run to the ordinary path, which builds it from the new spec.
+Prepared jobs carry no TTL (making them visible would cost a PERSIST a run); the index bounds them to
+one per schedule and ``Preparer.sweep`` deletes those whose fire time is older than the grace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq.job import Job, JobStatus
+
+from btu import __version__
+from btu.contracts.runs import OVERLAP_SKIP
+
+from .backoff import Backoff
+from .jobs import job_id_for
+from .logutil import log_event
+from .specs import ScheduleSpec
+
+log = logging.getLogger("btu.prepared")
+fire_log = logging.getLogger("btu.scheduler")  # run_enqueued lines, as the ordinary fire path writes them
+MARKER_TTL_EXTRA = 24 * 3600  # a marker lives misfire_grace + this after its run (scheduler.py)
+
+CHUNK = 500  # runs per prepare call and per visibility step (enqueued_at is at most one step early)
+JOB_PREFIX = Job.redis_job_namespace_prefix  # "rq:job:" on every supported rq
+PREPARED_STATUS = JobStatus.SCHEDULED.value if hasattr(JobStatus.SCHEDULED, "value") else "scheduled"
+
+# Codes of runs a visibility step left to the ordinary fire path, and of whole chunks.
+NOT_DUE, ALREADY_RAN, FOLLOWING_PAST, NOT_PREPARED, PREVIOUS_ACTIVE = 1, 2, 3, 4, 5
+LEASE_LOST, PAUSED, TOO_LATE = -1, -2, -3
+REASONS = {
+	NOT_DUE: "no longer due at this fire time",
+	ALREADY_RAN: "already enqueued",
+	FOLLOWING_PAST: "its following fire time has passed",
+	NOT_PREPARED: "its prepared job is gone (edited, or Redis lost it)",
+	PREVIOUS_ACTIVE: "its previous run is still queued or running",
+	LEASE_LOST: "the lease is held by another daemon",
+	PAUSED: "the site is paused",
+	TOO_LATE: "more than misfire_grace late",
+}
+
+# drop_prepared(index, prefix, name): delete a schedule's prepared job (only while it is still just
+# prepared: a job made visible is never touched) and its index entry. Shared with redis_store's scripts.
+DROP_PREPARED_FN = """
+local function drop_prepared(index, prefix, name)
+  local entry = redis.call('HGET', index, name)
+  if not entry then return 0 end
+  redis.call('HDEL', index, name)
+  local jid = string.match(entry, '^(%S+)')
+  if jid and redis.call('HGET', prefix .. jid, 'status') == 'scheduled' then
+    redis.call('DEL', prefix .. jid)
+    return 1
+  end
+  return 0
+end
+"""
+
+# KEYS: [1] prepared index. ARGV: [1] job key prefix, then schedule names. Returns jobs deleted.
+DROP_LUA = (
+	DROP_PREPARED_FN
+	+ """
+local dropped = 0
+for i = 2, #ARGV do dropped = dropped + drop_prepared(KEYS[1], ARGV[1], ARGV[i]) end
+return dropped
+"""
+)
+
+# KEYS: [1] specs, [2] next_runs, [3] prepared index, [4] markers hash of the fire time.
+# ARGV: [1] job key prefix, [2] fire time, then per run: name, spec sha1, job id, index entry,
+# field count, field, value, ... Returns one code per run: 0 stored, 1 not due at the fire time,
+# 2 already ran (marker), 3 spec changed since the job was built, 4 a live job has this id.
+PREPARE_LUA = (
+	DROP_PREPARED_FN
+	+ """
+local prefix, fire = ARGV[1], tonumber(ARGV[2])
+local codes = {}
+local i = 3
+while i <= #ARGV do
+  local name, sha, jid, entry, nf = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
+  local first, last = i + 5, i + 4 + 2 * nf
+  i = last + 1
+  local code = 0
+  local score = redis.call('ZSCORE', KEYS[2], name)
+  if not score or tonumber(score) ~= fire then code = 1
+  elseif redis.call('HEXISTS', KEYS[4], name) == 1 then code = 2
+  else
+    local spec = redis.call('HGET', KEYS[1], name)
+    if not spec or redis.sha1hex(spec) ~= sha then code = 3
+    else
+      local key = prefix .. jid
+      local status = redis.call('HGET', key, 'status')
+      if status and status ~= 'scheduled' then code = 4
+      else
+        local old = redis.call('HGET', KEYS[3], name)
+        if old and string.match(old, '^(%S+)') ~= jid then drop_prepared(KEYS[3], prefix, name) end
+        if status then redis.call('DEL', key) end
+        redis.call('HSET', key, unpack(ARGV, first, last))
+        redis.call('HSET', KEYS[3], name, entry)
+      end
+    end
+  end
+  codes[#codes + 1] = code
+end
+return codes
+"""
+)
+
+# Unix seconds and microseconds -> RQ's timestamp format ('%Y-%m-%dT%H:%M:%S.%fZ'), Redis's Lua has no
+# os.date (days to civil date: H. Hinnant's algorithm).
+ISO_FN = """
+local function rq_time(sec, usec)
+  local days = math.floor(sec / 86400)
+  local rem = sec - days * 86400
+  local h = math.floor(rem / 3600)
+  rem = rem - h * 3600
+  local mi = math.floor(rem / 60)
+  local s = rem - mi * 60
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', y, m, d, h, mi, s, usec)
+end
+"""
+
+# One chunk of prepared runs of one site and fire time made visible, atomically.
+# KEYS: [1] next_runs, [2] markers hash of the fire time, [3] runs-per-minute hash, [4] lease ('' when
+#   the lease lives in another Redis), [5] pause flag ('' = none), [6] last_jobs, [7] rq:queues, then
+#   the queue keys the runs use.
+# ARGV: [1] fire time, [2] lease holder id, [3] marker TTL (s), [4] misfire grace (s), [5] job key
+#   prefix, then per run: name, job id, queue number (1 = KEYS[8]), following fire time ('' = none),
+#   '1' when its overlap policy is Skip else '0'.
+# Returns {code, Redis seconds, microseconds, runs made visible, index, reason, index, reason, ...}:
+#   code 0, or -1 lease held by another, -2 paused, -3 beyond misfire grace (nothing written).
+VISIBLE_LUA = (
+	ISO_FN
+	+ """
+if redis.replicate_commands then redis.replicate_commands() end
+if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[2] then return {-1} end
+if KEYS[5] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {-2} end
+local fire, prefix = tonumber(ARGV[1]), ARGV[5]
+local t = redis.call('TIME')
+local sec, usec = tonumber(t[1]), tonumber(t[2])
+local now = sec + usec / 1000000
+if now - fire > tonumber(ARGV[4]) then return {-3, t[1], t[2]} end
+local first, step = 6, 5
+local n = (#ARGV - first + 1) / step
+local names = {}
+for i = 1, n do names[i] = ARGV[first + (i - 1) * step] end
+local scores = redis.pcall('ZMSCORE', KEYS[1], unpack(names))
+if type(scores) ~= 'table' or scores.err then  -- Redis before 6.2
+  scores = {}
+  for i = 1, n do scores[i] = redis.call('ZSCORE', KEYS[1], names[i]) end
+end
+local marks = redis.call('HMGET', KEYS[2], unpack(names))
+local ok, left = {}, {}
+for i = 1, n do
+  local o = first + (i - 1) * step
+  local code = 0
+  local following = ARGV[o + 3]
+  if not scores[i] or tonumber(scores[i]) ~= fire then code = 1
+  elseif marks[i] then code = 2
+  elseif following ~= '' and tonumber(following) <= now then code = 3
+  elseif ARGV[o + 4] == '1' then
+    local previous = redis.call('HGET', KEYS[6], names[i])
+    if previous then
+      local status = redis.call('HGET', prefix .. previous, 'status')
+      if status == 'queued' or status == 'started' or status == 'deferred' or status == 'scheduled' then code = 5 end
+    end
+  end
+  if code == 0 then ok[#ok + 1] = i else left[#left + 1] = i; left[#left + 1] = code end
+end
+t = redis.call('TIME')
+sec, usec = tonumber(t[1]), tonumber(t[2])
+local stamp = rq_time(sec, usec)
+local marked, moves, removed, pushes, overlap = {}, {}, {}, {}, {}
+local fired = 0
+for _, i in ipairs(ok) do
+  local o = first + (i - 1) * step
+  local jid = ARGV[o + 1]
+  local key = prefix .. jid
+  if redis.call('HSET', key, 'status', 'queued', 'enqueued_at', stamp) == 2 then
+    redis.call('DEL', key)  -- it was not there: dropped by an edit, or Redis lost it
+    left[#left + 1] = i; left[#left + 1] = 4
+  else
+    fired = fired + 1
+    local q = tonumber(ARGV[o + 2])
+    local ids = pushes[q]
+    if not ids then ids = {}; pushes[q] = ids end
+    ids[#ids + 1] = jid
+    marked[#marked + 1] = names[i]; marked[#marked + 1] = jid
+    local following = ARGV[o + 3]
+    if following == '' then removed[#removed + 1] = names[i]
+    else moves[#moves + 1] = following; moves[#moves + 1] = names[i] end
+    if ARGV[o + 4] == '1' then overlap[#overlap + 1] = names[i]; overlap[#overlap + 1] = jid end
+  end
+end
+if fired > 0 then
+  redis.call('HSET', KEYS[2], unpack(marked))
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  if #moves > 0 then redis.call('ZADD', KEYS[1], unpack(moves)) end
+  if #removed > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
+  if #overlap > 0 then redis.call('HSET', KEYS[6], unpack(overlap)) end
+  for q, ids in pairs(pushes) do
+    redis.call('RPUSH', KEYS[7 + q], unpack(ids))
+    redis.call('SADD', KEYS[7], KEYS[7 + q])
+  end
+  redis.call('HINCRBY', KEYS[3], tostring(math.floor(sec / 60)), fired)
+end
+return {0, t[1], t[2], fired, unpack(left)}
+"""
+)
+
+
+def fired_key(prefix: str, site: str, fire_ts: int) -> str:
+	"""The markers of one fire time: hash schedule -> job id (redis_keys.RedisKeys.fired)."""
+	return f"{prefix}:{site}:fired:{int(fire_ts)}"
+
+
+def prepared_key(prefix: str, site: str) -> str:
+	"""The prepared index: hash schedule -> '<job id> <builder fingerprint> <spec sha1>'."""
+	return f"{prefix}:{site}:prepared"
+
+
+def builder_fingerprint(config: Any) -> str:
+	"""What a prepared job depends on besides its spec and fire time: a daemon with another
+	configuration or rq builds its own instead of using one prepared by another."""
+	import rq
+
+	parts = (
+		__version__,
+		rq.__version__,
+		config.job_mode,
+		config.queue_prefix,
+		config.job_user,
+		config.result_ttl,
+		config.failure_ttl,
+	)
+	return hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+
+
+def spec_sha(raw: bytes | str) -> str:
+	return hashlib.sha1(raw if isinstance(raw, bytes) else raw.encode()).hexdigest()
+
+
+def job_fire_ts(job_id: str) -> int | None:
+	"""The fire time a BTU job id names (``btu-<schedule>-<fire ts>-<digest>``)."""
+	parts = job_id.rsplit("-", 2)
+	try:
+		return int(parts[1]) if len(parts) == 3 else None
+	except ValueError:
+		return None
+
+
+@dataclass(slots=True)
+class PreparedChunk:
+	"""Up to CHUNK prepared runs of one site and fire time, and their visibility step packed."""
+
+	site: str
+	fire_ts: int
+	names: tuple[str, ...]
+	job_ids: tuple[str, ...]
+	followings: tuple[int | None, ...]
+	command: bytes  # EVALSHA of VISIBLE_LUA, packed for the site's connection
+	prepared_at: float = 0.0
+
+
+@dataclass
+class Outcome:
+	"""What one visibility step did."""
+
+	chunk: PreparedChunk
+	code: int  # 0, or LEASE_LOST / PAUSED / TOO_LATE (nothing written)
+	enqueued_at: float | None = None  # Redis's clock when the step wrote
+	visible: list[int] = field(default_factory=list)  # indexes into the chunk
+	left: dict[int, int] = field(default_factory=dict)  # index -> reason code (ordinary path)
+	error: Exception | None = None
+
+
+class Scripts:
+	"""The scripts' SHA1s, loaded once per Redis connection pool."""
+
+	def __init__(self) -> None:
+		self.visible_sha = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
+		self._prepare: dict[int, Any] = {}
+		self._drop: dict[int, Any] = {}
+		self._loaded: set[int] = set()
+
+	def prepare(self, client: redis.Redis):
+		key = id(client)
+		if key not in self._prepare:
+			self._prepare[key] = client.register_script(PREPARE_LUA)
+		return self._prepare[key]
+
+	def drop(self, client: redis.Redis):
+		key = id(client)
+		if key not in self._drop:
+			self._drop[key] = client.register_script(DROP_LUA)
+		return self._drop[key]
+
+	def load_visible(self, client: redis.Redis, force: bool = False) -> None:
+		if force or id(client) not in self._loaded:
+			client.script_load(VISIBLE_LUA)
+			self._loaded.add(id(client))
+
+
+def _borrow(client: redis.Redis):
+	"""A connection of the client's pool (redis-py 4.5 needs a command name, 5.3+ deprecates it)."""
+	pool = client.connection_pool
+	try:
+		return pool, pool.get_connection()
+	except TypeError:
+		return pool, pool.get_connection("EVALSHA")
+
+
+def pack_visible(client: redis.Redis, keys: list[str], args: list[Any]) -> bytes:
+	"""The EVALSHA of VISIBLE_LUA with these keys and arguments, as bytes ready to send."""
+	pool, conn = _borrow(client)
+	try:
+		sha = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
+		return b"".join(conn.pack_command("EVALSHA", sha, len(keys), *keys, *args))
+	finally:
+		pool.release(conn)
+
+
+def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChunk]) -> list[Outcome]:
+	"""Send the visibility steps of these chunks (one site's Redis) at once and read their replies.
+
+	Each step is atomic; a connection error leaves every chunk either wholly done or untouched (the
+	ordinary fire path sorts out which from Redis), and is raised after the replies read so far.
+	"""
+	if not chunks:
+		return []
+	scripts.load_visible(client)
+	outcomes: list[Outcome] = []
+	pending = list(chunks)
+	for attempt in range(2):
+		pool, conn = _borrow(client)
+		retry: list[PreparedChunk] = []
+		try:
+			conn.send_packed_command([c.command for c in pending])
+			for chunk in pending:
+				try:
+					reply = conn.read_response()
+				except NoScriptError:
+					retry.append(chunk)  # Redis restarted or flushed its scripts: nothing ran
+					continue
+				except ResponseError as exc:
+					outcomes.append(
+						Outcome(chunk, 0, left={i: NOT_PREPARED for i in range(len(chunk.names))}, error=exc)
+					)
+					continue
+				outcomes.append(parse_reply(chunk, reply))
+		except (RedisConnectionError, RedisTimeoutError, OSError):
+			conn.disconnect()
+			raise
+		finally:
+			pool.release(conn)
+		if not retry or attempt:
+			for chunk in retry:
+				outcomes.append(Outcome(chunk, 0, left={i: NOT_PREPARED for i in range(len(chunk.names))}))
+			break
+		scripts.load_visible(client, force=True)
+		pending = retry
+	return outcomes
+
+
+def parse_reply(chunk: PreparedChunk, reply: list) -> Outcome:
+	code = int(reply[0])
+	if code != 0:
+		at = float(reply[1]) + float(reply[2]) / 1e6 if len(reply) >= 3 else None
+		return Outcome(chunk, code, enqueued_at=at)
+	at = float(reply[1]) + float(reply[2]) / 1e6
+	left = {int(reply[k]) - 1: int(reply[k + 1]) for k in range(4, len(reply), 2)}
+	visible = [i for i in range(len(chunk.names)) if i not in left]
+	return Outcome(chunk, 0, enqueued_at=at, visible=visible, left=left)
+
+
+class PreparedRuns:
+	"""The chunks prepared in memory, by site and fire time (shared by the preparer and the scheduler)."""
+
+	def __init__(self) -> None:
+		self._lock = threading.Lock()
+		self._chunks: dict[str, dict[int, list[PreparedChunk]]] = defaultdict(dict)
+		self._staged: dict[str, dict[str, int]] = defaultdict(dict)  # site -> schedule -> fire time
+		self._complete: dict[str, set[int]] = defaultdict(set)  # fire times wholly prepared
+
+	def add(self, chunk: PreparedChunk) -> None:
+		with self._lock:
+			self._chunks[chunk.site].setdefault(chunk.fire_ts, []).append(chunk)
+			staged = self._staged[chunk.site]
+			for name in chunk.names:
+				staged[name] = chunk.fire_ts
+
+	def staged_at(self, site: str, name: str) -> int | None:
+		with self._lock:
+			return self._staged[site].get(name)
+
+	def staged_names(self, site: str, fire_ts: int) -> set[str]:
+		with self._lock:
+			return {name for name, ts in self._staged[site].items() if ts == fire_ts}
+
+	def mark_complete(self, site: str, fire_ts: int, complete: bool = True) -> None:
+		with self._lock:
+			if complete:
+				self._complete[site].add(fire_ts)
+			else:
+				self._complete[site].discard(fire_ts)
+
+	def is_complete(self, site: str, fire_ts: int) -> bool:
+		with self._lock:
+			return fire_ts in self._complete[site]
+
+	def unstage(self, site: str, names: Iterable[str]) -> int | None:
+		"""These schedules changed: their staged runs are void (the step finds their prepared jobs
+		gone and leaves them to the ordinary path) and they are prepared again if still due soon.
+		Returns the earliest fire time they were staged for."""
+		lowest = None
+		with self._lock:
+			staged = self._staged[site]
+			for name in names:
+				fire_ts = staged.pop(name, None)
+				if fire_ts is not None:
+					self._complete[site].discard(fire_ts)
+					lowest = fire_ts if lowest is None else min(lowest, fire_ts)
+		return lowest
+
+	def take_due(self, site: str, now: float) -> list[PreparedChunk]:
+		with self._lock:
+			by_fire = self._chunks.get(site)
+			if not by_fire:
+				return []
+			due = sorted(ts for ts in by_fire if ts <= now)
+			taken: list[PreparedChunk] = []
+			staged = self._staged[site]
+			for fire_ts in due:
+				for chunk in by_fire.pop(fire_ts):
+					taken.append(chunk)
+					for name in chunk.names:
+						if staged.get(name) == fire_ts:
+							del staged[name]
+				self._complete[site].discard(fire_ts)
+			return taken
+
+	def earliest(self) -> float | None:
+		with self._lock:
+			found = [min(by_fire) for by_fire in self._chunks.values() if by_fire]
+			return min(found) if found else None
+
+	def clear(self, site: str | None = None) -> int:
+		with self._lock:
+			sites = [site] if site else list(self._chunks)
+			dropped = 0
+			for name in sites:
+				dropped += sum(len(c.names) for cs in self._chunks.get(name, {}).values() for c in cs)
+				self._chunks.pop(name, None)
+				self._staged.pop(name, None)
+				self._complete.pop(name, None)
+			return dropped
+
+	def counts(self) -> dict[str, int]:
+		with self._lock:
+			return {
+				site: sum(len(c.names) for cs in by_fire.values() for c in cs)
+				for site, by_fire in self._chunks.items()
+				if by_fire
+			}
+
+
+def build_chunk_args(
+	*,
+	fire_ts: int,
+	holder: str,
+	marker_ttl: int,
+	grace: int,
+	runs: list[tuple[str, str, int, int | None, bool]],
+) -> list[Any]:
+	"""ARGV of a visibility step: runs are (name, job id, queue number, following, overlap skip)."""
+	args: list[Any] = [fire_ts, holder, marker_ttl, grace, JOB_PREFIX]
+	for name, job_id, queue_number, following, skip in runs:
+		args += (name, job_id, queue_number, "" if following is None else following, "1" if skip else "0")
+	return args
+
+
+class Preparer:
+	"""Prepares the runs of the coming fire times while this daemon holds the lease (its own thread).
+
+	It prepares one fire time F at a time, in order, starting ``lead`` seconds before F: MARGIN plus
+	SAFETY times the measured cost of preparing F's runs, so that even N = 100,000 runs of one fire
+	time are ready before it while a small one starts only a second ahead. Between fire times it
+	sleeps: the consumer (a changed schedule), the scheduler (runs made visible or enqueued, whose
+	following fire times are now to prepare) and the lease wake it through ``notify``.
+	"""
+
+	MARGIN = 1.0
+	SAFETY = 2.0
+	MAX_AHEAD = 300.0  # s: never prepare further ahead
+	FIRST_COST = 200e-6  # s a run, until measured on this machine
+	RESCAN = 60.0  # s: look again from now at least this often (a missed notice costs at most this)
+	SWEEP_EVERY = 600.0  # s between sweeps of stale prepared jobs
+	PAGE = 5000
+
+	def __init__(self, ctx: Any, runs: PreparedRuns, holder: Callable[[], str | None]) -> None:
+		self.ctx = ctx
+		self.runs = runs
+		self.holder = holder  # the lease holder id while this daemon holds the lease, else None
+		self.scripts = Scripts()
+		self.fingerprint = builder_fingerprint(ctx.config)
+		self.marker_ttl = ctx.config.misfire_grace + MARKER_TTL_EXTRA
+		self.cost = self.FIRST_COST
+		self.wake = threading.Event()
+		self._lock = threading.Lock()
+		self._cursor: dict[str, float] = {}  # site -> fire times up to this one are prepared
+		self._rescan_at = 0.0
+		self._swept_at = time.monotonic()
+		self.recent: deque[dict[str, Any]] = deque(maxlen=16)  # the last preparations (status, bench)
+		self.backoff = Backoff()
+		self.active = False
+
+	# --- notices from the other activities ---------------------------------------------------
+	def notify(self, site: str, names: Iterable[str] = (), earliest: float | None = None) -> None:
+		"""Schedules of ``site`` changed (``names``: their prepared runs are void) or got new fire
+		times from ``earliest`` on: look again from there."""
+		names = list(names)
+		lowest = self.runs.unstage(site, names) if names else None
+		marks = [t for t in (lowest, earliest) if t is not None]
+		if marks:
+			with self._lock:
+				if site in self._cursor:
+					self._cursor[site] = min(self._cursor[site], min(marks) - 1)
+		self.wake.set()
+
+	def status(self) -> dict[str, Any]:
+		return {
+			"active": self.active,
+			"prepared": self.runs.counts(),
+			"cost_us_per_run": round(self.cost * 1e6, 1),
+			"recent": list(self.recent),
+		}
+
+	# --- the thread --------------------------------------------------------------------------
+	def run(self) -> None:
+		ctx = self.ctx
+		while not ctx.stop.is_set():
+			try:
+				if self.holder() is None or not ctx.is_leader:
+					self._inactive()
+					timeout = 1.0
+				else:
+					self.active = True
+					timeout = self.step()
+				self.backoff.succeed()
+			except RedisError as exc:
+				timeout = self.backoff.fail()
+				log_event(log, logging.WARNING, "prepare_unavailable", error=str(exc), retry_in_s=timeout)
+			if timeout > 0:
+				self.wake.wait(timeout)
+				self.wake.clear()
+
+	def _inactive(self) -> None:
+		if self.active:
+			dropped = self.runs.clear()
+			log_event(log, logging.INFO, "prepared_runs_dropped", runs=dropped, reason="not the lease holder")
+		self.active = False
+		with self._lock:
+			self._cursor.clear()
+
+	def lead(self, count: int) -> float:
+		return min(self.MAX_AHEAD - self.RESCAN, self.MARGIN + self.SAFETY * self.cost * count)
+
+	def step(self) -> float:
+		"""Prepare the fire time whose start has come; return how long to sleep (0 = go on)."""
+		now = time.time()
+		if now - self._rescan_at >= self.RESCAN:
+			with self._lock:
+				self._cursor.clear()
+			self._rescan_at = now
+		if time.monotonic() - self._swept_at >= self.SWEEP_EVERY:
+			for site in self.ctx.databases:
+				self.sweep(site)
+			self._swept_at = time.monotonic()
+		best: tuple[float, str, int, int] | None = None
+		for site in self.ctx.databases:
+			found = self._next(site, now)
+			if found is not None:
+				fire_ts, count = found
+				start = fire_ts - self.lead(count)
+				if best is None or start < best[0]:
+					best = (start, site, fire_ts, count)
+		if best is None:
+			return self.RESCAN
+		start, site, fire_ts, count = best
+		if start > now:
+			return min(start - now, self.RESCAN)
+		self.prepare_fire_time(site, fire_ts, lead=fire_ts - now)
+		return 0.0
+
+	def _next(self, site: str, now: float) -> tuple[int, int] | None:
+		"""The earliest fire time after now not wholly prepared, and how many runs it has."""
+		client = self.ctx.store.client(site)
+		key = self.ctx.store.keys.next_runs(site)
+		with self._lock:
+			after = max(self._cursor.get(site, now), now)
+		while True:
+			rows = client.zrangebyscore(
+				key, f"({after}", now + self.MAX_AHEAD, start=0, num=1, withscores=True
+			)
+			if not rows:
+				return None
+			fire_ts = int(rows[0][1])
+			if not self.runs.is_complete(site, fire_ts):
+				return fire_ts, int(client.zcount(key, fire_ts, fire_ts))
+			after = fire_ts
+			with self._lock:
+				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
+
+	def prepare_fire_time(self, site: str, fire_ts: int, lead: float | None = None) -> int:
+		"""Prepare every run of ``site`` due at ``fire_ts`` not prepared yet; returns how many were."""
+		holder = self.holder()
+		if holder is None:
+			return 0
+		client = self.ctx.store.client(site)
+		key = self.ctx.store.keys.next_runs(site)
+		staged = self.runs.staged_names(site, fire_ts)
+		started, wall = time.perf_counter(), time.time()
+		prepared = refused = 0
+		complete = True
+		offset = 0
+		while complete:
+			rows = client.zrangebyscore(key, fire_ts, fire_ts, start=offset, num=self.PAGE)
+			offset += len(rows)
+			names = [n for n in (r.decode() for r in rows) if n not in staged]
+			for start in range(0, len(names), CHUNK):
+				if time.time() >= fire_ts:
+					complete = False  # its time has come: the rest goes the ordinary way
+					break
+				done, failed = self.prepare_chunk(site, fire_ts, names[start : start + CHUNK], holder)
+				prepared, refused = prepared + done, refused + failed
+			if len(rows) < self.PAGE:
+				break
+		self.runs.mark_complete(site, fire_ts, complete)
+		if complete:
+			with self._lock:
+				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
+		seconds = time.perf_counter() - started
+		if prepared:
+			self.cost = 0.5 * self.cost + 0.5 * seconds / (prepared + refused)
+		record = {
+			"site": site,
+			"fire_time": fire_ts,
+			"runs": prepared,
+			"refused": refused,
+			"started_at": round(wall, 3),
+			"seconds": round(seconds, 3),
+			"lead_s": None if lead is None else round(lead, 3),
+			"complete": complete,
+		}
+		self.recent.append(record)
+		log_event(log, logging.DEBUG, "runs_prepared", **record)
+		return prepared
+
+	def visible_keys(self, site: str, fire_ts: int, queue_keys: list[str], queues_set: str) -> list[str]:
+		store = self.ctx.store
+		client = store.client(site)
+		lease = store.keys.lease(self.ctx.config.bench_id) if client is store.bench_client() else ""
+		return [
+			store.keys.next_runs(site),
+			fired_key(store.keys.prefix, site, fire_ts),
+			store.keys.enqueued(site),
+			lease,
+			"",  # pause flag
+			store.keys.last_jobs(site),
+			queues_set,
+			*queue_keys,
+		]
+
+	def prepare_chunk(self, site: str, fire_ts: int, names: list[str], holder: str) -> tuple[int, int]:
+		"""Build, store and stage up to CHUNK runs of one fire time; returns (prepared, refused)."""
+		if not names:
+			return 0, 0
+		ctx = self.ctx
+		store = ctx.store
+		client = store.client(site)
+		index = prepared_key(store.keys.prefix, site)
+		pipe = client.pipeline(transaction=False)
+		pipe.hmget(store.keys.specs(site), names)
+		pipe.hmget(index, names)
+		raws, entries = pipe.execute()
+		args: list[Any] = [JOB_PREFIX, fire_ts]
+		planned: list[tuple[str, str, Any, Any]] = []  # name, job id, queue, spec
+		ready: list[tuple[str, str, Any, Any]] = []
+		refused = 0
+		for name, raw, entry in zip(names, raws, entries):
+			if raw is None:
+				refused += 1  # removed meanwhile
+				continue
+			try:
+				spec = ScheduleSpec.from_json(raw)
+			except (ValueError, TypeError):
+				refused += 1
+				continue
+			tail = f" {self.fingerprint} {spec_sha(raw)}"
+			job_id = job_id_for(site, name, fire_ts)
+			if entry is not None and entry.decode() == job_id + tail:
+				ready.append((name, job_id, ctx.jobs.queue(client, spec.queue), spec))
+				continue
+			queue, job = ctx.jobs.build(client, spec, fire_ts, status=JobStatus.SCHEDULED)
+			mapping = job.to_dict()
+			mapping["status"] = PREPARED_STATUS
+			mapping.pop("enqueued_at", None)
+			args += (name, spec_sha(raw), job.id, job.id + tail, len(mapping))
+			for k, v in mapping.items():
+				args += (k, v)
+			planned.append((name, job.id, queue, spec))
+		if planned:
+			codes = self.scripts.prepare(client)(
+				keys=[
+					store.keys.specs(site),
+					store.keys.next_runs(site),
+					index,
+					fired_key(store.keys.prefix, site, fire_ts),
+				],
+				args=args,
+			)
+			for item, code in zip(planned, codes):
+				if int(code) == 0:
+					ready.append(item)
+				else:
+					refused += 1
+		if not ready:
+			return 0, refused
+		queue_keys: list[str] = []
+		runs: list[tuple[str, str, int, int | None, bool]] = []
+		followings: list[int | None] = []
+		queues_set = ready[0][2].redis_queues_keys
+		for name, job_id, queue, spec in ready:
+			if queue.key not in queue_keys:
+				queue_keys.append(queue.key)
+			following = spec.next_fire_after(fire_ts)
+			followings.append(following)
+			runs.append(
+				(name, job_id, queue_keys.index(queue.key) + 1, following, spec.overlap == OVERLAP_SKIP)
+			)
+		step_keys = self.visible_keys(site, fire_ts, queue_keys, queues_set)
+		command = pack_visible(
+			client,
+			step_keys,
+			build_chunk_args(
+				fire_ts=fire_ts,
+				holder=holder,
+				marker_ttl=self.marker_ttl,
+				grace=ctx.config.misfire_grace,
+				runs=runs,
+			),
+		)
+		self.runs.add(
+			PreparedChunk(
+				site=site,
+				fire_ts=fire_ts,
+				names=tuple(r[0] for r in ready),
+				job_ids=tuple(r[1] for r in ready),
+				followings=tuple(followings),
+				command=command,
+				prepared_at=time.time(),
+			)
+		)
+		return len(ready), refused
+
+	def sweep(self, site: str) -> int:
+		"""Delete prepared jobs whose fire time is older than misfire_grace (never made visible: the
+		run was skipped, or left to the ordinary path that wrote its own job), and their index entries."""
+		store = self.ctx.store
+		client = store.client(site)
+		index = prepared_key(store.keys.prefix, site)
+		oldest = time.time() - self.ctx.config.misfire_grace - 60
+		stale = []
+		for name, entry in client.hscan_iter(index, count=1000):
+			job_id = entry.decode().split(" ", 1)[0]
+			fire_ts = job_fire_ts(job_id)
+			if fire_ts is not None and fire_ts < oldest:
+				stale.append(name.decode())
+		dropped = 0
+		for start in range(0, len(stale), 1000):
+			dropped += drop(client, self.scripts, index, stale[start : start + 1000])
+		if stale:
+			log_event(log, logging.INFO, "prepared_jobs_swept", site=site, entries=len(stale), jobs=dropped)
+		return dropped
+
+
+def record_outcomes(ctx: Any, site: str, outcomes: list[Outcome]) -> dict[str, Any]:
+	"""Counters, metrics, remembered fire times and run_enqueued lines for what the visibility
+	steps made visible (the same as the ordinary fire path writes). Returns a summary: runs made
+	visible, runs left to the ordinary path, the chunk codes seen, the earliest following fire time."""
+	visible = 0
+	left = 0
+	codes: set[int] = set()
+	earliest: int | None = None
+	lines: list[dict[str, Any]] = []
+	known_updates: list[tuple[str, int | None]] = []
+	stamps: dict[int, str] = {}
+	lateness: list[float] = []
+	for outcome in outcomes:
+		chunk = outcome.chunk
+		log_left(site, outcome)
+		if outcome.code != 0:
+			codes.add(outcome.code)
+			left += len(chunk.names)
+			continue
+		left += len(outcome.left)
+		fire_iso = stamps.get(chunk.fire_ts) or stamps.setdefault(chunk.fire_ts, _iso(chunk.fire_ts))
+		late = outcome.enqueued_at - chunk.fire_ts
+		for i in outcome.visible:
+			following = chunk.followings[i]
+			known_updates.append((chunk.names[i], following))
+			if following is not None and (earliest is None or following < earliest):
+				earliest = following
+			lateness.append(late)
+			lines.append(
+				{
+					"schedule": chunk.names[i],
+					"fire_time": fire_iso,
+					"job_id": chunk.job_ids[i],
+					"late_ms": round(late * 1000, 1),
+				}
+			)
+		visible += len(outcome.visible)
+	if known_updates:
+		with ctx.known_lock:
+			for name, following in known_updates:
+				key = (site, name)
+				if following is None:
+					ctx.known_next.pop(key, None)
+				elif key in ctx.known_next:
+					ctx.known_next[key] = (ctx.known_next[key][0], following)
+	if visible:
+		ctx.count("runs_enqueued", visible)
+		ctx.count("runs_prepared", visible)
+		if ctx.metrics is not None:
+			for late in lateness:
+				ctx.metrics.observe_lateness(late)
+		log_event(fire_log, logging.INFO, "run_enqueued", site=site, each=lines)
+	return {"visible": visible, "left": left, "codes": codes, "earliest_following": earliest}
+
+
+def _iso(ts: float) -> str:
+	return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def drop(client: redis.Redis, scripts: Scripts, index_key: str, names: Iterable[str]) -> int:
+	names = list(names)
+	if not names:
+		return 0
+	return int(scripts.drop(client)(keys=[index_key], args=[JOB_PREFIX, *names]))
+
+
+def log_left(site: str, outcome: Outcome) -> None:
+	"""Debug: which prepared runs a step left to the ordinary fire path, and why."""
+	if not outcome.left or not log.isEnabledFor(logging.DEBUG):
+		return
+	log_event(
+		log,
+		logging.DEBUG,
+		"prepared_run_left",
+		site=site,
+		each=[
+			{"schedule": outcome.chunk.names[i], "reason": REASONS.get(code, str(code))}
+			for i, code in sorted(outcome.left.items())
+		],
+	)

@@ -1,0 +1,419 @@
+"""Prepared runs (btu/scheduler_daemon/prepared.py): jobs built and stored before their fire time, made
+visible at it by one server-side step. Real Redis, real rq workers (CI runs this file on rq 1.15 and on
+the newest rq the requirements allow), no daemon process: the daemon's own objects driven directly."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rq.job import Job
+
+from btu.scheduler_daemon import prepared
+from btu.scheduler_daemon.config import DaemonConfig, SiteConfig
+from btu.scheduler_daemon.consumer import Consumer
+from btu.scheduler_daemon.context import DaemonContext
+from btu.scheduler_daemon.jobs import job_id_for
+from btu.scheduler_daemon.scheduler import Scheduler
+
+from .services import REPO
+
+SITE = "prep.localhost"
+RECORD = "tests.run_tasks.record"
+
+
+def row(name: str, cron: str, **changes) -> dict:
+	values = {
+		"name": name,
+		"enabled": 1,
+		"task": "BTU-00001",
+		"queue_name": "default",
+		"run_frequency": "Cron Style",
+		"minute": None,
+		"hour": None,
+		"day_of_week": None,
+		"day_of_month": None,
+		"month": None,
+		"cron_string": cron,
+		"cron_timezone": "UTC",
+		"argument_overrides": None,
+		"task_found": "BTU-00001",
+		"task_docstatus": 1,
+		"function_string": RECORD,
+		"arguments": None,
+		"max_task_duration": 600,
+		"task_queue_name": "default",
+		"desc_short": "prepared run test",
+	}
+	values.update(changes)
+	return values
+
+
+class Env:
+	"""One daemon's context, consumer, scheduler (for its lease) and preparer on the test's Redis."""
+
+	def __init__(self, redis_url: str, bench_id: str = "prepbench", **config) -> None:
+		self.config = DaemonConfig(
+			sites=(SiteConfig(name=SITE, db_name="unused", db_user="root"),),
+			redis_url=redis_url,
+			job_mode="plain",
+			bench_id=bench_id,
+			lease_ttl=30,
+			**config,
+		)
+		self.ctx = DaemonContext(self.config)
+		self.consumer = Consumer(self.ctx)
+		self.scheduler = Scheduler(self.ctx)
+		self.runs = prepared.PreparedRuns()
+		self.preparer = prepared.Preparer(self.ctx, self.runs, self.holder)
+		self.client = self.ctx.store.client(SITE)
+		self.keys = self.ctx.store.keys
+
+	def holder(self) -> str | None:
+		lease = self.scheduler.lease
+		return lease.holder_id if lease is not None and lease.held else None
+
+	def lead(self) -> None:
+		assert self.scheduler._check_lease(), "this daemon should hold the lease"
+
+	def upsert(self, *rows: dict) -> None:
+		self.consumer._apply(SITE, [(r["name"], r) for r in rows], [], verbose=False)
+
+	def at(self, name: str, fire_ts: int) -> None:
+		"""Put a schedule's pending fire time at ``fire_ts`` (as if its rule had led there)."""
+		self.client.zadd(self.keys.next_runs(SITE), {name: fire_ts})
+
+	def fire(self, now: float | None = None) -> list[prepared.Outcome]:
+		chunks = self.runs.take_due(SITE, time.time() if now is None else now)
+		outcomes = prepared.make_visible(self.client, self.preparer.scripts, chunks)
+		prepared.record_outcomes(self.ctx, SITE, outcomes)
+		return outcomes
+
+	def queued_ids(self, queue: str = "default") -> list[str]:
+		return [i.decode() for i in self.client.lrange(f"rq:queue:{queue}", 0, -1)]
+
+
+@pytest.fixture
+def env(redis_url):
+	made = []
+
+	def make(**kwargs) -> Env:
+		e = Env(redis_url, **kwargs)
+		made.append(e)
+		return e
+
+	yield make
+	for e in made:
+		e.ctx.store.close()
+
+
+def soon(seconds: int = 2) -> int:
+	return int(time.time()) + seconds
+
+
+def wait_until(ts: float) -> None:
+	while time.time() < ts:
+		time.sleep(min(0.05, max(0.0, ts - time.time())))
+
+
+def burst_worker(redis_url: str, queues: list[str], workdir: str) -> subprocess.CompletedProcess:
+	"""A plain ``rq worker --burst`` of this virtualenv's rq: runs what is queued, then exits."""
+	return subprocess.run(
+		[sys.executable, "-m", "rq.cli", "worker", "--burst", "-u", redis_url, *queues],
+		cwd=str(REPO),
+		env={**os.environ, "PYTHONPATH": str(REPO)},
+		capture_output=True,
+		text=True,
+		timeout=120,
+	)
+
+
+def test_prepared_runs_are_stored_unseen_then_made_visible_as_ordinary_rq_jobs(env, redis_url, workdir):
+	e = env()
+	e.lead()
+	out = os.path.join(workdir, "runs.txt")
+	names = [f"TS-{i:05d}" for i in range(prepared.CHUNK + 20)]  # two steps
+	e.upsert(*(row(n, "0 0 1 1 *", argument_overrides=f'{{"path": "{out}", "label": "{n}"}}') for n in names))
+	fire = soon(3)
+	for n in names:
+		e.at(n, fire)
+	assert e.preparer.prepare_fire_time(SITE, fire) == len(names)
+
+	# Stored ahead, unseen: status "scheduled", no enqueued_at, nothing in the queue, no marker.
+	ids = [job_id_for(SITE, n, fire) for n in names]
+	assert e.queued_ids() == []
+	stored = Job.fetch(ids[0], connection=e.client)
+	assert stored.get_status(refresh=False) == "scheduled" and stored.enqueued_at is None
+	assert stored.func_name == RECORD and stored.kwargs == {"path": out, "label": names[0]}
+	assert not e.client.exists(prepared.fired_key("btu", SITE, fire))
+	assert e.client.hlen(prepared.prepared_key("btu", SITE)) == len(names)
+
+	wait_until(fire)
+	before = time.time()
+	outcomes = e.fire()
+	after = time.time()
+	assert sum(len(o.visible) for o in outcomes) == len(names)
+	assert all(o.code == 0 and not o.left for o in outcomes)
+	assert sorted(e.queued_ids()) == sorted(ids)
+	jobs = Job.fetch_many(ids, connection=e.client)
+	for job in jobs:
+		assert job.get_status(refresh=False) == "queued"
+		# enqueued_at is Redis's clock (this machine's) as the step wrote: within the call, in RQ's format
+		stamp = calendar.timegm(job.enqueued_at.utctimetuple()) + job.enqueued_at.microsecond / 1e6
+		assert before - 0.001 <= stamp <= after + 0.001
+		assert stamp >= fire
+		assert job.meta == {
+			"btu_site": SITE,
+			"btu_schedule": job.meta["btu_schedule"],
+			"btu_task": "BTU-00001",
+			"btu_fire_time": fire,
+		}
+	# Exactly-once markers (one hash per fire time) and the schedules moved on to the next fire time.
+	marks = e.client.hgetall(prepared.fired_key("btu", SITE, fire))
+	assert {k.decode(): v.decode() for k, v in marks.items()} == dict(zip(names, ids))
+	assert e.client.ttl(prepared.fired_key("btu", SITE, fire)) > 3600
+	scores = e.client.zmscore(e.keys.next_runs(SITE), names)
+	following = prepared.ScheduleSpec.from_json(e.client.hget(e.keys.specs(SITE), names[0])).next_fire_after(
+		fire
+	)
+	assert set(scores) == {float(following)}
+	assert e.ctx.counters.runs_enqueued == len(names) == e.ctx.counters.runs_prepared
+	assert e.client.sismember("rq:queues", "rq:queue:default")
+
+	# A plain rq worker runs them: each once, with its own arguments.
+	done = burst_worker(redis_url, ["default"], workdir)
+	assert done.returncode == 0, done.stderr[-2000:]
+	ran = Path(out).read_text().split("\n")
+	assert sorted(line.split(" ", 1)[1] for line in ran if line) == sorted(names)
+	assert {j.get_status() for j in Job.fetch_many(ids, connection=e.client)} == {"finished"}
+
+
+def test_a_second_step_for_the_same_runs_makes_nothing_visible_again(env):
+	e = env()
+	e.lead()
+	e.upsert(row("TS-1", "0 0 1 1 *"), row("TS-2", "0 0 1 1 *"))
+	fire = soon(2)
+	e.at("TS-1", fire)
+	e.at("TS-2", fire)
+	e.preparer.prepare_fire_time(SITE, fire)
+	chunks = e.runs.take_due(SITE, fire)
+	wait_until(fire)
+	first = prepared.make_visible(e.client, e.preparer.scripts, chunks)
+	assert len(first[0].visible) == 2
+	# The same packed steps again (a retry, or another daemon's copy): moved on, marked: nothing.
+	again = prepared.make_visible(e.client, e.preparer.scripts, chunks)
+	assert again[0].visible == [] and set(again[0].left.values()) == {prepared.NOT_DUE}
+	e.at("TS-1", fire)  # even if the schedule were put back at that fire time, its marker stops it
+	third = prepared.make_visible(e.client, e.preparer.scripts, chunks)
+	assert third[0].left[0] == prepared.ALREADY_RAN
+	assert len(e.queued_ids()) == 2
+
+
+def test_two_daemons_preparing_the_same_fire_time_make_each_run_visible_once(env):
+	a, b = env(), env()
+	a.lead()
+	a.upsert(*(row(f"TS-{i}", "0 0 1 1 *") for i in range(300)))
+	fire = soon(3)
+	for i in range(300):
+		a.at(f"TS-{i}", fire)
+	a.preparer.prepare_fire_time(SITE, fire)
+	# b prepares too (as a daemon that held the lease a moment before would have): same ids, same jobs.
+	b.scheduler.lease = a.scheduler.lease
+	assert b.preparer.prepare_fire_time(SITE, fire) == 300
+	wait_until(fire)
+	chunks = a.runs.take_due(SITE, fire) + b.runs.take_due(SITE, fire)
+	outcomes = prepared.make_visible(a.client, a.preparer.scripts, chunks)
+	assert sum(len(o.visible) for o in outcomes) == 300
+	ids = a.queued_ids()
+	assert len(ids) == len(set(ids)) == 300
+
+
+def test_a_step_whose_lease_moved_to_another_daemon_writes_nothing(env):
+	e = env()
+	e.lead()
+	e.upsert(row("TS-1", "0 0 1 1 *"))
+	fire = soon(2)
+	e.at("TS-1", fire)
+	e.preparer.prepare_fire_time(SITE, fire)
+	e.client.set(e.keys.lease("prepbench"), "another-daemon", px=60000)
+	wait_until(fire)
+	outcomes = e.fire()
+	assert outcomes[0].code == prepared.LEASE_LOST
+	assert e.queued_ids() == []
+	assert e.client.zscore(e.keys.next_runs(SITE), "TS-1") == fire
+	assert not e.client.exists(prepared.fired_key("btu", SITE, fire))
+
+
+def test_runs_whose_schedule_changed_or_was_dropped_are_left_to_the_ordinary_path(env):
+	e = env()
+	e.lead()
+	e.upsert(*(row(f"TS-{i}", "0 0 1 1 *") for i in range(4)))
+	fire = soon(2)
+	for i in range(4):
+		e.at(f"TS-{i}", fire)
+	e.preparer.prepare_fire_time(SITE, fire)
+	e.at("TS-1", fire + 3600)  # its rule changed: another fire time
+	e.client.zrem(e.keys.next_runs(SITE), "TS-2")  # disabled or deleted
+	prepared.drop(e.client, e.preparer.scripts, prepared.prepared_key("btu", SITE), ["TS-3"])  # edited
+	assert not e.client.exists(Job.key_for(job_id_for(SITE, "TS-3", fire)))
+	wait_until(fire)
+	(outcome,) = e.fire()
+	by_name = {outcome.chunk.names[i]: code for i, code in outcome.left.items()}
+	assert by_name == {"TS-1": prepared.NOT_DUE, "TS-2": prepared.NOT_DUE, "TS-3": prepared.NOT_PREPARED}
+	assert e.queued_ids() == [job_id_for(SITE, "TS-0", fire)]
+	# Nothing of the dropped job came back, and the edited schedule is still due for the ordinary path.
+	assert not e.client.exists(Job.key_for(job_id_for(SITE, "TS-3", fire)))
+	assert e.client.zscore(e.keys.next_runs(SITE), "TS-3") == fire
+	assert e.client.hkeys(prepared.fired_key("btu", SITE, fire)) == [b"TS-0"]
+
+
+def test_preparing_never_overwrites_a_live_job_or_a_run_already_marked(env):
+	e = env()
+	e.lead()
+	e.upsert(row("TS-1", "0 0 1 1 *"), row("TS-2", "0 0 1 1 *"))
+	fire = soon(3)
+	e.at("TS-1", fire)
+	e.at("TS-2", fire)
+	live = Job.key_for(job_id_for(SITE, "TS-1", fire))
+	e.client.hset(live, mapping={"status": "started", "origin": "default"})
+	e.client.hset(prepared.fired_key("btu", SITE, fire), "TS-2", "somebody-else")
+	assert e.preparer.prepare_fire_time(SITE, fire) == 0
+	assert e.client.hgetall(live) == {b"status": b"started", b"origin": b"default"}
+	assert not e.client.exists(Job.key_for(job_id_for(SITE, "TS-2", fire)))
+
+
+def test_a_run_whose_previous_run_is_still_active_is_left_when_its_policy_is_skip(env):
+	e = env()
+	e.lead()
+	e.upsert(row("TS-1", "0 0 1 1 *", overlap_policy="Skip"), row("TS-2", "0 0 1 1 *", overlap_policy="Skip"))
+	fire = soon(2)
+	e.at("TS-1", fire)
+	e.at("TS-2", fire)
+	e.client.hset(e.keys.last_jobs(SITE), mapping={"TS-1": "old-run-1", "TS-2": "old-run-2"})
+	e.client.hset(Job.key_for("old-run-1"), "status", "started")
+	e.client.hset(Job.key_for("old-run-2"), "status", "finished")
+	e.preparer.prepare_fire_time(SITE, fire)
+	wait_until(fire)
+	(outcome,) = e.fire()
+	assert {outcome.chunk.names[i]: c for i, c in outcome.left.items()} == {"TS-1": prepared.PREVIOUS_ACTIVE}
+	assert e.queued_ids() == [job_id_for(SITE, "TS-2", fire)]
+	# The run made visible is now the one an overlapping fire time is checked against.
+	assert e.client.hget(e.keys.last_jobs(SITE), "TS-2").decode() == job_id_for(SITE, "TS-2", fire)
+
+
+def test_redis_losing_its_data_or_its_scripts_between_preparing_and_the_fire_time(env):
+	e = env()
+	e.lead()
+	e.upsert(row("TS-1", "0 0 1 1 *"))
+	fire = soon(2)
+	e.at("TS-1", fire)
+	e.preparer.prepare_fire_time(SITE, fire)
+	chunks = e.runs.take_due(SITE, fire)
+	e.client.script_flush()  # the steps' script is loaded again, and they run
+	wait_until(fire)
+	assert len(prepared.make_visible(e.client, e.preparer.scripts, chunks)[0].visible) == 1
+
+	e.client.flushdb()  # everything lost: the step finds nothing to do and leaves nothing behind
+	e.scheduler.lease_checked_at = 0.0
+	e.lead()
+	e.upsert(row("TS-1", "0 0 1 1 *"))
+	e.at("TS-1", fire + 2)
+	e.preparer.prepare_fire_time(SITE, fire + 2)
+	chunks = e.runs.take_due(SITE, fire + 2)
+	e.client.delete(Job.key_for(job_id_for(SITE, "TS-1", fire + 2)))  # as if its hash alone were lost
+	wait_until(fire + 2)
+	(outcome,) = prepared.make_visible(e.client, e.preparer.scripts, chunks)
+	assert outcome.left == {0: prepared.NOT_PREPARED}
+	assert not e.client.exists(Job.key_for(job_id_for(SITE, "TS-1", fire + 2)))
+	assert e.client.llen("rq:queue:default") == 0
+
+
+def test_a_step_beyond_misfire_grace_writes_nothing(env):
+	e = env(misfire_grace=1)
+	e.lead()
+	e.upsert(row("TS-1", "0 0 1 1 *"))
+	fire = soon(2)
+	e.at("TS-1", fire)
+	e.preparer.prepare_fire_time(SITE, fire)
+	chunks = e.runs.take_due(SITE, fire)
+	wait_until(fire + 2.2)
+	(outcome,) = prepared.make_visible(e.client, e.preparer.scripts, chunks)
+	assert outcome.code == prepared.TOO_LATE
+	assert e.queued_ids() == [] and e.client.zscore(e.keys.next_runs(SITE), "TS-1") == fire
+
+
+def test_the_preparer_waits_until_a_fire_time_comes_within_its_lead(env):
+	e = env()
+	e.lead()
+	e.upsert(row("TS-1", "0 0 1 1 *"), row("TS-2", "0 0 1 1 *"))
+	e.preparer.MARGIN = 5.0  # a fire time 5 s away (plus twice its cost) is to be prepared now
+	far, near = soon(40), soon(4)
+	e.at("TS-1", far)
+	e.at("TS-2", near)
+	assert e.preparer.step() == 0.0  # near is within its lead: prepared now
+	assert e.runs.staged_at(SITE, "TS-2") == near and e.runs.staged_at(SITE, "TS-1") is None
+	sleep = e.preparer.step()  # far is not: sleep until its lead begins
+	assert 0 < sleep <= e.preparer.RESCAN and e.runs.staged_at(SITE, "TS-1") is None
+	# A schedule edited after its run was prepared is prepared again from its new spec.
+	e.upsert(row("TS-2", "0 0 1 1 *", argument_overrides='{"label": "new"}'))
+	prepared.drop(e.client, e.preparer.scripts, prepared.prepared_key("btu", SITE), ["TS-2"])
+	e.preparer.notify(SITE, ["TS-2"])
+	assert e.runs.staged_at(SITE, "TS-2") is None
+	assert e.preparer.step() == 0.0
+	assert e.runs.staged_at(SITE, "TS-2") == near
+	assert Job.fetch(job_id_for(SITE, "TS-2", near), connection=e.client).kwargs == {"label": "new"}
+
+
+def test_a_standby_prepares_nothing_and_a_lost_lease_drops_what_was_prepared(env):
+	e = env()
+	e.client.set(e.keys.lease("prepbench"), "the-leader", px=60000)
+	e.upsert(row("TS-1", "0 0 1 1 *"))
+	e.at("TS-1", soon(2))
+	assert not e.scheduler._check_lease()
+	assert e.preparer.prepare_fire_time(SITE, soon(2)) == 0
+	e.client.delete(e.keys.lease("prepbench"))
+	e.lead()
+	e.preparer.active = True
+	e.preparer.prepare_fire_time(SITE, int(e.client.zscore(e.keys.next_runs(SITE), "TS-1")))
+	assert e.runs.counts() == {SITE: 1}
+	e.scheduler.lease.held = False
+	e.preparer._inactive()
+	assert e.runs.counts() == {}
+
+
+def test_sweep_deletes_only_stale_prepared_jobs(env):
+	e = env(misfire_grace=60)
+	e.lead()
+	e.upsert(row("TS-OLD", "0 0 1 1 *"), row("TS-RAN", "0 0 1 1 *"), row("TS-NEW", "0 0 1 1 *"))
+	index = prepared.prepared_key("btu", SITE)
+	old = int(time.time()) - 3600
+	for name, status in (("TS-OLD", "scheduled"), ("TS-RAN", "finished")):
+		job_id = job_id_for(SITE, name, old)
+		e.client.hset(Job.key_for(job_id), "status", status)
+		e.client.hset(index, name, f"{job_id} fp sha")
+	new = soon(3)
+	e.at("TS-NEW", new)
+	e.preparer.prepare_fire_time(SITE, new)
+	assert e.preparer.sweep(SITE) == 1
+	assert not e.client.exists(Job.key_for(job_id_for(SITE, "TS-OLD", old)))
+	assert e.client.hget(Job.key_for(job_id_for(SITE, "TS-RAN", old)), "status") == b"finished"
+	assert set(e.client.hkeys(index)) == {b"TS-NEW"}
+
+
+@pytest.mark.parametrize(
+	"stamp",
+	[0, 951782400, 951868799.5, 1709208000.25, 1735689599.999999, 4102444800, 1796163912.000001],
+)
+def test_the_step_writes_enqueued_at_in_rqs_format(redis_client, stamp):
+	"""The step's Lua turns Redis's clock into RQ's '%Y-%m-%dT%H:%M:%S.%fZ' (no os.date in Redis)."""
+	script = prepared.ISO_FN + "return rq_time(tonumber(ARGV[1]), tonumber(ARGV[2]))"
+	sec = int(stamp)
+	usec = round((stamp - sec) * 1e6)
+	got = redis_client.eval(script, 0, sec, usec).decode()
+	want = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{usec:06d}Z"
+	assert got == want
