@@ -16,6 +16,7 @@ from frappe.utils import cint
 from btu.btu_api import daemon, status
 from btu.btu_api.permissions import require_doc_permission, require_manager
 from btu.contracts import protocol
+from btu.contracts.runs import ONCE
 from btu.contracts.schedule_rules import (
 	CronError,
 	TimeZoneError,
@@ -143,6 +144,13 @@ def schedule_daemon_state(schedule: str) -> dict[str, Any]:
 			"time_zone": zone,
 			"user_time_zone": status.user_time_zone(),
 		}
+	# Skipped fire times (overlap policy Skip, misfires), the site's pause, a one-shot's progress.
+	out["skipped"] = status.skipped_runs(schedule)
+	out["paused"] = status.pause_state()
+	if frappe.db.get_value("BTU Task Schedule", schedule, "run_frequency") == ONCE:
+		from btu.api import run_status
+
+		out["one_shot"] = run_status(schedule)
 	return out
 
 

@@ -10,11 +10,18 @@ import frappe
 
 from btu.btu_api import daemon
 from btu.contracts import protocol
-from btu.contracts.redis_keys import KEYS
+from btu.contracts.redis_keys import KEYS, RedisKeys
+from btu.contracts.runs import ONCE
 
 
 def _decode(value: Any) -> str:
 	return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def keys() -> RedisKeys:
+	"""BTU's Redis key names (a test daemon of btu.btu_core.testing sets its own prefix in the flags)."""
+	prefix = frappe.flags.get("btu_key_prefix")
+	return RedisKeys(prefix) if prefix else KEYS
 
 
 def redis_conn():
@@ -38,14 +45,23 @@ def wall_time(ts: float, zone: str) -> str:
 def upcoming_runs(limit: int = 20, site: str | None = None) -> list[dict[str, Any]]:
 	"""The next runs the daemon holds in Redis for this site, joined with their schedules."""
 	site = site or frappe.local.site
-	rows = redis_conn().zrange(KEYS.next_runs(site), 0, max(limit, 1) - 1, withscores=True)
+	rows = redis_conn().zrange(keys().next_runs(site), 0, max(limit, 1) - 1, withscores=True)
 	names = [_decode(member) for member, _score in rows]
 	schedules = {
 		row.name: row
 		for row in frappe.get_all(
 			"BTU Task Schedule",
 			filters={"name": ("in", names or [""])},
-			fields=["name", "task", "task_description", "cron_string", "cron_timezone", "enabled"],
+			fields=[
+				"name",
+				"task",
+				"task_description",
+				"cron_string",
+				"cron_timezone",
+				"enabled",
+				"run_frequency",
+				"overlap_policy",
+			],
 		)
 	}
 	default_zone = configuration_time_zone()
@@ -60,6 +76,8 @@ def upcoming_runs(limit: int = 20, site: str | None = None) -> list[dict[str, An
 				"task": schedule.get("task"),
 				"task_description": schedule.get("task_description"),
 				"cron_string": schedule.get("cron_string"),
+				"once": schedule.get("run_frequency") == ONCE,
+				"overlap_policy": schedule.get("overlap_policy") or "Allow",
 				"time_zone": zone,
 				"fire_ts": float(score),
 				"fire_time_utc": wall_time(score, "UTC"),
@@ -74,7 +92,7 @@ def upcoming_runs(limit: int = 20, site: str | None = None) -> list[dict[str, An
 def schedule_errors(site: str | None = None) -> dict[str, str]:
 	"""Schedules the daemon could not plan (e.g. a task that is no longer submitted), with its reason."""
 	site = site or frappe.local.site
-	raw = redis_conn().hgetall(KEYS.errors(site)) or {}
+	raw = redis_conn().hgetall(keys().errors(site)) or {}
 	return {_decode(k): _decode(v) for k, v in raw.items()}
 
 
@@ -83,13 +101,61 @@ def all_next_runs(site: str | None = None) -> dict[str, float]:
 	site = site or frappe.local.site
 	return {
 		_decode(member): score
-		for member, score in redis_conn().zrange(KEYS.next_runs(site), 0, -1, withscores=True)
+		for member, score in redis_conn().zrange(keys().next_runs(site), 0, -1, withscores=True)
 	}
 
 
 def next_run_of(schedule_name: str, site: str | None = None) -> float | None:
 	site = site or frappe.local.site
-	return redis_conn().zscore(KEYS.next_runs(site), schedule_name)
+	return redis_conn().zscore(keys().next_runs(site), schedule_name)
+
+
+def skipped_runs(schedule_name: str, site: str | None = None) -> list[dict[str, Any]]:
+	"""The schedule's last skipped fire times as the daemon recorded them (newest first), each with
+	``fire_ts``, ``reason`` (overlap: its previous run was still queued or running; misfire: more
+	than misfire_grace late) and the details; times in the schedule's zone and the user's."""
+	import json
+
+	site = site or frappe.local.site
+	raw = redis_conn().hget(keys().skipped(site), schedule_name)
+	try:
+		records = json.loads(raw) if raw else []
+	except ValueError:
+		records = []
+	zone = (
+		frappe.db.get_value("BTU Task Schedule", schedule_name, "cron_timezone") or configuration_time_zone()
+	)
+	user_zone = user_time_zone()
+	out = []
+	for record in records if isinstance(records, list) else []:
+		if not isinstance(record, dict) or not isinstance(record.get("fire_time"), (int, float)):
+			continue
+		out.append(
+			{
+				**record,
+				"fire_time_schedule_zone": wall_time(record["fire_time"], zone),
+				"fire_time_user_zone": wall_time(record["fire_time"], user_zone),
+				"time_zone": zone,
+				"user_time_zone": user_zone,
+			}
+		)
+	return out
+
+
+PAUSE_FLAGS = ("maintenance_mode", "pause_scheduler")
+
+
+def pause_state() -> dict[str, Any]:
+	"""Whether the daemon pauses this site, as the site sees it: BTU Configuration's Pause All
+	Schedules, maintenance_mode / pause_scheduler of site_config.json (or common_site_config.json)."""
+	reasons = []
+	if frappe.db.get_single_value("BTU Configuration", "pause_all_schedules"):
+		reasons.append("BTU Configuration: Pause All Schedules is set")
+	for flag in PAUSE_FLAGS:
+		value = frappe.conf.get(flag)
+		if value and str(value).strip().lower() not in ("0", "false", "no", "off", "none", "null"):
+			reasons.append(f"site_config.json: {flag} is set")
+	return {"paused": bool(reasons), "reasons": reasons}
 
 
 def queue_lengths() -> list[dict[str, Any]]:
@@ -146,9 +212,16 @@ def scheduler_status(upcoming: int = 20) -> dict[str, Any]:
 		"user_time_zone": user_time_zone(),
 		"configuration_time_zone": configuration_time_zone(),
 		"daemon": daemon.reply_as_dict(reply, path),
+		"pause": pause_state(),
 	}
 	site_entry = (reply.data.get("sites") or {}).get(frappe.local.site) if reply.ok else None
 	out["daemon_serves_this_site"] = bool(site_entry) if reply.ok else None
+	if site_entry:
+		# What the daemon itself applies (it re-reads the files every second, the flag at a refresh).
+		out["daemon_pause"] = {
+			"paused": bool(site_entry.get("paused")),
+			"reasons": site_entry.get("pause_reasons") or [],
+		}
 	for key, func in (
 		("upcoming", lambda: upcoming_runs(upcoming)),
 		("schedule_errors", schedule_errors),

@@ -10,7 +10,8 @@ Two things every BTU test needs on a real site:
   (``python -m btu.scheduler_daemon run --bench <bench> --site <site>``) on its own socket,
   with its own Redis key prefix, bench id (so it never takes the live daemon's lease) and queue
   prefix (so no worker runs what it enqueues). Tests point Desk's notifications at it with
-  ``frappe.flags.btu_socket_path`` and read what it wrote to Redis.
+  ``frappe.flags.btu_socket_path`` (and the Desk's reads of Redis with ``frappe.flags.btu_key_prefix``)
+  and read what it wrote to Redis.
 """
 
 from __future__ import annotations
@@ -194,6 +195,14 @@ class TestDaemon:
 	def next_run(self, schedule: str) -> float | None:
 		return self.redis().zscore(self.keys.next_runs(frappe.local.site), schedule)
 
+	def queued_jobs(self, queue: str = "default") -> list:
+		"""The RQ jobs it enqueued and no worker ran (its queues are its own)."""
+		from rq.job import Job
+
+		conn = self.redis()
+		ids = [i.decode() for i in conn.lrange(f"rq:queue:{self.bench_id}:{queue}", 0, -1)]
+		return [job for job in Job.fetch_many(ids, connection=conn) if job is not None]
+
 	def error(self, schedule: str) -> str | None:
 		value = self.redis().hget(self.keys.errors(frappe.local.site), schedule)
 		return value.decode() if value else None
@@ -214,6 +223,9 @@ class TestDaemon:
 				self.process.wait(5)
 		self.process = None
 		conn = self.redis()
+		for queue in conn.scan_iter(match=f"rq:queue:{self.bench_id}:*", count=1000):
+			for job_id in conn.lrange(queue, 0, -1):  # the jobs it enqueued (their ids name no bench)
+				conn.delete(b"rq:job:" + job_id)
 		for pattern in (f"{self.keys.prefix}:*", f"rq:*{self.bench_id}*"):
 			for key in conn.scan_iter(match=pattern, count=1000):
 				conn.delete(key)
@@ -236,7 +248,9 @@ class DaemonTestCase(BTUTestCase):
 	def setUp(self) -> None:
 		super().setUp()
 		frappe.flags.btu_socket_path = self.daemon.socket_path
+		frappe.flags.btu_key_prefix = self.daemon.keys.prefix  # btu_api.status and btu.api read its keys
 
 	def tearDown(self) -> None:
 		super().tearDown()
 		frappe.flags.btu_socket_path = None
+		frappe.flags.btu_key_prefix = None

@@ -11,10 +11,16 @@ frappe.ui.form.on("BTU Task", {
 			frm.add_custom_button(__("Run now in a worker"), () => run_saved(frm, btu.run_task_in_worker), __("Run"));
 		}
 		if (frm.doc.docstatus === 1) {
+			frm.add_custom_button(__("Run once at..."), () => btu_run_once_dialog(frm), __("Run"));
 			frm.add_custom_button(
 				__("Task Schedule"),
 				() => frappe.new_doc("BTU Task Schedule", { task: frm.doc.name }),
 				__("Create")
+			);
+			frm.add_custom_button(
+				__("One-shot runs"),
+				() => frappe.set_route("List", "BTU Task Schedule", { task: frm.doc.name, run_frequency: "Once" }),
+				__("View")
 			);
 		}
 		frm.add_custom_button(
@@ -37,4 +43,79 @@ function run_saved(frm, action) {
 		return;
 	}
 	action(frm.doc.name).then(() => frm.reload_doc());
+}
+
+// "Run once at...": one run of this task at a wall-clock time in a chosen zone, through the
+// scheduler daemon (a one-shot BTU Task Schedule; btu.api.run_later from Python).
+function btu_run_once_dialog(frm) {
+	const in_zone = (zone) => moment().tz(zone).add(1, "hour").startOf("hour").format("YYYY-MM-DD HH:mm:ss");
+	const dialog = new frappe.ui.Dialog({
+		title: __("Run {0} once", [frm.doc.name]),
+		fields: [
+			{
+				fieldtype: "Autocomplete",
+				fieldname: "time_zone",
+				label: __("Time Zone"),
+				reqd: 1,
+				options: btu._zones || [],
+				description: __("The run happens when the clock of this zone shows Run At."),
+			},
+			{
+				fieldtype: "Datetime",
+				fieldname: "run_at",
+				label: __("Run At"),
+				reqd: 1,
+				hide_timezone: 1,
+				description: __("Wall-clock date and time in the Time Zone above."),
+			},
+			{ fieldtype: "Section Break", label: __("Optional") },
+			{
+				fieldtype: "Code",
+				fieldname: "overrides",
+				label: __("Argument Overrides"),
+				options: "JSON",
+				description: __("JSON object merged over the task's own arguments for this run."),
+			},
+			{
+				fieldtype: "Link",
+				fieldname: "queue",
+				label: __("Queue"),
+				options: "BTU Queue",
+				description: __("Empty: the task's queue ({0}).", [btu.escape(frm.doc.queue_name || "default")]),
+			},
+		],
+		primary_action_label: __("Schedule the run"),
+		primary_action(values) {
+			frappe
+				.xcall("btu.api.run_once_from_desk", {
+					task: frm.doc.name,
+					run_at: values.run_at,
+					time_zone: values.time_zone,
+					overrides: values.overrides || null,
+					queue: values.queue || null,
+				})
+				.then((r) => {
+					dialog.hide();
+					frappe.msgprint({
+						title: __("Run scheduled"),
+						indicator: "green",
+						message: __("{0}: {1}. It shows among the upcoming runs of the BTU Scheduler Status page; it can be cancelled from its form until it starts.", [
+							`<a href="/app/btu-task-schedule/${encodeURIComponent(r.run_id)}">${btu.escape(r.run_id)}</a>`,
+							btu.escape(r.description),
+						]),
+					});
+				});
+		},
+	});
+	// Run At is read in the chosen zone: never shifted to the system time zone by the control.
+	dialog.fields_dict.run_at.parse = (value) => (value ? frappe.datetime.user_to_str(value, false) : value);
+	dialog.show();
+	frappe.db.get_single_value("BTU Configuration", "cron_time_zone").then((zone) => {
+		dialog.set_value("time_zone", zone || "UTC");
+		if (!dialog.get_value("run_at")) dialog.set_value("run_at", in_zone(zone || "UTC"));
+	});
+	frappe.xcall(btu.api + "time_zones").then((zones) => {
+		btu._zones = zones;
+		dialog.fields_dict.time_zone.set_data(zones);
+	});
 }

@@ -9,7 +9,13 @@ frappe.ui.form.on("BTU Task Schedule", {
 	},
 
 	refresh(frm) {
-		frm.add_custom_button(__("Show next runs"), () => show_next_runs(frm));
+		setup_run_at(frm);
+		if (frm.doc.run_frequency !== "Once") {
+			frm.add_custom_button(__("Show next runs"), () => show_next_runs(frm));
+		}
+		if (!frm.is_new() && frm.doc.run_frequency === "Once" && frm.doc.enabled) {
+			frm.add_custom_button(__("Cancel this run"), () => cancel_one_shot(frm));
+		}
 		if (!frm.is_new()) {
 			frm.add_custom_button(__("Resync with daemon"), () =>
 				frappe
@@ -30,8 +36,41 @@ frappe.ui.form.on("BTU Task Schedule", {
 			// The cron string is computed from the frequency fields on save.
 			frm.set_value("cron_string", "");
 		}
+		frm.refresh();
+	},
+
+	cron_timezone(frm) {
+		setup_run_at(frm);
 	},
 });
+
+// Run At is a wall-clock time read in the schedule's own zone (as its cron rule would be): Desk
+// must neither shift it to the system time zone when the user's differs (its Datetime control
+// does) nor label it with the user's zone.
+function setup_run_at(frm) {
+	const control = frm.fields_dict.run_at;
+	if (!control) return;
+	control.df.hide_timezone = 1;
+	control.parse = (value) => (value ? frappe.datetime.user_to_str(value, false) : value);
+	const zone = frm.doc.cron_timezone || __("BTU Configuration's time zone");
+	const text = __("Wall-clock date and time of the run in {0} (this schedule's Time Zone).", [btu.escape(zone)]);
+	if (control.df.description !== text) frm.set_df_property("run_at", "description", text);
+}
+
+function cancel_one_shot(frm) {
+	frappe.confirm(__("Cancel the run of {0}? It will not run (its record stays, disabled).", [frm.doc.name]), () =>
+		frappe.xcall("btu.api.cancel", { run_id: frm.doc.name }).then((cancelled) => {
+			frappe.show_alert(
+				{
+					message: cancelled ? __("Run {0} cancelled.", [frm.doc.name]) : __("Run {0} had already started.", [frm.doc.name]),
+					indicator: cancelled ? "green" : "orange",
+				},
+				8
+			);
+			frm.reload_doc();
+		})
+	);
+}
 
 function preview_args(frm) {
 	const d = frm.doc;
@@ -75,27 +114,115 @@ function show_next_runs(frm) {
 
 function show_daemon_state(frm) {
 	// Desk's set_headline appends: clear first, and let only the newest reply write (a save
-	// refreshes the form more than once, and replies can arrive in any order).
+	// refreshes the form more than once, and replies can arrive in any order). One headline.
 	const asked = (frm.__btu_state_request = (frm.__btu_state_request || 0) + 1);
 	frappe.xcall(btu.api + "schedule_daemon_state", { schedule: frm.doc.name }).then((s) => {
 		if (asked !== frm.__btu_state_request || frm.doc.name !== s.schedule) return;
 		frm.dashboard.clear_headline();
+		const lines = [];
+		let color = "green";
+		const worse = (c) => {
+			const rank = { green: 0, blue: 1, orange: 2, red: 3 };
+			if (rank[c] > rank[color]) color = c;
+		};
+		if (s.paused && s.paused.paused) {
+			lines.push(__("Paused ({0}): the scheduler enqueues nothing for this site.", [s.paused.reasons.map(btu.escape).join("; ")]));
+			worse("orange");
+		}
 		if (!s.redis_ok) {
-			frm.dashboard.set_headline(__("Cannot read the scheduler's Redis: {0}", [btu.escape(s.error)]), "orange");
+			lines.push(__("Cannot read the scheduler's Redis: {0}", [btu.escape(s.error)]));
+			worse("orange");
 		} else if (s.daemon_error) {
-			frm.dashboard.set_headline(__("The scheduler cannot plan this schedule: {0}", [btu.escape(s.daemon_error)]), "red");
+			lines.push(__("The scheduler cannot plan this schedule: {0}", [btu.escape(s.daemon_error)]));
+			worse("red");
+		} else if (s.one_shot) {
+			const [text, c] = one_shot_line(s.one_shot);
+			lines.push(text);
+			worse(c);
 		} else if (s.next_run) {
 			const n = s.next_run;
 			const mine = n.user_time_zone !== n.time_zone ? ` (${n.fire_time_user_zone} ${btu.escape(n.user_time_zone)})` : "";
-			frm.dashboard.set_headline(
-				__("Next run: {0} {1}{2}", [n.fire_time_schedule_zone, btu.escape(n.time_zone), mine]),
-				"green"
-			);
+			lines.push(__("Next run: {0} {1}{2}", [n.fire_time_schedule_zone, btu.escape(n.time_zone), mine]));
 		} else if (frm.doc.enabled) {
-			frm.dashboard.set_headline(
-				__("The scheduler holds no next run for this schedule yet (is the daemon running?)."),
-				"orange"
-			);
+			lines.push(__("The scheduler holds no next run for this schedule yet (is the daemon running?)."));
+			worse("orange");
 		}
+		const skipped = (s.skipped || []).filter((k) => !s.one_shot || k.reason !== "misfire");
+		if (skipped.length) {
+			const last = skipped[0];
+			lines.push(
+				__("{0} recent fire times skipped; last: {1} {2}, {3}.", [
+					skipped.length,
+					last.fire_time_schedule_zone,
+					btu.escape(last.time_zone),
+					skip_reason(last),
+				]) + ` <a href="#" class="btu-show-skipped">${__("Show")}</a>`
+			);
+			worse("orange");
+		}
+		if (!lines.length) return;
+		frm.dashboard.set_headline(lines.join("<br>"), color);
+		frm.layout.wrapper.find(".btu-show-skipped").on("click", (e) => {
+			e.preventDefault();
+			show_skipped(skipped);
+		});
 	});
+}
+
+function skip_reason(k) {
+	if (k.reason === "overlap") {
+		return __("the previous run was still {0} (job {1})", [btu.escape(k.previous_status), btu.escape(k.previous_job)]);
+	}
+	if (k.reason === "misfire") {
+		return __("{0} late, more than misfire_grace ({1})", [btu.format_duration(k.late_s), btu.format_duration(k.misfire_grace_s)]);
+	}
+	return btu.escape(k.reason);
+}
+
+function show_skipped(skipped) {
+	const rows = skipped
+		.map(
+			(k) => `<tr><td>${k.fire_time_schedule_zone} <span class="text-muted">${btu.escape(k.time_zone)}</span></td>
+			<td>${btu.escape(k.reason)}</td><td>${skip_reason(k)}</td></tr>`
+		)
+		.join("");
+	frappe.msgprint({
+		title: __("Skipped fire times"),
+		wide: true,
+		message: `<table class="table table-condensed btu-skipped"><thead><tr><th>${__("Fire time")}</th><th>${__("Reason")}</th><th>${__("Detail")}</th></tr></thead><tbody>${rows}</tbody></table>
+			<p class="text-muted">${__("The newest {0} are kept; the daemon's log has every one (event=run_skipped_overlap, run_skipped_misfire).", [skipped.length])}</p>`,
+	});
+}
+
+function one_shot_line(r) {
+	const when = btu.escape(r.fire_time || "");
+	const log = r.log ? ` <a href="/app/btu-task-log/${encodeURIComponent(r.log)}">${btu.escape(r.log)}</a>` : "";
+	switch (r.state) {
+		case "pending":
+			return [__("Runs once: {0}.", [when]), "green"];
+		case "waiting":
+			return [__("Runs once: {0}; the scheduler has not planned it yet (is the daemon running?).", [when]), "orange"];
+		case "enqueued":
+			return [__("Enqueued for a worker ({0}).", [when]), "blue"];
+		case "running":
+			return [__("Running in a worker ({0}).", [when]) + log, "blue"];
+		case "cancelled":
+			return [__("Cancelled: this one-shot will not run ({0}).", [when]), "orange"];
+		case "missed":
+			return [
+				__("Did not run: {0} was {1} late when the scheduler could enqueue it, more than misfire_grace ({2}).", [
+					when,
+					btu.format_duration(r.skipped.late_s),
+					btu.format_duration(r.skipped.misfire_grace_s),
+				]),
+				"red",
+			];
+		case "Success":
+			return [__("Ran once: Success.") + log, "green"];
+		case "Failed":
+		case "Timeout":
+			return [__("Ran once: {0}.", [__(r.state)]) + log, "red"];
+		default:
+			return [__("Runs once: {0}.", [when]), "blue"];
+	}
 }

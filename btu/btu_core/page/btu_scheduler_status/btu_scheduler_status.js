@@ -38,12 +38,29 @@ class BTUSchedulerStatus {
 
 	render(s) {
 		const d = s.daemon;
+		const pause = this.pause_reasons(s);
 		if (!d.reachable) this.page.set_indicator(__("Daemon unreachable"), "red");
 		else if (s.daemon_serves_this_site === false) this.page.set_indicator(__("Daemon does not serve this site"), "orange");
+		else if (pause.length) this.page.set_indicator(__("Daemon running, site paused"), "orange");
 		else this.page.set_indicator(__("Daemon running"), "green");
 		this.$body.html(
-			[this.daemon_card(s), this.upcoming_card(s), this.queues_card(s), this.logs_card(s)].join("")
+			[this.pause_card(pause), this.daemon_card(s), this.upcoming_card(s), this.queues_card(s), this.logs_card(s)].join("")
 		);
+	}
+
+	// Why the site is paused: what the daemon applies (it notices a change within a second, a
+	// BTU Configuration change at the refresh its save asks for) and what the site itself says.
+	pause_reasons(s) {
+		const reasons = new Set([...((s.daemon_pause || {}).reasons || []), ...((s.pause || {}).reasons || [])]);
+		return [...reasons];
+	}
+
+	pause_card(reasons) {
+		if (!reasons.length) return "";
+		const items = reasons.map((r) => `<li>${btu.escape(r)}</li>`).join("");
+		return `<div class="btu-card btu-paused frappe-card p-3 border-warning"><h5 class="text-warning">${__("Schedules paused")}</h5>
+			<p>${__("The scheduler enqueues nothing for this site while any of these is set:")}</p><ul>${items}</ul>
+			<p class="text-muted">${__("Runs that fall due meanwhile wait. On resume, one at most misfire_grace late runs once; older ones are skipped and logged.")}</p></div>`;
 	}
 
 	card(title, body) {
@@ -95,14 +112,14 @@ class BTUSchedulerStatus {
 		const rows = s.upcoming.map((r) => [
 			`<a href="/app/btu-task-schedule/${encodeURIComponent(r.schedule)}">${btu.escape(r.schedule)}</a>`,
 			btu.escape(r.task_description || r.task || ""),
-			`<code>${btu.escape(r.cron_string || "")}</code>`,
+			r.once ? `<span class="indicator-pill blue">${__("once")}</span>` : `<code>${btu.escape(r.cron_string || "")}</code>`,
 			`${r.fire_time_schedule_zone} <span class="text-muted">${btu.escape(r.time_zone)}</span>`,
 			r.fire_time_user_zone,
 		]);
 		return this.card(
 			__("Upcoming runs"),
 			this.table(
-				[__("Schedule"), __("Task"), __("Cron"), __("Schedule time"), __("Your time ({0})", [btu.escape(s.user_time_zone)])],
+				[__("Schedule"), __("Task"), __("Rule"), __("Schedule time"), __("Your time ({0})", [btu.escape(s.user_time_zone)])],
 				rows,
 				__("No runs planned in Redis for this site.")
 			)
