@@ -619,11 +619,44 @@ def test_workspace_links_and_blocks_resolve():
 		if link["type"] == "Link":
 			assert link["link_to"] in targets[link["link_type"]], link
 	labels = {s["label"] for s in ws["shortcuts"]}
+	charts = {data["name"] for _p, data in records("dashboard_chart")}
+	number_cards = {data["name"] for _p, data in records("number_card")}
+	assert {row["chart_name"] for row in ws["charts"]} <= charts
+	assert {row["number_card_name"] for row in ws["number_cards"]} <= number_cards
+	chart_labels = {row["label"] for row in ws["charts"]}
+	card_labels = {row["label"] for row in ws["number_cards"]}
 	for block in json.loads(ws["content"]):
 		if block["type"] == "shortcut":
 			assert block["data"]["shortcut_name"] in labels
 		if block["type"] == "card":
 			assert block["data"]["card_name"] in cards
+		if block["type"] == "chart":
+			assert block["data"]["chart_name"] in chart_labels
+		if block["type"] == "number_card":
+			assert block["data"]["number_card_name"] in card_labels
+
+
+def test_dashboard_chart_number_cards_and_their_source_are_complete():
+	sources = {data["name"]: (path, data) for path, data in records("dashboard_chart_source")}
+	assert set(sources) == {"BTU Runs per Day"}
+	for name, (path, data) in sources.items():
+		assert data["doctype"] == "Dashboard Chart Source" and data["module"] == MODULE
+		assert path.parent.name == scrub(name) and (path.parent / "__init__.py").is_file()
+		script = path.with_suffix(".js").read_text()
+		assert f'frappe.dashboards.chart_sources["{name}"]' in script
+		method = re.search(r'method: "([\w.]+)"', script).group(1)
+		assert is_whitelisted(find_definition(method)), method
+	for path, data in records("dashboard_chart"):
+		assert data["doctype"] == "Dashboard Chart" and data["is_standard"] == 1 and data["module"] == MODULE
+		assert path.parent.name == scrub(data["name"])
+		assert data["chart_type"] != "Custom" or data["source"] in sources
+		json.loads(data["custom_options"] or "{}")
+	for path, data in records("number_card"):
+		assert data["doctype"] == "Number Card" and data["is_standard"] == 1 and data["module"] == MODULE
+		assert path.parent.name == scrub(data["name"]) and data["label"] == data["name"]
+		assert data["document_type"] in doctypes()
+		for row in json.loads(data["filters_json"]):
+			assert row[0] == data["document_type"] and row[1] in fields_of(data["document_type"]), row
 
 
 def whitelisted_calls() -> set[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
+from btu.btu_core.callables import BTUAwareFunction  # the original BTU's BTU_AWARE_FUNCTION
+
 
 def hello(name: str = "world") -> dict:
 	"""Prints a greeting (stdout and stderr) and returns a small result."""
@@ -51,3 +53,24 @@ def crash_work_horse(marker: str = "") -> str:
 			handle.write("crashed once\n")
 	print("ending the work horse now", flush=True)
 	os._exit(1)
+
+
+def with_steps(orders: int = 3) -> str:
+	"""Records three named steps (one inside another); its Task Log shows them under Steps."""
+	from btu.btu_core.steps import step
+
+	with step("Fetch orders"):
+		print(f"fetched {orders} orders")
+		with step("Check stock"):
+			print("stock is fine")
+	with step("Send summary"):
+		print("summary sent")
+	return f"{orders} orders done"
+
+
+class GreetingReport(BTUAwareFunction):
+	"""A BTU-aware class (as the original BTU's): Function names the class, BTU calls its run()."""
+
+	def run(self, name: str = "world") -> dict:
+		print(f"task {self.btu_task_id} (schedule {self.btu_task_schedule_id}) greets {name}")
+		return {"greeted": name, "task": self.btu_task_id}

@@ -325,6 +325,42 @@ class TestTaskRunner(BTUTestCase):
 		finally:
 			frappe.set_user("Administrator")
 
+	# --- the workspace's chart ------------------------------------------------------------------------
+
+	def test_the_chart_counts_runs_and_failures_per_day_week_and_month(self):
+		from datetime import date
+
+		from btu.btu_core.dashboard_chart_source.btu_runs_per_day.btu_runs_per_day import get, runs_per_period
+
+		task = make_task()
+		failing = make_task("sample_failure")
+		for started, which in (
+			("2001-03-05 00:00:00", task),
+			("2001-03-05 23:59:59", failing),
+			("2001-03-07 10:00:00", failing),
+			("2001-03-12 10:00:00", task),
+		):
+			log = self.log_of(execute_task(which.name)).name
+			frappe.db.set_value("BTU Task Log", log, "date_time_started", started, update_modified=False)
+		daily = runs_per_period(date(2001, 3, 4), date(2001, 3, 7))
+		self.assertEqual(daily["labels"], ["2001-03-04", "2001-03-05", "2001-03-06", "2001-03-07"])
+		self.assertEqual([d["values"] for d in daily["datasets"]], [[0, 2, 0, 1], [0, 1, 0, 1]])
+		weekly = runs_per_period(date(2001, 3, 5), date(2001, 3, 18), "Weekly")
+		self.assertEqual(weekly["labels"], ["2001-03-05", "2001-03-12"])  # Mondays
+		self.assertEqual([d["values"] for d in weekly["datasets"]], [[3, 1], [2, 0]])
+		only = runs_per_period(date(2001, 3, 1), date(2001, 3, 31), "Monthly", {"task": task.name})
+		self.assertEqual((only["labels"], only["datasets"][0]["values"]), (["2001-03"], [2]))
+		chosen = get(
+			chart_name="BTU Runs and Failures",
+			timespan="Select Date Range",
+			from_date="2001-03-05",
+			to_date="2001-03-05",
+		)
+		self.assertEqual([d["values"] for d in chosen["datasets"]], [[2], [1]])
+		self.assertEqual(
+			len(get(chart_name="BTU Runs and Failures")["labels"]), 30
+		)  # its saved span: Last Month
+
 	def test_clear_old_logs_removes_only_old_ones(self):
 		from btu.btu_core.doctype.btu_task_log.btu_task_log import BTUTaskLog
 
