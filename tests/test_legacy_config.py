@@ -17,6 +17,7 @@ from btu.btu_core.legacy_config import (
 	original_socket_path,
 	original_time_zone,
 	probe_socket,
+	run_later_command,
 	subject_prefix_with_environment,
 )
 
@@ -186,3 +187,33 @@ def test_task_recipients_merge_into_a_schedules_like_version_13():
 	]
 	assert raised == [{"name": "r1", "email_on_error": 1, "email_on_timeout": 1}]
 	assert merge_recipients(task[:1], added) == ([], [])
+
+
+def test_a_pending_run_later_request_becomes_a_run_function_command():
+	import ast
+	import shlex
+
+	pending = {
+		"uid": "abc",
+		"short_name": "nightly",
+		"target_queue": "long",
+		"not_before_time": "2031-01-01T00:00:00",
+		"not_before_timestamp": "1924992000",
+		"path_to_function": "my_app.tasks.rebuild",
+		"arguments": '{"full": true, "name": "it\'s $HOME"}',
+		"status": "pending",
+	}
+	line = run_later_command("site1.localhost", pending)
+	words = shlex.split(line)
+	assert words[:6] == ["bench", "--site", "site1.localhost", "execute", "btu.api.run_function", "--kwargs"]
+	# bench execute evaluates --kwargs as a Python literal
+	assert ast.literal_eval(words[6]) == {
+		"function_path": "my_app.tasks.rebuild",
+		"arguments": {"full": True, "name": "it's $HOME"},
+		"at": "2031-01-01T00:00:00+00:00",
+		"queue": "long",
+	}
+	past = run_later_command(
+		"s", pending | {"not_before_timestamp": "1600000000", "arguments": "", "target_queue": ""}
+	)
+	assert ast.literal_eval(shlex.split(past)[6]) == {"function_path": "my_app.tasks.rebuild"}  # due: now

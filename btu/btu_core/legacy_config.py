@@ -188,3 +188,32 @@ def merge_recipients(task_rows: list[dict], schedule_rows: list[dict]) -> tuple[
 			raised.append({"name": existing["name"]} | changes)
 		existing.update(changes)
 	return added, raised
+
+
+def run_later_command(site: str, data: dict[str, str]) -> str:
+	"""The ``bench execute btu.api.run_function`` line that runs a pending version-13 run-later
+	request (a ``btu_scheduler:run_later:*`` hash) the BTU way: once, at its time, in its queue."""
+	import json
+	import shlex
+	from datetime import datetime, timezone
+
+	arguments: object = data.get("arguments") or None
+	if isinstance(arguments, str):
+		try:
+			arguments = json.loads(arguments)
+		except ValueError:
+			pass  # passed on as text: run_function then says what is wrong with it
+	kwargs: dict[str, object] = {"function_path": data.get("path_to_function") or ""}
+	if arguments:
+		kwargs["arguments"] = arguments
+	try:
+		when = datetime.fromtimestamp(int(data.get("not_before_timestamp") or 0), timezone.utc)
+	except (TypeError, ValueError, OverflowError, OSError):
+		when = None
+	if when is not None and when > datetime.now(timezone.utc):
+		kwargs["at"] = when.isoformat()
+	if data.get("target_queue"):
+		kwargs["queue"] = data["target_queue"]
+	return (
+		f"bench --site {shlex.quote(site)} execute btu.api.run_function --kwargs {shlex.quote(repr(kwargs))}"
+	)

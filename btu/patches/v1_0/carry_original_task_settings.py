@@ -9,8 +9,9 @@
 * **run_later.** Pending ``btu_scheduler:run_later:*`` hashes in the bench's Redis queue were run
   by a BTU Task calling ``btu.btu_core.run_later.poll_for_ready_work``, which BTU does not have:
   its schedules are disabled (they would fail every minute) and every pending request is listed
-  in the migrate output and the Error Log with its function, arguments and time, so that none is
-  lost unseen. The hashes are left in Redis.
+  in the migrate output and the Error Log with its function, arguments and time, and the
+  ``bench execute btu.api.run_function`` command that runs it once at that time (BTU's run-later),
+  so that none is lost unseen. The hashes are left in Redis until you have run them.
 * The original daemon's ``btu_scheduler:task_execution_times`` key is reported if still there.
 """
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import frappe
 
-from btu.btu_core.legacy_config import merge_recipients
+from btu.btu_core.legacy_config import merge_recipients, run_later_command
 
 POLLER = "btu.btu_core.run_later.poll_for_ready_work"
 RUN_LATER_PATTERN = "btu_scheduler:run_later:*"
@@ -135,15 +136,19 @@ def report_redis_leftovers() -> None:
 		)
 	if not pending:
 		return
-	lines = [
-		f"{key}: {data.get('short_name', '')!r} calls {data.get('path_to_function')} "
-		f"with {data.get('arguments') or '{}'} not before {data.get('not_before_time')} "
-		f"in queue {data.get('target_queue') or 'default'}"
-		for key, data in pending
-	]
+	site = frappe.local.site
+	lines = []
+	for key, data in pending:
+		lines.append(
+			f"{key}: {data.get('short_name', '')!r} calls {data.get('path_to_function')} "
+			f"with {data.get('arguments') or '{}'} not before {data.get('not_before_time')} "
+			f"in queue {data.get('target_queue') or 'default'}; to run it: {run_later_command(site, data)} "
+			f"&& redis-cli -u {url} DEL {key}"
+		)
 	head = (
-		f"{len(pending)} run-later request(s) of the original are pending; BTU has no run-later, so run "
-		'each at its time (bench --site SITE execute <function> --kwargs "<arguments>"), then delete its key'
+		f"{len(pending)} run-later request(s) of the original are pending; version 13's poller is gone, "
+		"so each is left in Redis for you to run the BTU way (btu.api.run_function: once, at its time; "
+		"now when its time has passed) and then delete"
 	)
 	for line in [head, *lines]:
 		say(line)
