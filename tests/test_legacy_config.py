@@ -200,7 +200,7 @@ def test_a_pending_run_later_request_becomes_a_run_function_command():
 		"not_before_time": "2031-01-01T00:00:00",
 		"not_before_timestamp": "1924992000",
 		"path_to_function": "my_app.tasks.rebuild",
-		"arguments": '{"full": true, "name": "it\'s $HOME"}',
+		"arguments": '{"full": true, "name": "it\'s $HOME", "n": null, "xs": [1, 2.5, "\\u00e9"]}',
 		"status": "pending",
 	}
 	line = run_later_command("site1.localhost", pending)
@@ -209,7 +209,7 @@ def test_a_pending_run_later_request_becomes_a_run_function_command():
 	# bench execute evaluates --kwargs as a Python literal
 	assert ast.literal_eval(words[6]) == {
 		"function_path": "my_app.tasks.rebuild",
-		"arguments": {"full": True, "name": "it's $HOME"},
+		"arguments": {"full": True, "name": "it's $HOME", "n": None, "xs": [1, 2.5, "\u00e9"]},
 		"at": "2031-01-01T00:00:00+00:00",
 		"queue": "long",
 	}

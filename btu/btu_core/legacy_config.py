@@ -214,6 +214,19 @@ def run_later_command(site: str, data: dict[str, str]) -> str:
 		kwargs["at"] = when.isoformat()
 	if data.get("target_queue"):
 		kwargs["queue"] = data["target_queue"]
-	return (
-		f"bench --site {shlex.quote(site)} execute btu.api.run_function --kwargs {shlex.quote(repr(kwargs))}"
-	)
+	literal = _python_literal(kwargs)
+	return f"bench --site {shlex.quote(site)} execute btu.api.run_function --kwargs {shlex.quote(literal)}"
+
+
+def _python_literal(value: object) -> str:
+	"""A Python literal (what ``bench execute --kwargs`` evaluates) in double quotes, easy to read
+	inside the shell's single quotes."""
+	import json
+
+	if isinstance(value, dict):
+		return "{" + ", ".join(f"{_python_literal(k)}: {_python_literal(v)}" for k, v in value.items()) + "}"
+	if isinstance(value, list | tuple):
+		return "[" + ", ".join(_python_literal(v) for v in value) + "]"
+	if isinstance(value, str):
+		return json.dumps(value)  # a JSON string is a Python string literal too
+	return repr(value)  # numbers, True, False, None
