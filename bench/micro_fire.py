@@ -4,6 +4,10 @@
 
 fire: N schedules due now, the real Scheduler.fire() batches until none is due (runs/s).
 upsert: the consumer's _apply() on N rows as a full refresh hands them over (rows/s).
+prepared: N schedules due at one fire time a little ahead: the real Preparer prepares them (daemon
+  and Redis CPU a run), then at the fire time the real visibility steps make them visible (time from
+  the fire time to the last one visible, Redis CPU a run), beside the limit probe (bench/limit_probe.py)
+  on the same Redis.
 Uses its own private redis-server; logs go to a file at INFO like the daemon's.
 """
 
@@ -28,6 +32,9 @@ from btu.scheduler_daemon.context import DaemonContext  # noqa: E402
 from btu.scheduler_daemon.logutil import setup_logging  # noqa: E402
 from btu.scheduler_daemon.scheduler import BATCH, Scheduler  # noqa: E402
 from tests.services import RedisServer  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import limit_probe  # noqa: E402
 
 SITE = "bench.localhost"
 
@@ -61,7 +68,7 @@ def main() -> None:
 	parser = argparse.ArgumentParser()
 	parser.add_argument("--n", type=int, default=20000)
 	parser.add_argument("--profile", action="store_true")
-	parser.add_argument("--only", choices=["fire", "upsert"], default=None)
+	parser.add_argument("--only", choices=["fire", "upsert", "prepared"], default=None)
 	args = parser.parse_args()
 	workdir = tempfile.mkdtemp(prefix="btu-micro-", dir="/tmp")
 	server = RedisServer(workdir).start()
@@ -79,7 +86,9 @@ def main() -> None:
 		rows = [(f"TS-{i:07d}", row(i)) for i in range(args.n)]
 		profiler = cProfile.Profile() if args.profile else None
 
-		if args.only in (None, "upsert"):
+		if args.only == "prepared":
+			run_prepared(ctx, consumer, rows, profiler)
+		elif args.only in (None, "upsert"):
 			started, cpu = time.perf_counter(), time.process_time()
 			if profiler:
 				profiler.enable()
@@ -136,6 +145,63 @@ def main() -> None:
 		log_file.close()
 		server.stop()
 		shutil.rmtree(workdir, ignore_errors=True)
+
+
+def redis_cpu(client) -> float:
+	info = client.info("cpu")
+	return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+def run_prepared(ctx, consumer, rows, profiler) -> None:
+	from btu.scheduler_daemon import prepared
+
+	n = len(rows)
+	for start in range(0, n, 500):
+		consumer._apply(SITE, rows[start : start + 500], [], verbose=False)
+	client = ctx.store.client(SITE)
+	scheduler = Scheduler(ctx)
+	assert scheduler._check_lease()
+	runs = prepared.PreparedRuns()
+	preparer = prepared.Preparer(ctx, runs, lambda: scheduler.lease.holder_id)
+	# One fire time far enough ahead for the preparation (measured at ~100 us a run at most here).
+	fire = int(time.time() + 2 + n * 500e-6)
+	client.zadd(ctx.store.keys.next_runs(SITE), {name: fire for name, _ in rows})
+	cpu, rcpu, started = time.process_time(), redis_cpu(client), time.perf_counter()
+	if profiler:
+		profiler.enable()
+	done = preparer.prepare_fire_time(SITE, fire)
+	if profiler:
+		profiler.disable()
+	took, cpu, rcpu = time.perf_counter() - started, time.process_time() - cpu, redis_cpu(client) - rcpu
+	print(
+		f"prepare: {done} runs in {took:.2f} s, daemon CPU {cpu * 1e6 / n:.0f} us/run, "
+		f"redis-server CPU {rcpu * 1e6 / n:.0f} us/run"
+	)
+	if time.time() >= fire:
+		print("prepare: not done before the fire time; no visibility figures")
+		return
+	chunks = runs.take_due(SITE, fire)
+	while time.time() < fire:
+		time.sleep(min(0.001, max(0.0, fire - time.time())))
+	client.config_resetstat()
+	rcpu, late_start = redis_cpu(client), time.time() - fire
+	outcomes = prepared.make_visible(client, preparer.scripts, chunks)
+	last = time.time() - fire
+	usec = limit_probe.evalsha_usec(client)
+	rcpu = redis_cpu(client) - rcpu
+	visible = sum(len(o.visible) for o in outcomes)
+	queued = client.llen("rq:queue:default")
+	print(
+		f"visible: {visible} runs ({queued} queued) in {len(chunks)} steps; first step sent {late_start * 1000:.1f} ms "
+		f"after the fire time, last run visible {last * 1000:.1f} ms after it; steps' Redis time "
+		f"{usec / 1000:.1f} ms = {usec / n:.2f} us/run (redis-server CPU {rcpu * 1e6 / n:.1f} us/run)"
+	)
+	for layout in limit_probe.LAYOUTS:
+		found = limit_probe.probe(client, n, layout, repeat=1)
+		print(
+			f"limit probe ({layout} markers): {found['server_s'] * 1000:.1f} ms = "
+			f"{found['server_us_per_run']:.2f} us/run on the server, {found['call_s'] * 1000:.1f} ms the call"
+		)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,12 @@ class JobBuilder:
 		return found
 
 	def build(
-		self, connection: redis.Redis, spec: ScheduleSpec, fire_ts: int, status: JobStatus = JobStatus.QUEUED
+		self,
+		connection: redis.Redis,
+		spec: ScheduleSpec,
+		fire_ts: int,
+		status: JobStatus = JobStatus.QUEUED,
+		job_id: str | None = None,
 	) -> tuple[Queue, Job]:
 		"""The run of ``spec`` at ``fire_ts`` as an rq Job (``status`` SCHEDULED for a prepared run)."""
 		queue = self.queue(connection, spec.queue)
@@ -69,7 +74,7 @@ class JobBuilder:
 			timeout=spec.timeout,
 			result_ttl=self.config.result_ttl,
 			failure_ttl=self.config.failure_ttl,
-			id=job_id_for(spec.site, spec.name, fire_ts),
+			id=job_id or job_id_for(spec.site, spec.name, fire_ts),
 			origin=queue.name,
 			status=status,
 			description=f"BTU {spec.site} {spec.name} {spec.task} at {fire_iso}",

@@ -102,42 +102,53 @@ return dropped
 """
 )
 
-# KEYS: [1] specs, [2] next_runs, [3] prepared index, [4] markers hash of the fire time.
-# ARGV: [1] job key prefix, [2] fire time, then per run: name, spec sha1, job id, index entry,
-# field count, field, value, ... Returns one code per run: 0 stored, 1 not due at the fire time,
-# 2 already ran (marker), 3 spec changed since the job was built, 4 a live job has this id.
+# The jobs of a chunk are first written by the client (HSET of rq's mapping, EXPIRE 120 s) under a
+# staging key each (``<staging prefix><job id>``); this script then checks each run and moves its job
+# into place (RENAME, PERSIST) or deletes it. KEYS: [1] specs, [2] next_runs, [3] prepared index,
+# [4] markers hash of the fire time. ARGV: [1] job key prefix, [2] staging key prefix, [3] fire time,
+# then per run: name, spec sha1, job id, index entry. Returns one code per run: 0 stored, 1 not due
+# at the fire time, 2 already ran (marker), 3 spec changed since the job was built, 4 a live job has
+# this id.
 PREPARE_LUA = (
 	DROP_PREPARED_FN
 	+ """
-local prefix, fire = ARGV[1], tonumber(ARGV[2])
-local codes = {}
-local i = 3
-while i <= #ARGV do
-  local name, sha, jid, entry, nf = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], tonumber(ARGV[i + 4])
-  local first, last = i + 5, i + 4 + 2 * nf
-  i = last + 1
+local prefix, staging, fire = ARGV[1], ARGV[2], ARGV[3]
+local names, n = {}, 0
+for i = 4, #ARGV, 4 do n = n + 1; names[n] = ARGV[i] end
+local scores = redis.pcall('ZMSCORE', KEYS[2], unpack(names))
+if type(scores) ~= 'table' or scores.err then
+  scores = {}
+  for i = 1, n do scores[i] = redis.call('ZSCORE', KEYS[2], names[i]) end
+end
+local marks = redis.call('HMGET', KEYS[4], unpack(names))
+local specs = redis.call('HMGET', KEYS[1], unpack(names))
+local olds = redis.call('HMGET', KEYS[3], unpack(names))
+local codes, entries = {}, {}
+for k = 1, n do
+  local a = 4 + (k - 1) * 4
+  local name, sha, jid = names[k], ARGV[a + 1], ARGV[a + 2]
   local code = 0
-  local score = redis.call('ZSCORE', KEYS[2], name)
-  if not score or tonumber(score) ~= fire then code = 1
-  elseif redis.call('HEXISTS', KEYS[4], name) == 1 then code = 2
+  local score = scores[k]
+  if not score or (score ~= fire and tonumber(score) ~= tonumber(fire)) then code = 1
+  elseif marks[k] then code = 2
+  elseif not specs[k] or redis.sha1hex(specs[k]) ~= sha then code = 3
   else
-    local spec = redis.call('HGET', KEYS[1], name)
-    if not spec or redis.sha1hex(spec) ~= sha then code = 3
+    local key = prefix .. jid
+    local status = redis.call('HGET', key, 'status')
+    if status and status ~= 'scheduled' then code = 4
     else
-      local key = prefix .. jid
-      local status = redis.call('HGET', key, 'status')
-      if status and status ~= 'scheduled' then code = 4
-      else
-        local old = redis.call('HGET', KEYS[3], name)
-        if old and string.match(old, '^(%S+)') ~= jid then drop_prepared(KEYS[3], prefix, name) end
-        if status then redis.call('DEL', key) end
-        redis.call('HSET', key, unpack(ARGV, first, last))
-        redis.call('HSET', KEYS[3], name, entry)
-      end
+      local old = olds[k]
+      if old and string.match(old, '^(%S+)') ~= jid then drop_prepared(KEYS[3], prefix, name) end
+      redis.call('RENAME', staging .. jid, key)
+      redis.call('PERSIST', key)
+      entries[#entries + 1] = name
+      entries[#entries + 1] = ARGV[a + 3]
     end
   end
-  codes[#codes + 1] = code
+  if code ~= 0 then redis.call('DEL', staging .. jid) end
+  codes[k] = code
 end
+if #entries > 0 then redis.call('HSET', KEYS[3], unpack(entries)) end
 return codes
 """
 )
@@ -171,10 +182,12 @@ end
 #   the lease lives in another Redis), [5] pause flag ('' = none), [6] last_jobs, [7] rq:queues, then
 #   the queue keys the runs use.
 # ARGV: [1] fire time, [2] lease holder id, [3] marker TTL (s), [4] misfire grace (s), [5] job key
-#   prefix, then per run: name, job id, queue number (1 = KEYS[8]), following fire time ('' = none),
-#   '1' when its overlap policy is Skip else '0'.
-# Returns {code, Redis seconds, microseconds, runs made visible, index, reason, index, reason, ...}:
-#   code 0, or -1 lease held by another, -2 paused, -3 beyond misfire grace (nothing written).
+#   prefix, then groups of runs sharing a queue, a following fire time and an overlap policy: run
+#   count, queue number (1 = KEYS[8]), following fire time ('' = none), '1' for overlap Skip else '0',
+#   then name and job id of each run.
+# Returns {code, Redis seconds, microseconds, runs made visible, index, reason, index, reason, ...}
+#   (indexes count the runs from 1 in ARGV order): code 0, or -1 lease held by another, -2 paused,
+#   -3 beyond misfire grace (nothing written then).
 VISIBLE_LUA = (
 	ISO_FN
 	+ """
@@ -186,10 +199,23 @@ local t = redis.call('TIME')
 local sec, usec = tonumber(t[1]), tonumber(t[2])
 local now = sec + usec / 1000000
 if now - fire > tonumber(ARGV[4]) then return {-3, t[1], t[2]} end
-local first, step = 6, 5
-local n = (#ARGV - first + 1) / step
-local names = {}
-for i = 1, n do names[i] = ARGV[first + (i - 1) * step] end
+local names, ids, group = {}, {}, {}
+local groups = {}
+local a = 6
+while a <= #ARGV do
+  local count = tonumber(ARGV[a])
+  local g = {q = tonumber(ARGV[a + 1]), following = ARGV[a + 2], skip = ARGV[a + 3] == '1'}
+  g.past = g.following ~= '' and tonumber(g.following) <= now
+  groups[#groups + 1] = g
+  a = a + 4
+  for _ = 1, count do
+    names[#names + 1] = ARGV[a]
+    ids[#ids + 1] = ARGV[a + 1]
+    group[#group + 1] = g
+    a = a + 2
+  end
+end
+local n = #names
 local scores = redis.pcall('ZMSCORE', KEYS[1], unpack(names))
 if type(scores) ~= 'table' or scores.err then  -- Redis before 6.2
   scores = {}
@@ -198,13 +224,13 @@ end
 local marks = redis.call('HMGET', KEYS[2], unpack(names))
 local ok, left = {}, {}
 for i = 1, n do
-  local o = first + (i - 1) * step
   local code = 0
-  local following = ARGV[o + 3]
-  if not scores[i] or tonumber(scores[i]) ~= fire then code = 1
+  local g = group[i]
+  local score = scores[i]
+  if not score or (score ~= ARGV[1] and tonumber(score) ~= fire) then code = 1
   elseif marks[i] then code = 2
-  elseif following ~= '' and tonumber(following) <= now then code = 3
-  elseif ARGV[o + 4] == '1' then
+  elseif g.past then code = 3
+  elseif g.skip then
     local previous = redis.call('HGET', KEYS[6], names[i])
     if previous then
       local status = redis.call('HGET', prefix .. previous, 'status')
@@ -219,23 +245,21 @@ local stamp = rq_time(sec, usec)
 local marked, moves, removed, pushes, overlap = {}, {}, {}, {}, {}
 local fired = 0
 for _, i in ipairs(ok) do
-  local o = first + (i - 1) * step
-  local jid = ARGV[o + 1]
+  local jid = ids[i]
   local key = prefix .. jid
   if redis.call('HSET', key, 'status', 'queued', 'enqueued_at', stamp) == 2 then
     redis.call('DEL', key)  -- it was not there: dropped by an edit, or Redis lost it
     left[#left + 1] = i; left[#left + 1] = 4
   else
     fired = fired + 1
-    local q = tonumber(ARGV[o + 2])
-    local ids = pushes[q]
-    if not ids then ids = {}; pushes[q] = ids end
-    ids[#ids + 1] = jid
+    local g = group[i]
+    local queued = pushes[g.q]
+    if not queued then queued = {}; pushes[g.q] = queued end
+    queued[#queued + 1] = jid
     marked[#marked + 1] = names[i]; marked[#marked + 1] = jid
-    local following = ARGV[o + 3]
-    if following == '' then removed[#removed + 1] = names[i]
-    else moves[#moves + 1] = following; moves[#moves + 1] = names[i] end
-    if ARGV[o + 4] == '1' then overlap[#overlap + 1] = names[i]; overlap[#overlap + 1] = jid end
+    if g.following == '' then removed[#removed + 1] = names[i]
+    else moves[#moves + 1] = g.following; moves[#moves + 1] = names[i] end
+    if g.skip then overlap[#overlap + 1] = names[i]; overlap[#overlap + 1] = jid end
   end
 end
 if fired > 0 then
@@ -244,8 +268,8 @@ if fired > 0 then
   if #moves > 0 then redis.call('ZADD', KEYS[1], unpack(moves)) end
   if #removed > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
   if #overlap > 0 then redis.call('HSET', KEYS[6], unpack(overlap)) end
-  for q, ids in pairs(pushes) do
-    redis.call('RPUSH', KEYS[7 + q], unpack(ids))
+  for q, queued in pairs(pushes) do
+    redis.call('RPUSH', KEYS[7 + q], unpack(queued))
     redis.call('SADD', KEYS[7], KEYS[7 + q])
   end
   redis.call('HINCRBY', KEYS[3], tostring(math.floor(sec / 60)), fired)
@@ -253,11 +277,17 @@ end
 return {0, t[1], t[2], fired, unpack(left)}
 """
 )
+VISIBLE_SHA = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
 
 
 def fired_key(prefix: str, site: str, fire_ts: int) -> str:
 	"""The markers of one fire time: hash schedule -> job id (redis_keys.RedisKeys.fired)."""
 	return f"{prefix}:{site}:fired:{int(fire_ts)}"
+
+
+def staging_prefix(prefix: str, site: str) -> str:
+	"""Where a chunk's jobs wait (a few milliseconds, 120 s at most) for PREPARE_LUA to move them in place."""
+	return f"{prefix}:{site}:preparing:"
 
 
 def prepared_key(prefix: str, site: str) -> str:
@@ -324,7 +354,6 @@ class Scripts:
 	"""The scripts' SHA1s, loaded once per Redis connection pool."""
 
 	def __init__(self) -> None:
-		self.visible_sha = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
 		self._prepare: dict[int, Any] = {}
 		self._drop: dict[int, Any] = {}
 		self._loaded: set[int] = set()
@@ -360,8 +389,7 @@ def pack_visible(client: redis.Redis, keys: list[str], args: list[Any]) -> bytes
 	"""The EVALSHA of VISIBLE_LUA with these keys and arguments, as bytes ready to send."""
 	pool, conn = _borrow(client)
 	try:
-		sha = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
-		return b"".join(conn.pack_command("EVALSHA", sha, len(keys), *keys, *args))
+		return b"".join(conn.pack_command("EVALSHA", VISIBLE_SHA, len(keys), *keys, *args))
 	finally:
 		pool.release(conn)
 
@@ -414,7 +442,7 @@ def parse_reply(chunk: PreparedChunk, reply: list) -> Outcome:
 		at = float(reply[1]) + float(reply[2]) / 1e6 if len(reply) >= 3 else None
 		return Outcome(chunk, code, enqueued_at=at)
 	at = float(reply[1]) + float(reply[2]) / 1e6
-	left = {int(reply[k]) - 1: int(reply[k + 1]) for k in range(4, len(reply), 2)}
+	left = {int(reply[k]) - 1: int(reply[k + 1]) for k in range(4, len(reply), 2)}  # the chunk's order
 	visible = [i for i in range(len(chunk.names)) if i not in left]
 	return Outcome(chunk, 0, enqueued_at=at, visible=visible, left=left)
 
@@ -517,12 +545,20 @@ def build_chunk_args(
 	marker_ttl: int,
 	grace: int,
 	runs: list[tuple[str, str, int, int | None, bool]],
-) -> list[Any]:
-	"""ARGV of a visibility step: runs are (name, job id, queue number, following, overlap skip)."""
+) -> tuple[list[Any], list[int]]:
+	"""ARGV of a visibility step for runs (name, job id, queue number, following, overlap skip), grouped
+	by (queue, following, skip); returns it and the order of the runs in it (the step's indexes)."""
+	groups: dict[tuple[int, int | None, bool], list[int]] = {}
+	for position, (_name, _job_id, queue_number, following, skip) in enumerate(runs):
+		groups.setdefault((queue_number, following, skip), []).append(position)
 	args: list[Any] = [fire_ts, holder, marker_ttl, grace, JOB_PREFIX]
-	for name, job_id, queue_number, following, skip in runs:
-		args += (name, job_id, queue_number, "" if following is None else following, "1" if skip else "0")
-	return args
+	order: list[int] = []
+	for (queue_number, following, skip), positions in groups.items():
+		args += (len(positions), queue_number, "" if following is None else following, "1" if skip else "0")
+		for position in positions:
+			args += (runs[position][0], runs[position][1])
+		order += positions
+	return args, order
 
 
 class Preparer:
@@ -729,7 +765,9 @@ class Preparer:
 		pipe.hmget(store.keys.specs(site), names)
 		pipe.hmget(index, names)
 		raws, entries = pipe.execute()
-		args: list[Any] = [JOB_PREFIX, fire_ts]
+		staging = staging_prefix(store.keys.prefix, site)
+		writes = client.pipeline(transaction=False)
+		args: list[Any] = [JOB_PREFIX, staging, fire_ts]
 		planned: list[tuple[str, str, Any, Any]] = []  # name, job id, queue, spec
 		ready: list[tuple[str, str, Any, Any]] = []
 		refused = 0
@@ -742,21 +780,22 @@ class Preparer:
 			except (ValueError, TypeError):
 				refused += 1
 				continue
-			tail = f" {self.fingerprint} {spec_sha(raw)}"
+			sha = spec_sha(raw)
 			job_id = job_id_for(site, name, fire_ts)
-			if entry is not None and entry.decode() == job_id + tail:
+			entry_text = f"{job_id} {self.fingerprint} {sha}"
+			if entry is not None and entry.decode() == entry_text:
 				ready.append((name, job_id, ctx.jobs.queue(client, spec.queue), spec))
 				continue
-			queue, job = ctx.jobs.build(client, spec, fire_ts, status=JobStatus.SCHEDULED)
+			queue, job = ctx.jobs.build(client, spec, fire_ts, status=JobStatus.SCHEDULED, job_id=job_id)
 			mapping = job.to_dict()
 			mapping["status"] = PREPARED_STATUS
 			mapping.pop("enqueued_at", None)
-			args += (name, spec_sha(raw), job.id, job.id + tail, len(mapping))
-			for k, v in mapping.items():
-				args += (k, v)
-			planned.append((name, job.id, queue, spec))
+			writes.hset(staging + job_id, mapping=mapping)
+			writes.expire(staging + job_id, 120)
+			args += (name, sha, job_id, entry_text)
+			planned.append((name, job_id, queue, spec))
 		if planned:
-			codes = self.scripts.prepare(client)(
+			self.scripts.prepare(client)(
 				keys=[
 					store.keys.specs(site),
 					store.keys.next_runs(site),
@@ -764,7 +803,9 @@ class Preparer:
 					fired_key(store.keys.prefix, site, fire_ts),
 				],
 				args=args,
+				client=writes,
 			)
+			codes = writes.execute()[-1]
 			for item, code in zip(planned, codes):
 				if int(code) == 0:
 					ready.append(item)
@@ -785,25 +826,21 @@ class Preparer:
 				(name, job_id, queue_keys.index(queue.key) + 1, following, spec.overlap == OVERLAP_SKIP)
 			)
 		step_keys = self.visible_keys(site, fire_ts, queue_keys, queues_set)
-		command = pack_visible(
-			client,
-			step_keys,
-			build_chunk_args(
-				fire_ts=fire_ts,
-				holder=holder,
-				marker_ttl=self.marker_ttl,
-				grace=ctx.config.misfire_grace,
-				runs=runs,
-			),
+		args, order = build_chunk_args(
+			fire_ts=fire_ts,
+			holder=holder,
+			marker_ttl=self.marker_ttl,
+			grace=ctx.config.misfire_grace,
+			runs=runs,
 		)
 		self.runs.add(
 			PreparedChunk(
 				site=site,
 				fire_ts=fire_ts,
-				names=tuple(r[0] for r in ready),
-				job_ids=tuple(r[1] for r in ready),
-				followings=tuple(followings),
-				command=command,
+				names=tuple(ready[i][0] for i in order),
+				job_ids=tuple(ready[i][1] for i in order),
+				followings=tuple(followings[i] for i in order),
+				command=pack_visible(client, step_keys, args),
 				prepared_at=time.time(),
 			)
 		)
