@@ -89,17 +89,15 @@ def test_slow_half_sent_request_times_out_without_blocking_others(start_daemon):
 	results = {}
 
 	def slow():
-		started = time.monotonic()
 		results["slow"] = raw_exchange(daemon.socket_path, b'{"request_type": "pi', shutdown=False)
-		results["slow_s"] = time.monotonic() - started
 
 	thread = threading.Thread(target=slow)
 	thread.start()
 	time.sleep(0.3)
 	assert daemon.request("ping").ok  # served while the slow client holds its connection
 	thread.join(15)
+	# (the deadline is the daemon's: its refusal names it; how long it took is not asserted)
 	assert results["slow"]["ok"] is False and "not completed within 5 s" in results["slow"]["message"]
-	assert 4.5 <= results["slow_s"] < 10
 
 
 def test_second_daemon_refuses_to_hijack_a_live_socket(start_daemon):

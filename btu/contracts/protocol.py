@@ -122,6 +122,19 @@ def read_reply_line(sock: socket.socket, limit: int = 16 * MAX_REQUEST_BYTES) ->
 	return data
 
 
+def _connect(sock: socket.socket, path: str, deadline: float) -> None:
+	"""Connect, waiting while the daemon's listen backlog is full: with a timeout set, a Unix socket's
+	connect fails at once with EAGAIN then, instead of waiting like a blocking one."""
+	while True:
+		try:
+			sock.connect(path)
+			return
+		except BlockingIOError:
+			if time.monotonic() >= deadline:
+				raise socket.timeout("the daemon's listen backlog stayed full") from None
+			time.sleep(0.005)
+
+
 def send_request(
 	socket_path: str,
 	request_type: str,
@@ -144,7 +157,7 @@ def send_request(
 	try:
 		with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
 			sock.settimeout(timeout)
-			sock.connect(socket_path)
+			_connect(sock, socket_path, started + timeout)
 			sock.sendall(payload)
 			buffer = read_reply_line(sock)
 	except (FileNotFoundError, ConnectionRefusedError) as exc:
