@@ -125,12 +125,24 @@ def ping_command(bench_path, sites, config_file, socket_path) -> None:
 @main.command("status")
 @config_options
 @click.option("--json", "as_json", is_flag=True, help="Print the daemon's status as JSON.")
-def status_command(bench_path, sites, config_file, socket_path, as_json) -> None:
+@click.option(
+	"--check",
+	type=click.Choice(["live", "ready", "leader"]),
+	help="For probes: print one line and exit 0 when it holds, 1 when not. live: the daemon answers; "
+	"ready: and Redis and every site's database answered it; leader: and it holds the enqueuing lease.",
+)
+def status_command(bench_path, sites, config_file, socket_path, as_json, check) -> None:
 	"""The daemon at a glance, a table per site; exits 1 when the daemon does not answer."""
 	from . import status_view
 
 	path = _socket_path(bench_path, sites, config_file, socket_path)
 	reply = protocol.status(path, timeout=5.0)
+	if check and not as_json:
+		from .health import check_status
+
+		passed, line = check_status(check, reply.ok, reply.message, reply.data, sites)
+		click.echo(line)
+		sys.exit(0 if passed else 1)
 	if as_json:
 		click.echo(
 			json.dumps(
@@ -140,6 +152,10 @@ def status_command(bench_path, sites, config_file, socket_path, as_json) -> None
 	else:
 		for line in status_view.render(reply.ok, reply.message, reply.data, path, sites):
 			click.echo(line)
+	if check:
+		from .health import check_status
+
+		sys.exit(0 if check_status(check, reply.ok, reply.message, reply.data, sites)[0] else 1)
 	sys.exit(0 if reply.ok else 1)
 
 

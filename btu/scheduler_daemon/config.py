@@ -6,6 +6,7 @@ came from and what was expected. Nothing here imports frappe.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ class DaemonConfig:
 	failure_ttl: int = 7 * 24 * 3600
 	log_level: str = "INFO"
 	metrics_port: int | None = None
+	metrics_host: str = "127.0.0.1"
 	sources: tuple[str, ...] = field(default_factory=tuple)
 
 	def site(self, name: str) -> SiteConfig | None:
@@ -158,6 +160,22 @@ def _redis_url(value: Any) -> str:
 	return value.strip()
 
 
+def _host(value: Any) -> str:
+	"""An address to listen on: an IPv4/IPv6 literal (0.0.0.0 and :: = every interface) or a host name."""
+	text = value.strip() if isinstance(value, str) else None
+	if text:
+		try:
+			ipaddress.ip_address(text)
+			return text
+		except ValueError:
+			if len(text) <= 253 and all(
+				label and len(label) <= 63 and label.replace("-", "").isalnum() and label.isascii()
+				for label in text.split(".")
+			):
+				return text
+	raise ValueError("an IP address (127.0.0.1, 0.0.0.0 for every interface, ::) or a host name")
+
+
 def _timezone(value: Any) -> str:
 	try:
 		validate_timezone(value if isinstance(value, str) else "")
@@ -196,6 +214,7 @@ DAEMON_KEYS: dict[str, Callable[[Any], Any]] = {
 	"failure_ttl": _int_range(-1, 365 * 24 * 3600),
 	"log_level": _choice(LOG_LEVELS, upper=True),
 	"metrics_port": _optional(_int_range(1, 65535)),
+	"metrics_host": _host,
 }
 SITE_KEYS: dict[str, Callable[[Any], Any]] = {
 	"db_name": _nonempty,
@@ -278,6 +297,7 @@ BENCH_BTU_KEYS = (
 	"btu_misfire_grace",
 	"btu_socket_group",
 	"btu_metrics_port",
+	"btu_metrics_host",
 	"btu_log_level",
 )
 

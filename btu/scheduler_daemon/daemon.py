@@ -64,6 +64,7 @@ class Daemon:
 			("btu-consumer", self.consumer.run),
 			("btu-refiller", self.refiller.run),
 			("btu-scheduler", self.scheduler.run),
+			("btu-preparer", self.scheduler.preparer.run),
 			("btu-pause", PauseWatcher(self.ctx).run),
 		):
 			self.threads.append(self._start(self._guard(name, target), name))
@@ -126,6 +127,7 @@ class Daemon:
 		ctx.queue.close()
 		ctx.refresh_requested.set()
 		self.scheduler.wake.set()
+		self.scheduler.preparer.wake.set()
 		deadline = time.monotonic() + STOP_SECONDS
 		for thread in self.threads:
 			thread.join(max(0.0, deadline - time.monotonic()))
@@ -203,13 +205,13 @@ class Daemon:
 		name = request.content
 		if kind == "create_task_schedule":
 			ctx.queue.put((site, name), ("sync", None), priority=True)
-			log_event(log, logging.INFO, "schedule_sync_requested", site=site, schedule=name)
+			log_event(log, logging.DEBUG, "schedule_sync_requested", site=site, schedule=name)
 			return encode_reply(
 				True, f"schedule {name} of site {site} queued for sync", site=site, schedule=name
 			)
 		if kind == "cancel_task_schedule":
 			ctx.queue.put((site, name), ("cancel", None), priority=True)
-			log_event(log, logging.INFO, "schedule_cancel_requested", site=site, schedule=name)
+			log_event(log, logging.DEBUG, "schedule_cancel_requested", site=site, schedule=name)
 			return encode_reply(
 				True, f"schedule {name} of site {site} queued for removal", site=site, schedule=name
 			)
@@ -261,6 +263,7 @@ class Daemon:
 			"bench": self.config.bench_path,
 			"socket": self.config.socket_path,
 			"metrics_port": self.config.metrics_port,
+			"metrics_host": self.config.metrics_host,
 			"metrics_error": ctx.health.metrics_error,
 			"full_refresh_interval": self.config.full_refresh_interval,
 			"misfire_grace": self.config.misfire_grace,
@@ -270,6 +273,7 @@ class Daemon:
 			"internal_queue": {"priority": priority, "bulk": bulk},
 			"reconnects": {"redis": ctx.health.redis_reconnects, "sql": ctx.health.sql_reconnects},
 			"refresh": ctx.refresh_progress.snapshot(bulk),
+			"prepare": self.scheduler.preparer.status(),
 			"counters": counters,
 			"sites": sites,
 		}

@@ -1,31 +1,40 @@
-"""Optional Prometheus endpoint: ``http://127.0.0.1:<metrics_port>/metrics`` (off unless metrics_port is set).
+"""Optional HTTP endpoint: ``http://<metrics_host>:<metrics_port>/metrics`` (off unless metrics_port is set),
+with ``/healthz`` and ``/readyz`` for orchestrators beside it (health.py).
 
 Uses ``prometheus_client`` (a dependency of BTU); when it cannot be imported or the port is
 taken, the daemon logs ``metrics_unavailable`` and runs without metrics. The values come from the
 daemon's own counters and health, read at scrape time by a custom collector, so the hot
 paths carry no metric calls; the one exception is the enqueue-lateness histogram, observed
-by the scheduler for each run it enqueues.
+by the scheduler for each run it enqueues. One small threaded HTTP server (the standard library's)
+serves the three paths on ``metrics_host`` (default 127.0.0.1; 0.0.0.0 in a container, whose probes
+come from outside it).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 
 from redis.exceptions import RedisError
 
 from btu import __version__
 
+from .health import HealthChecks
 from .logutil import log_event
 
 try:  # optional dependency: the "metrics" extra
-	from prometheus_client import CollectorRegistry, Histogram, start_http_server
+	from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 	from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 except ImportError:  # pragma: no cover - exercised only without the extra
 	CollectorRegistry = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger("btu.metrics")
-METRICS_HOST = "127.0.0.1"
+METRICS_HOST = "127.0.0.1"  # the default of metrics_host
+REQUEST_SECONDS = 5.0  # a client that sends no complete request within this is dropped
 LATENESS_BUCKETS = (
 	0.005,
 	0.01,
@@ -172,8 +181,68 @@ class DaemonCollector:
 		yield invalid
 
 
+def _url(host: str, port: int, path: str = "/metrics") -> str:
+	return f"http://[{host}]:{port}{path}" if ":" in host else f"http://{host}:{port}{path}"
+
+
+class _Server(ThreadingHTTPServer):
+	daemon_threads = True
+	allow_reuse_address = True
+
+
+class _Server6(_Server):
+	address_family = socket.AF_INET6
+
+
+def _handler(metrics: "Metrics") -> type[BaseHTTPRequestHandler]:
+	class Handler(BaseHTTPRequestHandler):
+		timeout = REQUEST_SECONDS
+		server_version = "btu-scheduler"
+		sys_version = ""
+
+		def do_GET(self) -> None:  # noqa: N802 - http.server's name
+			self._answer(send_body=True)
+
+		def do_HEAD(self) -> None:  # noqa: N802
+			self._answer(send_body=False)
+
+		def _answer(self, send_body: bool) -> None:
+			path = self.path.split("?", 1)[0]
+			try:
+				if path in ("/metrics", "/"):
+					status, content_type, body = 200, CONTENT_TYPE_LATEST, generate_latest(metrics.registry)
+				elif path in ("/healthz", "/livez"):
+					ok, data = metrics.health.liveness()
+					status, content_type, body = 200 if ok else 503, "application/json", _json(data)
+				elif path == "/readyz":
+					ok, data = metrics.health.readiness()
+					status, content_type, body = 200 if ok else 503, "application/json", _json(data)
+				else:
+					status, content_type = 404, "text/plain; charset=utf-8"
+					body = b"not found: try /metrics, /healthz or /readyz\n"
+			except Exception as exc:  # noqa: BLE001 - a probe must get an answer, never a dropped connection
+				status, content_type = 500, "text/plain; charset=utf-8"
+				body = f"error: {type(exc).__name__}: {exc}\n".encode()
+			self.send_response(status)
+			self.send_header("Content-Type", content_type)
+			self.send_header("Content-Length", str(len(body)))
+			self.send_header("Cache-Control", "no-store")
+			self.end_headers()
+			if send_body:
+				self.wfile.write(body)
+
+		def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+			pass  # no line per probe or scrape (the daemon logs events only)
+
+	return Handler
+
+
+def _json(data: dict[str, Any]) -> bytes:
+	return (json.dumps(data, default=str, sort_keys=True) + "\n").encode()
+
+
 class Metrics:
-	"""The registry, the lateness histogram and the HTTP server of one daemon."""
+	"""The registry, the lateness histogram, the health checks and the HTTP server of one daemon."""
 
 	def __init__(self, ctx: Any) -> None:
 		if CollectorRegistry is None:
@@ -189,35 +258,50 @@ class Metrics:
 			buckets=LATENESS_BUCKETS,
 			registry=self.registry,
 		)
+		self.health = HealthChecks(ctx)
 		self.server: Any = None
 		self.thread: Any = None
 		self.port: int | None = None
+		self.host = getattr(ctx.config, "metrics_host", METRICS_HOST) or METRICS_HOST
 
 	def observe_lateness(self, seconds: float) -> None:
 		self.lateness.observe(max(0.0, seconds))
 
 	def start(self, port: int) -> None:
+		host = self.host
+		server_class = _Server6 if ":" in host else _Server
 		try:
-			started = start_http_server(port, addr=METRICS_HOST, registry=self.registry)
+			self.server = server_class((host, port), _handler(self))
 		except OSError as exc:
 			raise MetricsError(
-				f"metrics_port {port}: cannot listen on {METRICS_HOST}:{port} "
+				f"metrics_port {port}: cannot listen on {host}:{port} "
 				f"({exc.strerror or exc}); choose a free port or unset metrics_port."
 			) from None
-		if isinstance(started, tuple):
-			self.server, self.thread = started
+		self.thread = threading.Thread(
+			target=self.server.serve_forever, kwargs={"poll_interval": 0.5}, name="btu-http", daemon=True
+		)
+		self.thread.start()
 		self.port = port
-		log_event(log, logging.INFO, "metrics_listening", url=f"http://{METRICS_HOST}:{port}/metrics")
+		log_event(
+			log,
+			logging.INFO,
+			"metrics_listening",
+			url=_url(host, port),
+			health=_url(host, port, "/healthz"),
+			ready=_url(host, port, "/readyz"),
+		)
 
 	def stop(self) -> None:
 		if self.server is not None:
 			self.server.shutdown()
 			self.server.server_close()
 			self.server = None
+		self.health.close()
 
 
 def start_metrics(ctx: Any, port: int) -> Metrics:
-	"""Create the daemon's metrics, serve them on 127.0.0.1:port and attach them to ``ctx``."""
+	"""Create the daemon's metrics, serve them (and the health paths) on metrics_host:port and
+	attach them to ``ctx``."""
 	metrics = Metrics(ctx)
 	metrics.start(port)
 	ctx.metrics = metrics

@@ -113,7 +113,9 @@ def render(
 		f"error     {error + ' (' + _ago(data.get('last_error_at'), now) + ')' if error else '-'}",
 	]
 	if data.get("metrics_port"):
-		lines.append(f"metrics   http://127.0.0.1:{data['metrics_port']}/metrics")
+		host = data.get("metrics_host") or "127.0.0.1"
+		host = f"[{host}]" if ":" in host else host
+		lines.append(f"metrics   http://{host}:{data['metrics_port']}/metrics  (/healthz, /readyz)")
 		if data.get("metrics_error"):
 			lines.append(f"          NOT SERVED: {data['metrics_error']}")
 	for name, site in (data.get("sites") or {}).items():

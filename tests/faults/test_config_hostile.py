@@ -73,6 +73,10 @@ DAEMON_CASES = [
 	("metrics_port", "0"),
 	("metrics_port", "70000"),
 	("metrics_port", '"x"'),
+	("metrics_host", "1"),
+	("metrics_host", '""'),
+	("metrics_host", '"0.0.0.0:9108"'),
+	("metrics_host", '"not a host"'),
 	("bogus_key", "1"),
 ]
 SITE_CASES = [
