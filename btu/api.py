@@ -201,7 +201,7 @@ def run_status(run_id: str) -> dict[str, Any]:
 	try:
 		conn = _redis()
 		planned = conn.zscore(keys.next_runs(site), run_id)
-		job_id = conn.get(keys.marker(site, run_id, fire_ts))
+		job_id = conn.hget(keys.fired(site, fire_ts), run_id)  # its exactly-once marker
 		job_status = conn.hget(f"rq:job:{job_id.decode()}", "status") if job_id else None
 		skips = conn.hget(keys.skipped(site), run_id)
 	except Exception as exc:  # noqa: BLE001 - Redis down: say what is known

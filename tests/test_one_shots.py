@@ -101,7 +101,7 @@ def test_a_one_shot_runs_exactly_once_across_restarts_and_a_second_daemon(
 		start_worker()
 		wait_for(lambda: lines(out), 30, what="the one-shot's run")
 		assert "TS-ONCE1" not in next_runs(redis_client)
-		assert redis_client.get(KEYS.marker(SITE, "TS-ONCE1", fire))  # the exactly-once marker
+		assert redis_client.hget(KEYS.fired(SITE, fire), "TS-ONCE1")  # the exactly-once marker
 		# After the run its row is still enabled (no Frappe worker disabled it in plain mode): full
 		# refreshes on both daemons, a sync request and a change of leader must not arm it again.
 		for daemon in (a, b):

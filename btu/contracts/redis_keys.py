@@ -7,7 +7,12 @@ Per site, with the default prefix ``btu``:
 ``btu:<site>:specs``                hash: schedule name -> JSON ScheduleSpec (what to enqueue)
 ``btu:<site>:timings``              hash: schedule name -> ``"<cron>|<zone>"`` (a change resets the fire time)
 ``btu:<site>:errors``               hash: schedule name -> why it cannot run
-``btu:<site>:fired:<name>:<ts>``    marker of an enqueued run (the exactly-once guard; expires)
+``btu:<site>:fired:<ts>``           hash: schedule name -> job id: the exactly-once markers of the runs
+                                    of one fire time (expires misfire_grace + 1 day after its last write)
+``btu:<site>:prepared``             hash: schedule name -> ``"<job id> <builder> <spec sha1>"``: its run
+                                    prepared ahead (an RQ job hash with status ``scheduled``, not queued)
+``btu:<site>:preparing:<job id>``   a prepared job's hash for the milliseconds before it is checked and
+                                    moved to ``rq:job:<job id>`` (expires after 120 s)
 ``btu:<site>:enqueued``             hash: minute (Unix s // 60) -> runs enqueued in that minute
 ``btu:<site>:epoch``                random token; when it vanishes or changes, Redis lost BTU's keys
 ``btu:<site>:skipped``              hash: schedule name -> JSON list of its last skipped fire times,
@@ -47,12 +52,20 @@ class RedisKeys:
 	def enqueued(self, site: str) -> str:
 		return f"{self.prefix}:{site}:enqueued"
 
-	def marker(self, site: str, schedule: str, fire_ts: int) -> str:
-		return f"{self.prefix}:{site}:fired:{schedule}:{int(fire_ts)}"
+	def fired(self, site: str, fire_ts: int) -> str:
+		"""The markers of one fire time: hash schedule -> job id (a field = that run was enqueued)."""
+		return f"{self.prefix}:{site}:fired:{int(fire_ts)}"
 
-	def markers_of(self, site: str, schedule: str) -> str:
-		"""A SCAN pattern matching every marker of one schedule."""
-		return f"{self.prefix}:{site}:fired:{schedule}:*"
+	def fired_pattern(self, site: str) -> str:
+		"""A SCAN pattern matching the marker hashes of every fire time of a site."""
+		return f"{self.prefix}:{site}:fired:*"
+
+	def prepared(self, site: str) -> str:
+		return f"{self.prefix}:{site}:prepared"
+
+	def preparing(self, site: str) -> str:
+		"""The prefix of the staging keys of prepared jobs (followed by the job id)."""
+		return f"{self.prefix}:{site}:preparing:"
 
 	def skipped(self, site: str) -> str:
 		return f"{self.prefix}:{site}:skipped"

@@ -302,9 +302,12 @@ def enqueue_now(bench_path, sites, config_file, socket_path, schedule) -> None:
 	client = store.client(site.name)
 	fire_ts = int(time.time())
 	queue, job = JobBuilder(config).build(client, spec, fire_ts)
-	if not client.set(store.keys.marker(site.name, schedule, fire_ts), job.id, nx=True, ex=86400):
+	markers = store.keys.fired(site.name, fire_ts)  # the same marker the scheduler writes for this second
+	if not client.hsetnx(markers, schedule, job.id):
 		click.echo(f"already enqueued this second: {job.id}")
 		return
+	if client.ttl(markers) < 86400:
+		client.expire(markers, 86400)
 	queue.enqueue_job(job)
 	click.echo(f"enqueued {job.id} on queue {queue.name}")
 

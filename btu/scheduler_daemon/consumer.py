@@ -216,6 +216,14 @@ class Consumer:
 		if done or expired:
 			kept = [(e, r) for e, r in zip(entries, results) if r[0] != ONE_SHOT_DONE]
 			entries, results = [e for e, _r in kept], [r for _e, r in kept]
+		changed = [(name, score) for (name, *_e), (code, score) in zip(entries, results) if code]
+		if changed or gone:
+			# Their runs prepared ahead were dropped with the change (redis_store): prepare anew.
+			ctx.prepared_changed(
+				site,
+				[name for name, _score in changed] + gone,
+				min((score for _name, score in changed), default=None),
+			)
 		with ctx.known_lock:
 			# Only the lease holder remembers fire times: a standby's copy goes stale as the leader
 			# fires, and catching up from it after Redis lost its data would enqueue runs again.

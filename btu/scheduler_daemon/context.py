@@ -140,6 +140,8 @@ class DaemonContext:
 		self.refresh_sites: set[str] = set()
 		self.is_leader = False
 		self.wake_scheduler = lambda fire_ts: None  # replaced by the scheduler
+		# (site, schedules whose runs prepared ahead were dropped, earliest new fire time): the preparer's
+		self.prepared_changed = lambda site, names=(), earliest=None: None
 
 	def count(self, name: str, amount: int = 1) -> None:
 		with self.counters_lock:

@@ -44,14 +44,16 @@ import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 
 from btu import __version__
+from btu.contracts.redis_keys import RedisKeys
 from btu.contracts.runs import OVERLAP_SKIP
 
 from .backoff import Backoff
 from .jobs import job_id_for
 from .logutil import log_event
+from .redis_store import DROP_LUA, DROP_PREPARED_FN, JOB_PREFIX
 from .specs import ScheduleSpec
 
 log = logging.getLogger("btu.prepared")
@@ -59,7 +61,6 @@ fire_log = logging.getLogger("btu.scheduler")  # run_enqueued lines, as the ordi
 MARKER_TTL_EXTRA = 24 * 3600  # a marker lives misfire_grace + this after its run (scheduler.py)
 
 CHUNK = 500  # runs per prepare call and per visibility step (enqueued_at is at most one step early)
-JOB_PREFIX = Job.redis_job_namespace_prefix  # "rq:job:" on every supported rq
 PREPARED_STATUS = JobStatus.SCHEDULED.value if hasattr(JobStatus.SCHEDULED, "value") else "scheduled"
 
 # Codes of runs a visibility step left to the ordinary fire path, and of whole chunks.
@@ -75,32 +76,6 @@ REASONS = {
 	PAUSED: "the site is paused",
 	TOO_LATE: "more than misfire_grace late",
 }
-
-# drop_prepared(index, prefix, name): delete a schedule's prepared job (only while it is still just
-# prepared: a job made visible is never touched) and its index entry. Shared with redis_store's scripts.
-DROP_PREPARED_FN = """
-local function drop_prepared(index, prefix, name)
-  local entry = redis.call('HGET', index, name)
-  if not entry then return 0 end
-  redis.call('HDEL', index, name)
-  local jid = string.match(entry, '^(%S+)')
-  if jid and redis.call('HGET', prefix .. jid, 'status') == 'scheduled' then
-    redis.call('DEL', prefix .. jid)
-    return 1
-  end
-  return 0
-end
-"""
-
-# KEYS: [1] prepared index. ARGV: [1] job key prefix, then schedule names. Returns jobs deleted.
-DROP_LUA = (
-	DROP_PREPARED_FN
-	+ """
-local dropped = 0
-for i = 2, #ARGV do dropped = dropped + drop_prepared(KEYS[1], ARGV[1], ARGV[i]) end
-return dropped
-"""
-)
 
 # The jobs of a chunk are first written by the client (HSET of rq's mapping, EXPIRE 120 s) under a
 # staging key each (``<staging prefix><job id>``); this script then checks each run and moves its job
@@ -281,18 +256,18 @@ VISIBLE_SHA = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
 
 
 def fired_key(prefix: str, site: str, fire_ts: int) -> str:
-	"""The markers of one fire time: hash schedule -> job id (redis_keys.RedisKeys.fired)."""
-	return f"{prefix}:{site}:fired:{int(fire_ts)}"
+	"""The markers of one fire time: hash schedule -> job id (RedisKeys.fired)."""
+	return RedisKeys(prefix).fired(site, fire_ts)
 
 
 def staging_prefix(prefix: str, site: str) -> str:
-	"""Where a chunk's jobs wait (a few milliseconds, 120 s at most) for PREPARE_LUA to move them in place."""
-	return f"{prefix}:{site}:preparing:"
+	"""Where a chunk's jobs wait (milliseconds, 120 s at most) for PREPARE_LUA to move them in place."""
+	return RedisKeys(prefix).preparing(site)
 
 
 def prepared_key(prefix: str, site: str) -> str:
 	"""The prepared index: hash schedule -> '<job id> <builder fingerprint> <spec sha1>'."""
-	return f"{prefix}:{site}:prepared"
+	return RedisKeys(prefix).prepared(site)
 
 
 def builder_fingerprint(config: Any) -> str:
@@ -659,7 +634,10 @@ class Preparer:
 				self.sweep(site)
 			self._swept_at = time.monotonic()
 		best: tuple[float, str, int, int] | None = None
+		pause = getattr(self.ctx, "pause", None)
 		for site in self.ctx.databases:
+			if pause is not None and pause.paused(site):
+				continue  # nothing is enqueued for it: nothing to prepare (resumed: misfire_grace decides)
 			found = self._next(site, now)
 			if found is not None:
 				fire_ts, count = found

@@ -7,39 +7,68 @@ import time
 from typing import Iterable
 
 import redis
+from rq.job import Job
 
 from btu.contracts.redis_keys import RedisKeys
 
 from .config import DaemonConfig, SiteConfig
 
-UPSERT_LUA = """
-if ARGV[5] == '2' and redis.call('EXISTS', KEYS[5]) == 1 then
+JOB_PREFIX = Job.redis_job_namespace_prefix  # "rq:job:" on every supported rq
+
+# drop_prepared(index, prefix, name): delete a schedule's prepared job (prepared.py) while it is still
+# only prepared (status 'scheduled': a job made visible is never touched) and its index entry.
+DROP_PREPARED_FN = """
+local function drop_prepared(index, prefix, name)
+  local entry = redis.call('HGET', index, name)
+  if not entry then return 0 end
+  redis.call('HDEL', index, name)
+  local jid = string.match(entry, '^(%S+)')
+  if jid and redis.call('HGET', prefix .. jid, 'status') == 'scheduled' then
+    redis.call('DEL', prefix .. jid)
+    return 1
+  end
+  return 0
+end
+"""
+
+# KEYS: specs, timings, next_runs, errors, markers hash of the candidate fire time, prepared index.
+# ARGV: name, spec JSON, timing, candidate fire time, mode ('0', '1' catch-up, '2' one-shot), now,
+# job key prefix. Every change of a schedule's spec or fire time drops its prepared run (in the same
+# script), so a run prepared ahead never becomes visible in its old form.
+UPSERT_LUA = (
+	DROP_PREPARED_FN
+	+ """
+if ARGV[5] == '2' and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then
   -- A one-shot whose run was enqueued (its marker exists): it is over, never armed again.
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('HDEL', KEYS[1], ARGV[1])
   redis.call('HDEL', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[4], ARGV[1])
+  drop_prepared(KEYS[6], ARGV[7], ARGV[1])
   return {4, ARGV[4]}
 end
 local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
 local oldtiming = redis.call('HGET', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 if score and oldtiming == ARGV[3] then
-  if ARGV[5] == '1' and tonumber(ARGV[4]) < tonumber(score) and redis.call('EXISTS', KEYS[5]) == 0 then
+  if ARGV[5] == '1' and tonumber(ARGV[4]) < tonumber(score) and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
     -- A catch-up from the leader's memory after Redis lost its data: a run not enqueued yet, earlier
     -- than the fire time a standby (which remembers nothing) wrote meanwhile.
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
     redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+    drop_prepared(KEYS[6], ARGV[7], ARGV[1])
     return {3, ARGV[4]}
   end
   if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    drop_prepared(KEYS[6], ARGV[7], ARGV[1])
     return {1, score}
   end
   return {0, score}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+drop_prepared(KEYS[6], ARGV[7], ARGV[1])
 if score and ARGV[6] and tonumber(score) <= tonumber(ARGV[6]) then
   -- The rule changed after its pending run fell due (ARGV[6] = now): that run still happens, once
   -- (its marker guards it), and the scheduler goes on from it with the new rule.
@@ -48,18 +77,22 @@ end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 return {2, ARGV[4]}
 """
+)
 
 # One batch of due runs in one call (inside the fire transaction): set the marker of each enqueued
-# run, then move each schedule to its next fire time if it still holds the one just run. KEYS: next_runs, then the markers to set;
-# ARGV: marker TTL (s), the markers' job ids in the same order, then name, fire time it had and
-# next fire time ('' = remove) per schedule.
+# run (a field of its fire time's markers hash), then move each schedule to its next fire time if it
+# still holds the one just run. KEYS: next_runs, then the markers hashes written; ARGV: marker TTL (s),
+# the number of markers m, m triples (KEYS index of its hash, schedule, job id), then name, fire time
+# it had and next fire time ('' = remove) per schedule.
 FIRE_BATCH_LUA = """
-local markers = #KEYS - 1
-for i = 1, markers do
-  redis.call('SET', KEYS[i + 1], ARGV[i + 1], 'EX', ARGV[1])
+local m = tonumber(ARGV[2])
+for i = 0, m - 1 do
+  local a = 3 + i * 3
+  redis.call('HSET', KEYS[tonumber(ARGV[a])], ARGV[a + 1], ARGV[a + 2])
 end
+for k = 2, #KEYS do redis.call('EXPIRE', KEYS[k], ARGV[1]) end
 local moved = 0
-for i = markers + 2, #ARGV, 3 do
+for i = 3 + m * 3, #ARGV, 3 do
   local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
   if s and tonumber(s) == tonumber(ARGV[i + 1]) then
     if ARGV[i + 2] == '' then redis.call('ZREM', KEYS[1], ARGV[i]) else redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i]) end
@@ -68,6 +101,16 @@ for i = markers + 2, #ARGV, 3 do
 end
 return moved
 """
+
+# KEYS: [1] prepared index. ARGV: [1] job key prefix, then schedule names. Returns jobs deleted.
+DROP_LUA = (
+	DROP_PREPARED_FN
+	+ """
+local dropped = 0
+for i = 2, #ARGV do dropped = dropped + drop_prepared(KEYS[1], ARGV[1], ARGV[i]) end
+return dropped
+"""
+)
 
 # Record skipped fire times: KEYS[1] = the skipped hash; ARGV: how many to keep per schedule, then
 # (name, JSON record with a fire_time) pairs. Each schedule's value is a JSON list, newest first; a
@@ -138,6 +181,7 @@ class RedisStore:
 		self._upsert: dict[str, object] = {}
 		self._fire_batch: dict[int, object] = {}
 		self._skip: dict[int, object] = {}
+		self._drop: dict[int, object] = {}
 
 	# --- connections -------------------------------------------------------------------------
 	def _client(self, url: str) -> redis.Redis:
@@ -176,6 +220,13 @@ class RedisStore:
 		if key not in self._fire_batch:
 			self._fire_batch[key] = client.register_script(FIRE_BATCH_LUA)
 		return self._fire_batch[key]
+
+	def drop_script(self, site: str):
+		client = self.client(site)
+		key = id(client)
+		if key not in self._drop:
+			self._drop[key] = client.register_script(DROP_LUA)
+		return self._drop[key]
 
 	def skip_script(self, site: str):
 		client = self.client(site)
@@ -220,30 +271,20 @@ class RedisStore:
 		enqueued is removed instead, with code 4 (a refresh after the run never re-arms it).
 		"""
 		script = self.upsert_script(site)
-		keys = [
-			self.keys.specs(site),
-			self.keys.timings(site),
-			self.keys.next_runs(site),
-			self.keys.errors(site),
-		]
+		specs, timings = self.keys.specs(site), self.keys.timings(site)
+		next_runs, errors = self.keys.next_runs(site), self.keys.errors(site)
+		index = self.keys.prepared(site)
 		pipe = self.client(site).pipeline(transaction=False)
 		now = time.time()
 		for name, spec_json, timing, candidate in entries:
-			if name in once:
-				# A one-shot is never armed again once its run was enqueued (its marker exists).
-				script(
-					keys=[*keys, self.keys.marker(site, name, candidate)],
-					args=[name, spec_json, timing, candidate, "2", now],
-					client=pipe,
-				)
-			elif name in catch_up:
-				script(
-					keys=[*keys, self.keys.marker(site, name, candidate)],
-					args=[name, spec_json, timing, candidate, "1", now],
-					client=pipe,
-				)
-			else:
-				script(keys=keys, args=[name, spec_json, timing, candidate, "0", now], client=pipe)
+			# A one-shot is never armed again once its run was enqueued (its marker exists); a
+			# catch-up replaces a later pending fire time unless that run was enqueued.
+			mode = "2" if name in once else "1" if name in catch_up else "0"
+			script(
+				keys=[specs, timings, next_runs, errors, self.keys.fired(site, candidate), index],
+				args=[name, spec_json, timing, candidate, mode, now, JOB_PREFIX],
+				client=pipe,
+			)
 		return [(int(code), float(score)) for code, score in pipe.execute()]
 
 	def remove(
@@ -266,6 +307,8 @@ class RedisStore:
 			pipe.hdel(self.keys.specs(site), *names)
 			pipe.hdel(self.keys.timings(site), *names)
 			pipe.hdel(self.keys.errors(site), *names)
+			# Their runs prepared ahead go with them (never made visible afterwards).
+			self.drop_script(site)(keys=[self.keys.prepared(site)], args=[JOB_PREFIX, *names], client=pipe)
 		if deleted:
 			pipe.hdel(self.keys.skipped(site), *deleted)
 			pipe.hdel(self.keys.last_jobs(site), *deleted)
@@ -283,13 +326,14 @@ class RedisStore:
 		names = [name for name, _ts, _record in items]
 		pipe = client.pipeline(transaction=False)
 		for name, run_at, _record in items:
-			pipe.exists(self.keys.marker(site, name, run_at))
+			pipe.hexists(self.keys.fired(site, run_at), name)
 		ran = pipe.execute()
 		pipe = client.pipeline(transaction=True)
 		pipe.zrem(self.keys.next_runs(site), *names)
 		pipe.hdel(self.keys.specs(site), *names)
 		pipe.hdel(self.keys.timings(site), *names)
 		pipe.hdel(self.keys.errors(site), *names)
+		self.drop_script(site)(keys=[self.keys.prepared(site)], args=[JOB_PREFIX, *names], client=pipe)
 		missed = [(name, record) for (name, _ts, record), done in zip(items, ran) if not done]
 		self.record_skips(site, missed, client=pipe)
 		results = pipe.execute()

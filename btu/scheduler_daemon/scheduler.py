@@ -1,9 +1,11 @@
 """Scheduler: sleep until the earliest fire time (or a change), enqueue each due run exactly once.
 
-Each batch of due runs is one Redis transaction guarded by WATCH on the lease (on the runs'
-markers where the lease lives in another Redis) with the markers read inside it: the markers,
-the RQ jobs and the moves to the next fire times are written together or not at all, so a
-crash, a restart or a second daemon never doubles a run.
+Runs prepared ahead (prepared.py: the preparer thread this scheduler owns) are made visible first, at
+their fire time, by one server-side step per chunk. Whatever is still due after that (not prepared,
+or left by a step's checks) goes the ordinary way: each batch is one Redis transaction guarded by
+WATCH on the lease (on the runs' markers hashes where the lease lives in another Redis) with the
+markers read inside it: the markers, the RQ jobs and the moves to the next fire times are written
+together or not at all, so a crash, a restart or a second daemon never doubles a run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .context import DaemonContext
 from .jobs import enqueue_in_transaction
 from .lease import Lease
 from .logutil import log_event
+from .prepared import LEASE_LOST, PreparedRuns, Preparer, make_visible, record_outcomes
 from .redis_store import misfire_record, overlap_record
 from .specs import ScheduleSpec
 
@@ -48,7 +51,15 @@ class Scheduler:
 		self.epochs: dict[str, str] = {}  # site -> token of the Redis data we last saw
 		self.epoch_checked_at = 0.0
 		self.acquire_not_before = 0.0
+		self.prepared = PreparedRuns()
+		self.preparer = Preparer(ctx, self.prepared, self.holder)
 		ctx.wake_scheduler = self.notify
+		ctx.prepared_changed = self.preparer.notify
+
+	def holder(self) -> str | None:
+		"""The lease holder id while this daemon holds the lease (the preparer works only then)."""
+		lease = self.lease
+		return lease.holder_id if lease is not None and lease.held else None
 
 	def notify(self, fire_ts: float) -> None:
 		"""Wake the scheduler when a fire time earlier than its planned wake appears."""
@@ -114,6 +125,8 @@ class Scheduler:
 		ctx = self.ctx
 		with ctx.known_lock:
 			ctx.known_next.clear()
+		self.prepared.clear()  # a new leader prepares from what Redis holds; a standby prepares nothing
+		self.preparer.wake.set()
 		if not held:
 			return
 		for site in ctx.databases:
@@ -152,6 +165,7 @@ class Scheduler:
 					action="resync every schedule from SQL and catch up missed runs",
 				)
 				self.ctx.request_refresh(site)
+				self.prepared.clear(site)  # their jobs went with the data
 				if self.lease and self.lease.held:
 					self.lease_checked_at = 0.0  # the lease went with the data: take it back now
 				else:
@@ -161,6 +175,14 @@ class Scheduler:
 	def step(self) -> float:
 		"""One pass: fire what is due; return how long to sleep (0 = go again now)."""
 		ctx = self.ctx
+		# Prepared runs first, at their fire time, before any other round trip (a step checks the
+		# lease itself where it lives in the site's Redis; elsewhere the markers keep runs single).
+		if self.lease is not None and self.lease.held:
+			now = time.time()
+			for site in ctx.databases:
+				chunks = self.prepared.take_due(site, now)
+				if chunks and not ctx.pause.paused(site):
+					self.fire_prepared(site, chunks)
 		self._check_data_lost()
 		if not self._check_lease():
 			return self.lease.renew_interval
@@ -178,6 +200,23 @@ class Scheduler:
 		until_lease = self.lease.renew_interval - (time.monotonic() - self.lease_checked_at)
 		sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
 		return max(sleep, 0.001)
+
+	def fire_prepared(self, site: str, chunks: list) -> int:
+		"""Make prepared runs visible (one server-side step per chunk, all sent at once); the runs a
+		step left stay due for the ordinary path. Returns how many were made visible."""
+		ctx = self.ctx
+		outcomes = make_visible(ctx.store.client(site), self.preparer.scripts, chunks)
+		summary = record_outcomes(ctx, site, outcomes)
+		if LEASE_LOST in summary["codes"] and self.lease is not None and self.lease.held:
+			self.lease.held = False
+			ctx.is_leader = False
+			log_event(log, logging.WARNING, "lease_lost", holder=self.lease.holder_id)
+			self._leadership_changed(False)
+		for outcome in outcomes:
+			if outcome.error is not None:
+				log_event(log, logging.ERROR, "prepared_step_failed", site=site, error=str(outcome.error))
+		self.preparer.notify(site, earliest=summary["earliest_following"])
+		return summary["visible"]
 
 	@staticmethod
 	def _collapsed(spec: ScheduleSpec, fire_ts: int, now: float) -> int:
@@ -221,7 +260,9 @@ class Scheduler:
 		names = [name for name, _ in due]
 		specs = [None if raw is None else ScheduleSpec.from_json(raw) for raw in store.specs(site, names)]
 		run_times = self._run_times(site, due, specs)
-		markers = [store.keys.marker(site, name, ts) for (name, _), ts in zip(due, run_times)]
+		# A run's marker: its field in its fire time's markers hash.
+		markers = [(store.keys.fired(site, ts), name) for (name, _), ts in zip(due, run_times)]
+		marker_hashes = list(dict.fromkeys(key for key, _name in markers))
 		fire_batch = store.fire_batch_script(site)
 		next_key = store.keys.next_runs(site)
 		grace = ctx.config.misfire_grace
@@ -233,8 +274,8 @@ class Scheduler:
 		running = self._previous_runs_active(site, client, due, specs)
 		advanced: list[tuple[str, int | None]] = []
 		# Written by one script call per batch (markers and moves) and one SADD per queue.
-		marker_keys: list[str] = []
-		marker_ids: list[str] = []
+		marker_sets: list = []  # (index of its hash in the script's KEYS, schedule, job id) triples
+		written: dict[str, int] = {}
 		moves: list = []
 		queues: dict[str, object] = {}
 		try:
@@ -242,7 +283,7 @@ class Scheduler:
 				# Watching the lease is enough where it lives in this Redis: only its holder writes
 				# markers, and a change of holder aborts this transaction. Elsewhere the markers
 				# themselves are watched (a WATCH costs Redis ~5 us a key).
-				pipe.watch(*([self.lease.key] if lease_shared else markers))
+				pipe.watch(*([self.lease.key] if lease_shared else marker_hashes))
 				if lease_shared:
 					holder = pipe.get(self.lease.key)
 					if holder is None or holder.decode() != self.lease.holder_id:
@@ -251,7 +292,7 @@ class Scheduler:
 						log_event(log, logging.WARNING, "lease_lost", holder=self.lease.holder_id)
 						self._leadership_changed(False)
 						return 0
-				already = pipe.mget(markers)
+				already = self._read_markers(pipe, markers, marker_hashes)
 				now = time.time()
 				pipe.multi()
 				for (name, score), fire_ts, spec, marker, done in zip(
@@ -278,9 +319,11 @@ class Scheduler:
 						overlapped.append((name, fire_ts, previous[0], previous[1]))
 					else:
 						queue, job = ctx.jobs.build(client, spec, fire_ts)
-						marker_keys.append(marker)
-						marker_ids.append(job.id)
+						hash_key = marker[0]
+						marker_sets += (written.setdefault(hash_key, len(written) + 2), name, job.id)
 						queues[queue.key] = queue
+						# Written whole: a job prepared ahead for this run (status scheduled) is replaced.
+						pipe.delete(job.key)
 						enqueue_in_transaction(queue, job, pipe, register_queue=False)
 						enqueued.append(
 							(name, fire_ts, job.id, lateness, self._collapsed(spec, fire_ts, now))
@@ -292,8 +335,8 @@ class Scheduler:
 				for queue in queues.values():
 					pipe.sadd(queue.redis_queues_keys, queue.key)
 				fire_batch(
-					keys=[next_key, *marker_keys],
-					args=[grace + MARKER_TTL_EXTRA, *marker_ids, *moves],
+					keys=[next_key, *written],
+					args=[grace + MARKER_TTL_EXTRA, len(marker_sets) // 3, *marker_sets, *moves],
 					client=pipe,
 				)
 				if enqueued:
@@ -319,6 +362,9 @@ class Scheduler:
 					ctx.known_next.pop(key, None)
 				elif key in ctx.known_next:
 					ctx.known_next[key] = (ctx.known_next[key][0], score)
+		following = [score for _name, score in advanced if score]
+		if following:
+			self.preparer.notify(site, earliest=min(following))
 		ctx.count("runs_enqueued", len(enqueued))
 		ctx.count("runs_skipped_misfire", len(skipped))
 		ctx.count("runs_skipped_overlap", len(overlapped))
@@ -367,6 +413,18 @@ class Scheduler:
 				overlap_policy=OVERLAP_SKIP,
 			)
 		return len(enqueued)
+
+	@staticmethod
+	def _read_markers(pipe, markers: list[tuple[str, str]], hashes: list[str]) -> list[bytes | None]:
+		"""The job id each run's marker holds (None: not enqueued yet), one HMGET per markers hash."""
+		by_hash: dict[str, list[str]] = {key: [] for key in hashes}
+		for key, name in markers:
+			by_hash[key].append(name)
+		found: dict[tuple[str, str], bytes | None] = {}
+		for key, names in by_hash.items():
+			for name, value in zip(names, pipe.hmget(key, names)):
+				found[(key, name)] = value
+		return [found[marker] for marker in markers]
 
 	def _previous_runs_active(
 		self, site: str, client, due: list[tuple[str, int]], specs: list[ScheduleSpec | None]

@@ -361,9 +361,11 @@ def recorded_runs(path: str) -> list[Run]:
 
 
 def markers(client: redis.Redis, schedule: str) -> set[int]:
+	"""The fire times whose markers hash (one per fire time) holds a marker of this schedule."""
 	found = set()
-	for key in client.scan_iter(match=KEYS.markers_of(SITE, schedule), count=1000):
-		found.add(int(key.decode().rsplit(":", 1)[1]))
+	for key in client.scan_iter(match=KEYS.fired_pattern(SITE), count=1000):
+		if client.hexists(key, schedule):
+			found.add(int(key.decode().rsplit(":", 1)[1]))
 	return found
 
 
