@@ -101,3 +101,9 @@ btu.run_task_in_worker = (task) =>
 			indicator: "green",
 		}, 10);
 	});
+
+// A whitelisted call as a promise that resolves with the answer and stays pending when the server
+// refuses (Frappe has shown its message then): no unhandled rejection, the chain just stops.
+// opts: frappe.call's own (freeze, freeze_message, type).
+btu.call = (method, args, opts = {}) =>
+	new Promise((resolve) => frappe.call({ method, args, ...opts, callback: (r) => resolve(r.message) }));

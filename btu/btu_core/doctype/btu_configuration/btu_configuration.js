@@ -47,8 +47,8 @@ function btu_send_test_email(frm) {
 		primary_action_label: __("Send"),
 		primary_action({ recipient }) {
 			dialog.hide();
-			frappe
-				.xcall("btu.btu_api.housekeeping.send_test_email", { recipient }, "POST", {
+			btu
+				.call("btu.btu_api.housekeeping.send_test_email", { recipient }, {
 					freeze: true,
 					freeze_message: __("Sending a test email to {0}...", [recipient]),
 				})

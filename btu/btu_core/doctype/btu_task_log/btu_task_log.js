@@ -27,7 +27,7 @@ function btu_retry_log(frm) {
 			frm.doc.task,
 		]),
 		() =>
-			frappe.xcall("btu.btu_api.housekeeping.retry_task_log", { log: frm.doc.name }, "POST").then((r) => {
+			btu.call("btu.btu_api.housekeeping.retry_task_log", { log: frm.doc.name }).then((r) => {
 				frappe.show_alert(
 					{
 						message: __("Retry planned: run {0} ({1}). Its Task Log appears when a worker has run it.", [
@@ -45,7 +45,7 @@ function btu_retry_log(frm) {
 
 function btu_show_attempts(frm) {
 	if (frm.is_new()) return;
-	frappe.xcall("btu.btu_api.housekeeping.task_log_attempts", { log: frm.doc.name }).then((r) => {
+	btu.call("btu.btu_api.housekeeping.task_log_attempts", { log: frm.doc.name }, { type: "GET" }).then((r) => {
 		if (frm.doc.name !== cur_frm.doc.name) return; // another log opened meanwhile
 		const parts = [];
 		const attempt = frm.doc.attempt || 1;

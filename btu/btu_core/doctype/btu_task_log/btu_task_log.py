@@ -14,6 +14,9 @@ DELETE_BATCH = 1000
 
 
 class BTUTaskLog(Document):
+	def on_trash(self) -> None:
+		release_retry_links([self.name])
+
 	@staticmethod
 	def clear_old_logs(days: int = 90) -> None:
 		"""Log Settings hook: delete logs (and their steps) not modified for ``days`` days; 0 keeps them all."""
@@ -32,14 +35,25 @@ class BTUTaskLog(Document):
 def delete_logs(names: list[str]) -> int:
 	"""Delete these Task Logs with their steps, in batches, without loading each document; returns how many.
 
-	Nothing links to a Task Log but its own retries (``retry_of``), which keep the name."""
+	What links to a Task Log is its retries (``retry_of``): their logs keep the name, their one-shots
+	let go of it (``release_retry_links``)."""
 	deleted = 0
 	for start in range(0, len(names), DELETE_BATCH):
 		batch = names[start : start + DELETE_BATCH]
+		release_retry_links(batch)
 		frappe.db.delete(STEP_DOCTYPE, {"parent": ("in", batch), "parenttype": "BTU Task Log"})
 		frappe.db.delete("BTU Task Log", {"name": ("in", batch)})
 		deleted += len(batch)
 	return deleted
+
+
+def release_retry_links(names: list[str]) -> None:
+	"""The one-shots that retried these logs (``retry_of``) forget them, so that a log can be deleted like
+	any log: a one-shot is kept as the history of a run, and must not hold a link to a log that is gone."""
+	if not names or not frappe.db.has_column("BTU Task Schedule", "retry_of"):
+		return
+	schedule = frappe.qb.DocType("BTU Task Schedule")
+	frappe.qb.update(schedule).set(schedule.retry_of, None).where(schedule.retry_of.isin(names)).run()
 
 
 def log_filters(

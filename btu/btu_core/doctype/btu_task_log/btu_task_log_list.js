@@ -33,7 +33,7 @@ function btu_delete_logs_dialog(listview) {
 			count(values).then((n) => {
 				if (!n) return;
 				frappe.confirm(__("Delete {0} Task Logs for good?", [n]), () =>
-					frappe.xcall("btu.btu_api.housekeeping.delete_task_logs", values, "POST", { freeze: true }).then((r) => {
+					btu.call("btu.btu_api.housekeeping.delete_task_logs", values, { freeze: true }).then((r) => {
 						dialog.hide();
 						frappe.show_alert({ message: __("Deleted {0} Task Logs.", [r.deleted]), indicator: "green" }, 7);
 						listview.refresh();
@@ -45,7 +45,7 @@ function btu_delete_logs_dialog(listview) {
 	const show = (html) => dialog.fields_dict.count.$wrapper.html(html);
 	const count = (values) => {
 		if (!values.from_date || !values.to_date) return Promise.resolve(0);
-		return frappe.xcall("btu.btu_api.housekeeping.count_task_logs", values).then((n) => {
+		return btu.call("btu.btu_api.housekeeping.count_task_logs", values, { type: "GET" }).then((n) => {
 			show(
 				`<p class="btu-delete-count ${n ? "text-danger" : "text-muted"}">${
 					n

@@ -11,6 +11,7 @@ import time
 
 import frappe
 
+import btu.api
 from btu.btu_core import retries
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
 from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule
@@ -251,7 +252,6 @@ class TestRetries(DaemonTestCase):
 		self.assertIn("is Success: only a Failed or Timeout run can be retried", str(ctx.exception))
 
 	def test_the_python_api_retries_and_exposes_the_step_recorder(self):
-		import btu.api
 		from btu.btu_core.steps import step
 
 		self.assertIs(btu.api.step, step)
@@ -261,6 +261,20 @@ class TestRetries(DaemonTestCase):
 		one_shot = frappe.get_doc("BTU Task Schedule", run_id)
 		self.assertEqual((one_shot.retry_of, one_shot.attempt), (failed.log, 2))
 		self.assertEqual(json.loads(one_shot.argument_overrides), {"name": "api"})
+
+	def test_a_retried_log_can_be_deleted_its_one_shot_lets_go_of_it(self):
+		from btu.btu_core.doctype.btu_task_log.btu_task_log import delete_logs
+
+		task = make_task(f"{HERE}.sample_always_fails")
+		first = execute_task(task.name, component=COMPONENT_WEB).log
+		second = execute_task(task.name, component=COMPONENT_WEB).log
+		run_ids = [btu.api.retry(first), btu.api.retry(second)]
+		frappe.db.commit()
+		frappe.delete_doc("BTU Task Log", first)  # as Desk deletes: links checked
+		delete_logs([second])  # as Delete by date range and Log Settings do
+		self.assertEqual(
+			[frappe.db.get_value("BTU Task Schedule", r, "retry_of") for r in run_ids], [None, None]
+		)
 
 	def test_only_a_system_manager_may_retry(self):
 		from btu.btu_api.housekeeping import retry_task_log

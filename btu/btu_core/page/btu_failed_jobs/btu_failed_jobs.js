@@ -31,7 +31,7 @@ class BTUFailedJobs {
 
 	load() {
 		this.page.set_indicator(__("Loading"), "blue");
-		return frappe.xcall("btu.btu_api.failed_jobs.list_failed_jobs").then((r) => this.render(r));
+		return btu.call("btu.btu_api.failed_jobs.list_failed_jobs", {}, { type: "GET" }).then((r) => this.render(r));
 	}
 
 	render(r) {
@@ -77,7 +77,7 @@ class BTUFailedJobs {
 	}
 
 	open(job_id) {
-		frappe.xcall("btu.btu_api.failed_jobs.get_failed_job", { job_id }).then((j) => {
+		btu.call("btu.btu_api.failed_jobs.get_failed_job", { job_id }, { type: "GET" }).then((j) => {
 			const link = (doctype, name, exists) =>
 				!name ? "" : exists === false ? `${btu.escape(name)} <span class="text-muted">(${__("deleted")})</span>`
 					: `<a href="/app/${frappe.router.slug(doctype)}/${encodeURIComponent(name)}">${btu.escape(name)}</a>`;
@@ -120,7 +120,7 @@ class BTUFailedJobs {
 		frappe.confirm(
 			__("Run this job's task again now, with the same arguments, through the scheduler daemon? The failed job is removed."),
 			() =>
-				frappe.xcall("btu.btu_api.failed_jobs.requeue_failed_job", { job_id }, "POST").then((r) => {
+				btu.call("btu.btu_api.failed_jobs.requeue_failed_job", { job_id }, { freeze: true }).then((r) => {
 					frappe.show_alert(
 						{ message: __("Requeued as run {0} of task {1}.", [r.run_id, r.task]), indicator: "green" },
 						10
@@ -132,7 +132,7 @@ class BTUFailedJobs {
 
 	delete(job_id) {
 		frappe.confirm(__("Delete failed job {0}? Its Task Log, if any, stays.", [job_id]), () =>
-			frappe.xcall("btu.btu_api.failed_jobs.delete_failed_job", { job_id }, "POST").then(() => {
+			btu.call("btu.btu_api.failed_jobs.delete_failed_job", { job_id }).then(() => {
 				frappe.show_alert({ message: __("Deleted failed job {0}.", [job_id]), indicator: "orange" }, 7);
 				this.load();
 			})
