@@ -161,7 +161,28 @@ def suite_dir():
 
 
 @pytest.fixture(scope="session")
-def bench_processes(bench, bench_config, suite_dir):
+def one_session_per_bench(bench_config):
+	"""Real-bench sessions on one bench take turns: each deletes every BTU record made on the site
+	since it began (``site_left_as_found``) and may restart the daemon, so a second session running
+	meanwhile would lose its records. A lock file next to the bench's own (held for the session)."""
+	import fcntl
+
+	path = os.path.join(
+		tempfile.gettempdir(), f"btu-bench-suite-{bench_config.path.strip('/').replace('/', '-')}.lock"
+	)
+	handle = open(path, "a+")
+	try:
+		fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+	except BlockingIOError:
+		print(f"\nwaiting for another real-bench session on {bench_config.path} ({path})", flush=True)
+		fcntl.flock(handle, fcntl.LOCK_EX)
+	yield
+	fcntl.flock(handle, fcntl.LOCK_UN)
+	handle.close()
+
+
+@pytest.fixture(scope="session")
+def bench_processes(bench, bench_config, suite_dir, one_session_per_bench):
 	"""The bench's processes as `bench start` runs them, and the daemon as the Procfile line says."""
 	setup = bench.bench("btu-scheduler", "setup-procfile")
 	assert "Procfile" in setup.stdout, setup.stdout
