@@ -243,6 +243,8 @@ def plan_automatic_retry(
 	settings = retry_settings(task)
 	if failed_attempt > settings["max_retries"] or existing_retry(log_name):
 		return None
+	if frappe.db.get_value("BTU Task", task.name, "docstatus") != 1:
+		return None  # a draft tried out with Run now, or cancelled since: only submitted tasks run
 	delay = delay_for(failed_attempt, settings["delay"], settings["cap"])
 	with _as_administrator():
 		run_id = run_again(task.name, previous_log=log_name, delay=delay, run_later=run_later)

@@ -163,6 +163,14 @@ class TestRetries(DaemonTestCase):
 		self.assertIn("unexpected keyword argument 'unknown'", broken.result_message)
 		self.assertFalse(frappe.db.exists("BTU Task Schedule", {"retry_of": broken.log}))
 
+	def test_a_draft_tried_in_a_worker_is_not_retried(self):
+		task = make_task(f"{HERE}.sample_always_fails", max_retries=2, submit=False)
+		failed = execute_task(task.name, component=COMPONENT_WORKER)
+		self.assertEqual(failed.status, "Failed")
+		self.assertEqual(failed.extra, {})
+		self.assertFalse(frappe.db.exists("BTU Task Schedule", {"retry_of": failed.log}))
+		self.assertFalse(frappe.db.exists("Error Log", {"method": ("like", f"%retry of {task.name}%")}))
+
 	def test_a_killed_run_found_by_the_hourly_check_is_retried(self):
 		from btu.btu_core.task_runner import expire_stale_in_progress_logs
 
