@@ -351,10 +351,9 @@ def test_a_step_beyond_misfire_grace_writes_nothing(env):
 
 
 def test_the_preparer_waits_until_a_fire_time_comes_within_its_lead(env):
-	e = env()
+	e = env(prepare_ahead=5)  # a fire time 5 s away (plus twice its cost) is to be prepared now
 	e.lead()
 	e.upsert(row("TS-1", "0 0 1 1 *"), row("TS-2", "0 0 1 1 *"))
-	e.preparer.MARGIN = 5.0  # a fire time 5 s away (plus twice its cost) is to be prepared now
 	far, near = soon(40), soon(4)
 	e.at("TS-1", far)
 	e.at("TS-2", near)

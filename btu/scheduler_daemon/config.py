@@ -53,6 +53,7 @@ class DaemonConfig:
 	key_prefix: str = "btu"
 	full_refresh_interval: int = 180
 	misfire_grace: int = 3600
+	prepare_ahead: int = 1  # s: a fire time's runs are prepared at least this long before it (0: never)
 	lease_ttl: int = 10
 	default_timezone: str = "UTC"
 	job_user: str = "Administrator"
@@ -207,6 +208,7 @@ DAEMON_KEYS: dict[str, Callable[[Any], Any]] = {
 	"key_prefix": _nonempty,
 	"full_refresh_interval": _int_range(1, 7 * 24 * 3600),
 	"misfire_grace": _int_range(0, 30 * 24 * 3600),
+	"prepare_ahead": _int_range(0, 120),
 	"lease_ttl": _int_range(2, 3600),
 	"default_timezone": _timezone,
 	"job_user": _nonempty,
@@ -295,6 +297,7 @@ BENCH_BTU_KEYS = (
 	"btu_socket_path",
 	"btu_full_refresh_interval",
 	"btu_misfire_grace",
+	"btu_prepare_ahead",
 	"btu_socket_group",
 	"btu_metrics_port",
 	"btu_metrics_host",

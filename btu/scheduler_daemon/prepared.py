@@ -539,7 +539,8 @@ def build_chunk_args(
 class Preparer:
 	"""Prepares the runs of the coming fire times while this daemon holds the lease (its own thread).
 
-	It prepares one fire time F at a time, in order, starting ``lead`` seconds before F: MARGIN plus
+	It prepares one fire time F at a time, in order, starting ``lead`` seconds before F: ``prepare_ahead``
+	(configuration, default MARGIN) plus
 	SAFETY times the measured cost of preparing F's runs, so that even N = 100,000 runs of one fire
 	time are ready before it while a small one starts only a second ahead. Between fire times it
 	sleeps: the consumer (a changed schedule), the scheduler (runs made visible or enqueued, whose
@@ -562,6 +563,7 @@ class Preparer:
 		self.fingerprint = builder_fingerprint(ctx.config)
 		self.marker_ttl = ctx.config.misfire_grace + MARKER_TTL_EXTRA
 		self.cost = self.FIRST_COST
+		self.margin = float(getattr(ctx.config, "prepare_ahead", self.MARGIN))
 		self.wake = threading.Event()
 		self._lock = threading.Lock()
 		self._cursor: dict[str, float] = {}  # site -> fire times up to this one are prepared
@@ -597,7 +599,7 @@ class Preparer:
 		ctx = self.ctx
 		while not ctx.stop.is_set():
 			try:
-				if self.holder() is None or not ctx.is_leader:
+				if self.margin <= 0 or self.holder() is None or not ctx.is_leader:
 					self._inactive()
 					timeout = 1.0
 				else:
@@ -620,7 +622,7 @@ class Preparer:
 			self._cursor.clear()
 
 	def lead(self, count: int) -> float:
-		return min(self.MAX_AHEAD - self.RESCAN, self.MARGIN + self.SAFETY * self.cost * count)
+		return min(self.MAX_AHEAD - self.RESCAN, self.margin + self.SAFETY * self.cost * count)
 
 	def step(self) -> float:
 		"""Prepare the fire time whose start has come; return how long to sleep (0 = go on)."""
