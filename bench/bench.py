@@ -367,13 +367,14 @@ def observe(
 	alive: Callable[[], bool],
 	url: str,
 	busy_from: Callable[[int], float | None] | None = None,
+	margin: float | None = None,
 ) -> dict[str, Any]:
 	"""Wait for the first fire time after ready_at, watch it and the next one; CPU and RSS meanwhile.
 
 	``busy_from(fire)``: when the system began working towards that fire time (BTU prepares its runs
 	ahead): the idle window ends 0.25 s before it (else 1.5 s before the next fire time)."""
 	period = mode.period
-	f1 = math.ceil((ready_at + mode.margin) / period) * period
+	f1 = math.ceil((ready_at + (mode.margin if margin is None else margin)) / period) * period
 	f2, f3 = f1 + period, f1 + 2 * period
 	lead = min(1.0, period / 4)
 	log(
@@ -652,8 +653,18 @@ def run_btu(ctx: "Bench", n: int, with_refresh_edits: bool) -> dict[str, Any]:
 			starts = [r["started_at"] for r in recent if r.get("fire_time") == fire]
 			return min(starts) if starts else None
 
+		# Steady state: the first fire time observed leaves the daemon time to prepare its runs (about
+		# 100-300 us a run here); one closer to a cold start is partly enqueued the ordinary way.
 		window = observe(
-			mode, client, watch, n, time.time(), daemon.process.alive, ctx.redis.url(0), preparing_since
+			mode,
+			client,
+			watch,
+			n,
+			time.time(),
+			daemon.process.alive,
+			ctx.redis.url(0),
+			preparing_since,
+			margin=max(mode.margin, 2.0 + n * 300e-6),
 		)
 		# Runs carry their fire time: give late ones a little longer before reading (counts stay exact).
 		wait_until(lambda: client.llen(QUEUE_KEY) >= base + 2 * n, time.time() + max(10, mode.period))
@@ -691,6 +702,8 @@ def run_btu(ctx: "Bench", n: int, with_refresh_edits: bool) -> dict[str, Any]:
 		result["peak_rss_mb"] = round(watch.peak_rss_mb(), 1)
 		counters = btu_status(sock)["counters"]
 		result["daemon_counters"] = counters
+		result["runs_prepared"] = counters.get("runs_prepared")
+		result["prepare"] = btu_status(sock).get("prepare")
 		log(
 			f"  BTU N={n}: runs/fire {result['runs_per_fire']} missing {result['missing']} dup "
 			f"{result['duplicates']} p99 {fmt(result['lateness_p99_ms'])} ms, all after "
