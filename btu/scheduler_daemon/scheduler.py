@@ -207,11 +207,11 @@ class Scheduler:
 		ctx = self.ctx
 		outcomes = make_visible(ctx.store.client(site), self.preparer.scripts, chunks)
 		summary = record_outcomes(ctx, site, outcomes)
-		if LEASE_LOST in summary["codes"] and self.lease is not None and self.lease.held:
-			self.lease.held = False
-			ctx.is_leader = False
-			log_event(log, logging.WARNING, "lease_lost", holder=self.lease.holder_id)
-			self._leadership_changed(False)
+		if LEASE_LOST in summary["codes"]:
+			# The lease key is not ours (another daemon took it, or Redis lost its data): look again
+			# now; _check_lease decides (keeping the fire times remembered when the key just vanished).
+			self.lease_checked_at = 0.0
+			self.prepared.clear(site)
 		for outcome in outcomes:
 			if outcome.error is not None:
 				log_event(log, logging.ERROR, "prepared_step_failed", site=site, error=str(outcome.error))
