@@ -75,8 +75,11 @@ class ScheduleSpec:
 	@classmethod
 	def from_json(cls, text: str | bytes) -> "ScheduleSpec":
 		data = json.loads(text)
-		known = {f.name for f in fields(cls)}
-		return cls(**{k: v for k, v in data.items() if k in known})  # a newer daemon's extra keys
+		try:
+			return cls(**data)
+		except TypeError:  # a key of a newer daemon's spec: keep the ones this one knows
+			known = {f.name for f in fields(cls)}
+			return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def spec_from_row(site: str, row: dict[str, Any], default_timezone: str) -> ScheduleSpec | None:
