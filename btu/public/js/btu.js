@@ -83,15 +83,16 @@ btu.format_duration = (seconds) => {
 
 // Run a task synchronously on the web server and show the result.
 btu.run_task_on_server = (task) =>
-	frappe
-		.xcall(btu.api + "run_task_now", { task }, "POST", {
+	btu
+		.call(btu.api + "run_task_now", { task }, {
+			type: "POST",
 			freeze: true,
 			freeze_message: __("Running task {0} on this server...", [task]),
 		})
 		.then((run) => btu.show_run_result(run, __("Task {0}", [task])));
 
 btu.run_task_in_worker = (task) =>
-	frappe.xcall(btu.api + "run_task_in_worker", { task }).then((r) => {
+	btu.call(btu.api + "run_task_in_worker", { task }).then((r) => {
 		frappe.show_alert({
 			message: __("Task {0} queued in {1} (job {2}). Its Task Log appears when a worker has run it.", [
 				task,
