@@ -53,8 +53,15 @@ def native_job(builder: JobBuilder, client: redis.Redis, site: str, method: str,
 	queue = builder.queue(client, "default")
 	job = Job.create(
 		FRAPPE_EXECUTE_JOB,
-		kwargs={"site": site, "user": "Administrator", "method": method, "event": None,
-				"job_name": method, "kwargs": kwargs, "is_async": True},  # fmt: skip
+		kwargs={
+			"site": site,
+			"user": "Administrator",
+			"method": method,
+			"event": None,
+			"job_name": method,
+			"kwargs": kwargs,
+			"is_async": True,
+		},  # fmt: skip
 		connection=client,
 		timeout=300,
 		result_ttl=600,
@@ -89,10 +96,20 @@ def main() -> int:
 	title = f"btu worker_cost {uuid.uuid4().hex[:6]}"
 	try:
 		task = api.insert_submitted(
-			{"doctype": "BTU Task", "desc_short": title, "function_string": SAMPLE, "arguments": '{"name": "bench"}'}
+			{
+				"doctype": "BTU Task",
+				"desc_short": title,
+				"function_string": SAMPLE,
+				"arguments": '{"name": "bench"}',
+			}
 		)
 		schedule = api.insert(
-			{"doctype": "BTU Task Schedule", "task": task["name"], "run_frequency": "Cron Style", "cron_string": "0 0 1 1 *"}
+			{
+				"doctype": "BTU Task Schedule",
+				"task": task["name"],
+				"run_frequency": "Cron Style",
+				"cron_string": "0 0 1 1 *",
+			}
 		)
 		spec = ScheduleSpec(
 			site=config.site, name=schedule["name"], task=task["name"], cron="0 0 1 1 *", timezone="UTC",
@@ -104,7 +121,9 @@ def main() -> int:
 			return builder.build(client, spec, base + i)
 
 		def log_error(i: int):
-			return native_job(builder, client, config.site, "frappe.log_error", {"title": title, "message": str(i)})
+			return native_job(
+				builder, client, config.site, "frappe.log_error", {"title": title, "message": str(i)}
+			)
 
 		def no_write(i: int):
 			return native_job(builder, client, config.site, SAMPLE, {"name": "bench"})
@@ -120,11 +139,15 @@ def main() -> int:
 			queue.enqueue_job(job)
 		jobs = wait_done(client, [job.id for _, job in burst], 600)
 		span = (max(j.ended_at for j in jobs) - min(j.started_at for j in jobs)).total_seconds()
-		print(f"Worker time per job on {config.site} (`bench worker`, one work horse forked per job; median of {args.n}):\n")
+		print(
+			f"Worker time per job on {config.site} (`bench worker`, one work horse forked per job; median of {args.n}):\n"
+		)
 		print("| job | median s | min s | max s |\n|---|--:|--:|--:|")
 		for label, median, low, high in rows:
 			print(f"| {label} | {median:.3f} | {low:.3f} | {high:.3f} |")
-		print(f"\nOne worker, {len(jobs)} BTU runs enqueued at once: {len(jobs) / span:.2f} runs/s ({span:.1f} s)")
+		print(
+			f"\nOne worker, {len(jobs)} BTU runs enqueued at once: {len(jobs) / span:.2f} runs/s ({span:.1f} s)"
+		)
 	finally:
 		delete_new_records(api, snapshot)
 		for row in api.get_list("Error Log", filters=[["method", "=", title]]):

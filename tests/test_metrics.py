@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -13,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from btu.scheduler_daemon.schema import init_database
 
 from .conftest import SITE
-from .services import REPO, DaemonProcess, RedisServer, free_port, wait_for, write_toml
+from .services import DaemonProcess, RedisServer, free_port, wait_for, write_toml
 
 RECORD = "btu.scheduler_daemon.demo_tasks.record_run"
 

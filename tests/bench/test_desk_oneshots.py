@@ -165,6 +165,11 @@ def test_05_a_pending_one_shot_is_cancelled_from_its_form(desk, api):
 	wait_for(lambda: "Cancelled" in headline(desk), 20, what="the headline")
 	desk.shot("one-shot-cancelled")
 	assert api.call("btu.api.cancel", run_id=run_id) is False
+	desk.goto(f"/app/btu-task-schedule?task={STORY['task']}")
+	row = desk.page.locator(f".list-row-container:has(.list-row-checkbox[data-name='{run_id}'])")
+	row.wait_for()
+	assert "Once, over" in row.inner_text(), row.inner_text()
+	desk.shot("schedule-list-one-shots")
 
 
 def test_06_the_python_api_through_bench_execute(bench, bench_config, api):
