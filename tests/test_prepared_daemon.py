@@ -125,3 +125,35 @@ def test_prepare_ahead_zero_prepares_nothing_and_runs_still_run_once(
 	assert redis_client.hlen(KEYS.prepared(SITE)) == 0
 	fires = [j.meta["btu_fire_time"] for j in queued_jobs(redis_client)]
 	assert len(fires) == len(set(fires))
+
+
+def test_a_redis_user_limited_to_btu_and_rq_keys_runs_the_prepared_path(
+	site_db, daemon_config, start_daemon, redis_client, redis_url
+):
+	"""docs/deployment-layouts.md: a Redis ACL user with the key patterns ~btu:* ~rq:* and no dangerous
+	command is enough. Every script the daemon runs must declare only such keys (a '' key name was
+	refused with NOPERM and the preparer never made a run visible)."""
+	user, password = f"btu-limited-{os.getpid()}", "btu-limited-secret"
+	redis_client.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~btu:*", "~rq:*", "&*")
+	redis_client.execute_command("ACL", "SETUSER", user, "+@all", "-@dangerous")
+	redis_client.execute_command("ACL", "LOG", "RESET")
+	try:
+		site_db.add_task("BTU-00001", RECORD, {"path": "/dev/null"})
+		for i in range(3):
+			site_db.add_schedule(f"TS-{i}", "BTU-00001", "*/2 * * * * *")
+		daemon_config(redis_username=user, redis_password=password, log_level="INFO")
+		daemon = start_daemon()
+		wait_for(
+			lambda: counters(daemon)["runs_prepared"] >= 6, 40, what="runs made visible by prepared steps"
+		)
+		denied = [
+			{k.decode() if isinstance(k, bytes) else k: v for k, v in entry.items()}
+			for entry in redis_client.execute_command("ACL", "LOG")
+		]
+		assert [e for e in denied if e.get("username") in (user, user.encode())] == []
+		assert "NOPERM" not in daemon.output()
+		jobs = queued_jobs(redis_client)
+		fires = [(j.meta["btu_schedule"], j.meta["btu_fire_time"]) for j in jobs]
+		assert len(fires) >= 6 and len(fires) == len(set(fires))
+	finally:
+		redis_client.execute_command("ACL", "DELUSER", user)

@@ -138,10 +138,17 @@ class DaemonContext:
 		self.metrics: Any = None  # a metrics.Metrics when metrics_port is set
 		self.refresh_requested = threading.Event()
 		self.refresh_sites: set[str] = set()
-		self.is_leader = False
+		self.is_leader = False  # the scheduler's own view; what the daemon reports is leads()
+		self.lease_confirmed_at = 0.0  # time.monotonic() of the last acquire/renew that got through
 		self.wake_scheduler = lambda fire_ts: None  # replaced by the scheduler
 		# (site, schedules whose runs prepared ahead were dropped, earliest new fire time): the preparer's
 		self.prepared_changed = lambda site, names=(), earliest=None: None
+
+	def leads(self) -> bool:
+		"""What the daemon says of its leadership (ping, status, /readyz, btu_leader): it holds the lease
+		and renewed it within lease_ttl. A daemon cut off from Redis keeps is_leader (and the fire times
+		it remembers) until it can ask again, but by then its lease may be another's."""
+		return self.is_leader and time.monotonic() - self.lease_confirmed_at <= self.config.lease_ttl
 
 	def count(self, name: str, amount: int = 1) -> None:
 		with self.counters_lock:

@@ -185,7 +185,7 @@ class Daemon:
 				version=__version__,
 				pid=os.getpid(),
 				uptime_s=round(time.time() - ctx.started_at, 1),
-				leader=ctx.is_leader,
+				leader=ctx.leads(),
 			)
 		if kind == "status":
 			return encode_reply(True, "running", **self.status())
@@ -257,7 +257,7 @@ class Daemon:
 			"pid": os.getpid(),
 			"uptime_s": round(time.time() - ctx.started_at, 1),
 			"started_at": ctx.started_at,
-			"leader": ctx.is_leader,
+			"leader": ctx.leads(),
 			"lease_holder": lease_holder,
 			"job_mode": self.config.job_mode,
 			"bench": self.config.bench_path,

@@ -156,7 +156,7 @@ class HealthChecks:
 				redis_error = _short(exc)
 		if redis_error is not None:
 			role = "down"
-		elif ctx.is_leader and lease_holder is not None and lease_holder.startswith(self._holder_prefix):
+		elif ctx.leads() and lease_holder is not None and lease_holder.startswith(self._holder_prefix):
 			role = "leader"
 		else:
 			role = "standby"

@@ -110,7 +110,7 @@ class DaemonCollector:
 		yield GaugeMetricFamily(
 			"btu_leader",
 			"1 when this daemon holds the enqueuing lease, 0 on standby.",
-			value=1 if ctx.is_leader else 0,
+			value=1 if ctx.leads() else 0,
 		)
 		yield GaugeMetricFamily(
 			"btu_redis_up",

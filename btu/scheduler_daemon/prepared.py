@@ -65,7 +65,7 @@ PREPARED_STATUS = JobStatus.SCHEDULED.value if hasattr(JobStatus.SCHEDULED, "val
 
 # Codes of runs a visibility step left to the ordinary fire path, and of whole chunks.
 NOT_DUE, ALREADY_RAN, FOLLOWING_PAST, NOT_PREPARED, PREVIOUS_ACTIVE = 1, 2, 3, 4, 5
-LEASE_LOST, PAUSED, TOO_LATE = -1, -2, -3
+LEASE_LOST, TOO_LATE = -1, -3
 REASONS = {
 	NOT_DUE: "no longer due at this fire time",
 	ALREADY_RAN: "already enqueued",
@@ -73,7 +73,6 @@ REASONS = {
 	NOT_PREPARED: "its prepared job is gone (edited, or Redis lost it)",
 	PREVIOUS_ACTIVE: "its previous run is still queued or running",
 	LEASE_LOST: "the lease is held by another daemon",
-	PAUSED: "the site is paused",
 	TOO_LATE: "more than misfire_grace late",
 }
 
@@ -153,22 +152,21 @@ end
 """
 
 # One chunk of prepared runs of one site and fire time made visible, atomically.
-# KEYS: [1] next_runs, [2] markers hash of the fire time, [3] runs-per-minute hash, [4] lease ('' when
-#   the lease lives in another Redis), [5] pause flag ('' = none), [6] last_jobs, [7] rq:queues, then
-#   the queue keys the runs use.
-# ARGV: [1] fire time, [2] lease holder id, [3] marker TTL (s), [4] misfire grace (s), [5] job key
-#   prefix, then groups of runs sharing a queue, a following fire time and an overlap policy: run
-#   count, queue number (1 = KEYS[8]), following fire time ('' = none), '1' for overlap Skip else '0',
-#   then name and job id of each run.
+# KEYS: [1] next_runs, [2] markers hash of the fire time, [3] runs-per-minute hash, [4] lease, [5]
+#   last_jobs, [6] rq:queues, then the queue keys the runs use. Every key is a real name (never ''):
+#   a Redis ACL user limited to BTU's and RQ's key patterns refuses a script that declares any other.
+# ARGV: [1] fire time, [2] lease holder id ('' when the lease lives in another Redis: not checked
+#   here), [3] marker TTL (s), [4] misfire grace (s), [5] job key prefix, then groups of runs sharing a
+#   queue, a following fire time and an overlap policy: run count, queue number (1 = KEYS[7]),
+#   following fire time ('' = none), '1' for overlap Skip else '0', then name and job id of each run.
 # Returns {code, Redis seconds, microseconds, runs made visible, index, reason, index, reason, ...}
-#   (indexes count the runs from 1 in ARGV order): code 0, or -1 lease held by another, -2 paused,
-#   -3 beyond misfire grace (nothing written then).
+#   (indexes count the runs from 1 in ARGV order): code 0, or -1 lease held by another, -3 beyond
+#   misfire grace (nothing written then).
 VISIBLE_LUA = (
 	ISO_FN
 	+ """
 if redis.replicate_commands then redis.replicate_commands() end
-if KEYS[4] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[2] then return {-1} end
-if KEYS[5] ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then return {-2} end
+if ARGV[2] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[2] then return {-1} end
 local fire, prefix = tonumber(ARGV[1]), ARGV[5]
 local t = redis.call('TIME')
 local sec, usec = tonumber(t[1]), tonumber(t[2])
@@ -206,7 +204,7 @@ for i = 1, n do
   elseif marks[i] then code = 2
   elseif g.past then code = 3
   elseif g.skip then
-    local previous = redis.call('HGET', KEYS[6], names[i])
+    local previous = redis.call('HGET', KEYS[5], names[i])
     if previous then
       local status = redis.call('HGET', prefix .. previous, 'status')
       if status == 'queued' or status == 'started' or status == 'deferred' or status == 'scheduled' then code = 5 end
@@ -242,10 +240,10 @@ if fired > 0 then
   redis.call('EXPIRE', KEYS[2], ARGV[3])
   if #moves > 0 then redis.call('ZADD', KEYS[1], unpack(moves)) end
   if #removed > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
-  if #overlap > 0 then redis.call('HSET', KEYS[6], unpack(overlap)) end
+  if #overlap > 0 then redis.call('HSET', KEYS[5], unpack(overlap)) end
   for q, queued in pairs(pushes) do
-    redis.call('RPUSH', KEYS[7 + q], unpack(queued))
-    redis.call('SADD', KEYS[7], KEYS[7 + q])
+    redis.call('RPUSH', KEYS[6 + q], unpack(queued))
+    redis.call('SADD', KEYS[6], KEYS[6 + q])
   end
   redis.call('HINCRBY', KEYS[3], tostring(math.floor(sec / 60)), fired)
 end
@@ -318,7 +316,7 @@ class Outcome:
 	"""What one visibility step did."""
 
 	chunk: PreparedChunk
-	code: int  # 0, or LEASE_LOST / PAUSED / TOO_LATE (nothing written)
+	code: int  # 0, or LEASE_LOST / TOO_LATE (nothing written)
 	enqueued_at: float | None = None  # Redis's clock when the step wrote
 	visible: list[int] = field(default_factory=list)  # indexes into the chunk
 	left: dict[int, int] = field(default_factory=dict)  # index -> reason code (ordinary path)
@@ -720,14 +718,11 @@ class Preparer:
 
 	def visible_keys(self, site: str, fire_ts: int, queue_keys: list[str], queues_set: str) -> list[str]:
 		store = self.ctx.store
-		client = store.client(site)
-		lease = store.keys.lease(self.ctx.config.bench_id) if client is store.bench_client() else ""
 		return [
 			store.keys.next_runs(site),
 			fired_key(store.keys.prefix, site, fire_ts),
 			store.keys.enqueued(site),
-			lease,
-			"",  # pause flag
+			store.keys.lease(self.ctx.config.bench_id),
 			store.keys.last_jobs(site),
 			queues_set,
 			*queue_keys,
@@ -808,7 +803,8 @@ class Preparer:
 		step_keys = self.visible_keys(site, fire_ts, queue_keys, queues_set)
 		args, order = build_chunk_args(
 			fire_ts=fire_ts,
-			holder=holder,
+			# the lease is checked in the step where it lives in the site's Redis, else by the caller
+			holder=holder if client is store.bench_client() else "",
 			marker_ttl=self.marker_ttl,
 			grace=ctx.config.misfire_grace,
 			runs=runs,

@@ -107,6 +107,8 @@ class Scheduler:
 			held = self.lease.acquire_or_renew()
 			self.lease_checked_at = now
 			self.ctx.is_leader = held
+			if held:
+				self.ctx.lease_confirmed_at = now  # taken before the call: never later than Redis's own
 			if held != was:
 				log_event(
 					log,
