@@ -6,13 +6,13 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 
 from redis.exceptions import RedisError
 
 from .backoff import Backoff
 from .context import Action, DaemonContext
-from .logutil import log_event
+from .logutil import log_event, utc_iso
 from .pause import apply_site_settings
 from .redis_store import misfire_record
 from .refiller import ROW_READ_AT
@@ -31,8 +31,28 @@ SQL_CHUNK = 500
 ONE_SHOT_DONE = 4  # upsert's code for a one-shot whose run was already enqueued
 
 
-def iso(ts: float) -> str:
-	return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+@dataclass
+class SyncPlan:
+	"""What a batch of rows of one site becomes before anything is written."""
+
+	entries: list[tuple[str, str, str, int]] = field(
+		default_factory=list
+	)  # name, spec JSON, timing, fire time
+	catch_up: set[str] = field(default_factory=set)  # fire time in the past, from the leader's memory
+	once: set[str] = field(default_factory=set)  # one-shots (kept unless their run was enqueued)
+	expired: list[tuple[str, int, dict]] = field(default_factory=list)  # one-shots beyond the grace
+	removals: list[str] = field(default_factory=list)  # cancelled, disabled or deleted
+	deleted: list[str] = field(default_factory=list)  # rows gone: their skips and last job go too
+	errors: dict[str, str] = field(default_factory=dict)  # name -> why it cannot run
+
+
+@dataclass
+class SyncWritten:
+	"""What Redis made of the plan."""
+
+	synced: list[tuple[str, str, int, bool]] = field(default_factory=list)  # name, timing, fire time, changed
+	done: list[str] = field(default_factory=list)  # one-shots whose run was already enqueued: removed
+	missed: list[str] = field(default_factory=list)  # one-shots recorded as missed (beyond the grace)
 
 
 class Consumer:
@@ -73,8 +93,7 @@ class Consumer:
 					self.ctx.request_refresh()
 			except RedisError as exc:
 				self._requeue(site, items)
-				self.ctx.health.redis_ok = False
-				self.ctx.health.error(f"Redis: {exc}")
+				self.ctx.health.redis_down(exc)
 				wait = self.redis_backoff.fail()
 				log_event(
 					log,
@@ -128,8 +147,7 @@ class Consumer:
 					log_event(log, logging.INFO, "sql_recovered", site=site)
 					ctx.request_refresh(site)
 			except SqlUnavailable as exc:
-				ctx.health.sql_ok[site] = False
-				ctx.health.error(f"SQL {site}: {exc}", site)
+				ctx.health.sql_down(site, exc)
 				wait = self.sql_backoff[site].fail()
 				log_event(
 					log,
@@ -163,60 +181,69 @@ class Consumer:
 	def _apply(
 		self, site: str, rows: list[tuple[str, dict | None]], cancels: list[str], verbose: bool
 	) -> None:
-		ctx = self.ctx
-		now = time.time()
-		specs: list[ScheduleSpec] = []
-		removals: list[str] = list(cancels)
-		errors: dict[str, str] = {}
-		default_tz = ctx.timezone_for(site)
+		"""Plan (rows to specs and first fire times, no Redis), write (one upsert, one removal, one
+		expiry of one-shots over), record (memory, preparer, log lines, counters, the scheduler)."""
+		plan = self._plan(site, rows, cancels, time.time())
+		written = self._write(site, plan)
+		self._record(site, plan, written, cancels, verbose)
+
+	def _plan(
+		self, site: str, rows: list[tuple[str, dict | None]], cancels: list[str], now: float
+	) -> SyncPlan:
+		plan = SyncPlan(removals=list(cancels), deleted=[name for name, row in rows if row is None])
+		default_tz = self.ctx.timezone_for(site)
+		grace = self.ctx.config.misfire_grace
 		for name, row in rows:
 			if row is None:
-				removals.append(name)
+				plan.removals.append(name)
 				continue
 			try:
 				spec = spec_from_row(site, row, default_tz)
 			except ScheduleInvalid as exc:
-				errors[name] = str(exc)
+				plan.errors[name] = str(exc)
 				continue
 			except Exception as exc:  # noqa: BLE001 - one unreadable row must not stop the others
-				errors[name] = f"its row cannot be read: {type(exc).__name__}: {str(exc)[:200]}"
+				plan.errors[name] = f"its row cannot be read: {type(exc).__name__}: {str(exc)[:200]}"
 				continue
 			if spec is None:
-				removals.append(name)
-			else:
-				specs.append(spec)
-		entries = []
-		catch_up: set[str] = set()
-		once: set[str] = set()
-		expired: list[tuple[str, int, dict]] = []
-		grace = ctx.config.misfire_grace
-		for spec in specs:
+				plan.removals.append(name)
+				continue
 			candidate = self._candidate(spec, now)
 			if candidate is None:
 				if spec.once:
 					# Its time is more than misfire_grace ago: over (it ran), or missed while
 					# everything was down (recorded and logged once, as the scheduler's misfires are).
-					expired.append((spec.name, spec.run_at, misfire_record(spec.run_at, now, grace)))
-					continue
-				errors[spec.name] = f"cron {spec.cron!r} never fires again"
+					plan.expired.append((spec.name, spec.run_at, misfire_record(spec.run_at, now, grace)))
+				else:
+					plan.errors[spec.name] = f"cron {spec.cron!r} never fires again"
 				continue
 			if spec.once:
-				once.add(spec.name)  # armed unless its run was already enqueued (its marker)
+				plan.once.add(spec.name)  # armed unless its run was already enqueued (its marker)
 			elif candidate <= now:
-				catch_up.add(spec.name)  # from the leader's memory: a run missed while Redis was away
-			entries.append((spec.name, spec.to_json(), spec.timing, candidate))
-		results = ctx.store.upsert(site, entries, catch_up, once) if entries else []
-		gone = removals + list(errors)
-		deleted = [name for name, row in rows if row is None]  # their skips and last job go too
-		if gone:
-			ctx.store.remove(site, gone, errors, deleted)
-		missed = ctx.store.expire_once(site, expired) if expired else []
-		done = [name for (name, *_e), (code, _score) in zip(entries, results) if code == ONE_SHOT_DONE]
-		gone += done + [name for name, _ts, _record in expired]
-		if done or expired:
-			kept = [(e, r) for e, r in zip(entries, results) if r[0] != ONE_SHOT_DONE]
-			entries, results = [e for e, _r in kept], [r for _e, r in kept]
-		changed = [(name, score) for (name, *_e), (code, score) in zip(entries, results) if code]
+				plan.catch_up.add(spec.name)  # from the leader's memory: a run missed while Redis was away
+			plan.entries.append((spec.name, spec.to_json(), spec.timing, candidate))
+		return plan
+
+	def _write(self, site: str, plan: SyncPlan) -> SyncWritten:
+		store = self.ctx.store
+		results = store.upsert(site, plan.entries, plan.catch_up, plan.once) if plan.entries else []
+		if plan.removals or plan.errors:
+			store.remove(site, plan.removals + list(plan.errors), plan.errors, plan.deleted)
+		missed = store.expire_once(site, plan.expired) if plan.expired else []
+		written = SyncWritten(missed=missed)
+		for (name, _json, timing, _candidate), (code, score) in zip(plan.entries, results):
+			if code == ONE_SHOT_DONE:
+				written.done.append(name)
+			else:
+				written.synced.append((name, timing, int(score), bool(code)))
+		return written
+
+	def _record(
+		self, site: str, plan: SyncPlan, written: SyncWritten, cancels: list[str], verbose: bool
+	) -> None:
+		ctx = self.ctx
+		gone = plan.removals + list(plan.errors) + written.done + [name for name, _ts, _r in plan.expired]
+		changed = [(name, score) for name, _timing, score, was_changed in written.synced if was_changed]
 		if changed or gone:
 			# Their runs prepared ahead were dropped with the change (redis_store): prepare anew.
 			ctx.prepared_changed(
@@ -224,55 +251,31 @@ class Consumer:
 				[name for name, _score in changed] + gone,
 				min((score for _name, score in changed), default=None),
 			)
-		with ctx.known_lock:
-			# Only the lease holder remembers fire times: a standby's copy goes stale as the leader
-			# fires, and catching up from it after Redis lost its data would enqueue runs again.
-			for (name, _json, timing, _candidate), (_changed, score) in zip(entries, results):
-				known = ctx.known_next.get((site, name))
-				if not ctx.is_leader:
-					ctx.known_next.pop((site, name), None)
-				elif not known or known[0] != timing or known[1] < int(score):
-					# Never backwards: the scheduler may have moved past this score meanwhile.
-					ctx.known_next[(site, name)] = (timing, int(score))
-			for name in gone:
-				ctx.known_next.pop((site, name), None)
-		earliest = None
-		for (name, _json, _timing, _c), (changed, score) in zip(entries, results):
-			earliest = score if earliest is None else min(earliest, score)
+		ctx.memory.synced(
+			site, [(name, timing, score) for name, timing, score, _c in written.synced], leader=ctx.is_leader
+		)
+		ctx.memory.forget(site, gone)
+		for name, _timing, score, was_changed in written.synced:
 			self._reported_errors.pop((site, name), None)
-			if changed or verbose:
+			if was_changed or verbose:
 				log_event(
 					log,
-					logging.INFO if (changed or verbose) else logging.DEBUG,
+					logging.INFO,
 					"schedule_synced",
 					site=site,
 					schedule=name,
-					next_run=iso(score),
-					changed=bool(changed),
+					next_run=utc_iso(score),
+					changed=was_changed,
 				)
-		for name in removals:
+		reasons = [
+			(name, "cancelled" if name in cancels else "disabled or deleted") for name in plan.removals
+		] + [(name, "one-shot already ran") for name in written.done]
+		for name, reason in reasons:
 			self._reported_errors.pop((site, name), None)
 			if verbose:
-				log_event(
-					log,
-					logging.INFO,
-					"schedule_removed",
-					site=site,
-					schedule=name,
-					reason="cancelled" if name in cancels else "disabled or deleted",
-				)
-		for name in done:
-			if verbose:
-				log_event(
-					log,
-					logging.INFO,
-					"schedule_removed",
-					site=site,
-					schedule=name,
-					reason="one-shot already ran",
-				)
-		by_name = {name: (ts, record) for name, ts, record in expired}
-		for name in missed:
+				log_event(log, logging.INFO, "schedule_removed", site=site, schedule=name, reason=reason)
+		by_name = {name: (ts, record) for name, ts, record in plan.expired}
+		for name in written.missed:
 			run_at, record = by_name[name]
 			log_event(
 				log,
@@ -280,26 +283,25 @@ class Consumer:
 				"run_skipped_misfire",
 				site=site,
 				schedule=name,
-				fire_time=iso(run_at),
+				fire_time=utc_iso(run_at),
 				late_s=record["late_s"],
-				misfire_grace_s=grace,
+				misfire_grace_s=ctx.config.misfire_grace,
 				one_shot=True,
 			)
-		if missed:
-			ctx.count("runs_skipped_misfire", len(missed))
-		for name, message in errors.items():
+		if written.missed:
+			ctx.count("runs_skipped_misfire", len(written.missed))
+		for name, message in plan.errors.items():
 			if self._reported_errors.get((site, name)) != message:
 				self._reported_errors[(site, name)] = message
 				log_event(log, logging.WARNING, "schedule_invalid", site=site, schedule=name, error=message)
-		ctx.count("schedules_synced", len(entries))
-		ctx.count("schedules_invalid", len(errors))
-		if earliest is not None:
-			ctx.wake_scheduler(earliest)
+		ctx.count("schedules_synced", len(written.synced))
+		ctx.count("schedules_invalid", len(plan.errors))
+		if written.synced:
+			ctx.wake_scheduler(min(score for _name, _timing, score, _c in written.synced))
 
 	def _candidate(self, spec: ScheduleSpec, now: float) -> int | None:
 		"""Next fire time to use when Redis has none for this timing (memory first, see context)."""
-		with self.ctx.known_lock:
-			known = self.ctx.known_next.get((spec.site, spec.name))
-		if known and known[0] == spec.timing and self.ctx.is_leader:
-			return known[1]
+		known = self.ctx.memory.fire_time(spec.site, spec.name, spec.timing)
+		if known is not None and self.ctx.is_leader:
+			return known
 		return spec.first_fire(now, self.ctx.config.misfire_grace)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import DaemonConfig
 from .jobs import JobBuilder
+from .leader_memory import LeaderMemory
 from .pause import PauseState
 from .redis_store import RedisStore
 from .sql import SiteDatabase
@@ -41,11 +43,48 @@ class Health:
 			self.redis_reconnects += 1
 		self.redis_ok = True
 
+	def redis_down(self, exc: Exception) -> None:
+		self.redis_ok = False
+		self.error(f"Redis: {exc}")
+
 	def sql_up(self, site: str) -> None:
 		"""A site's database answers again after an outage."""
 		if not self.sql_ok.get(site, True):
 			self.sql_reconnects += 1
 		self.sql_ok[site] = True
+
+	def sql_down(self, site: str, exc: Exception) -> None:
+		self.sql_ok[site] = False
+		self.error(f"SQL {site}: {exc}", site)
+
+
+class RefreshRequests:
+	"""Sites whose schedules should all be resynced soon: asked for by socket threads, the consumer
+	and the scheduler, taken by the refiller. One lock: a request is never lost between a take and
+	the next wait."""
+
+	def __init__(self) -> None:
+		self._lock = threading.Lock()
+		self._sites: set[str] = set()
+		self._event = threading.Event()
+
+	def ask(self, sites: Iterable[str]) -> None:
+		with self._lock:
+			self._sites.update(sites)
+			self._event.set()
+
+	def take(self) -> set[str]:
+		with self._lock:
+			sites, self._sites = self._sites, set()
+			self._event.clear()
+		return sites
+
+	def wait(self, timeout: float | None) -> None:
+		self._event.wait(timeout)
+
+	def wake(self) -> None:
+		"""Wake the refiller without a request (the daemon is stopping)."""
+		self._event.set()
 
 
 @dataclass
@@ -127,17 +166,13 @@ class DaemonContext:
 		self.site_timezones: dict[str, str] = {}
 		self.pause = PauseState(config)  # why a site is paused (nothing enqueued for it meanwhile)
 		self.sites_without_btu: set[str] = set()  # bench sites whose database has no BTU tables
-		# Last fire time the daemon wrote per schedule, kept in memory so that runs missed
-		# while Redis was restarted (and emptied) are still seen: key -> (timing, fire_ts).
-		self.known_next: dict[tuple[str, str], tuple[str, int]] = {}
-		self.known_lock = threading.Lock()
+		self.memory = LeaderMemory()  # fire times the leader planned, for catch-ups after Redis loses data
 		self.health = Health(sql_ok={site.name: True for site in config.sites})
 		self.counters = Counters()
 		self.counters_lock = threading.Lock()
 		self.refresh_progress = RefreshProgress()
 		self.metrics: Any = None  # a metrics.Metrics when metrics_port is set
-		self.refresh_requested = threading.Event()
-		self.refresh_sites: set[str] = set()
+		self.refresh_requests = RefreshRequests()
 		self.is_leader = False  # the scheduler's own view; what the daemon reports is leads()
 		self.lease_confirmed_at = 0.0  # time.monotonic() of the last acquire/renew that got through
 		self.wake_scheduler = lambda fire_ts: None  # replaced by the scheduler
@@ -158,8 +193,4 @@ class DaemonContext:
 		return self.site_timezones.get(site) or self.config.default_timezone
 
 	def request_refresh(self, site: str | None = None) -> None:
-		if site:
-			self.refresh_sites.add(site)
-		else:
-			self.refresh_sites.update(self.databases)
-		self.refresh_requested.set()
+		self.refresh_requests.ask([site] if site else self.databases)

@@ -18,7 +18,7 @@ from btu.contracts.protocol import Request, encode_reply
 from .config import DaemonConfig
 from .consumer import Consumer
 from .context import DaemonContext
-from .logutil import log_event
+from .logutil import log_event, utc_iso
 from .pause import PauseWatcher
 from .refiller import Refiller
 from .scheduler import Scheduler
@@ -125,7 +125,7 @@ class Daemon:
 		log_event(log, logging.INFO, "daemon_stopping")
 		ctx.stop.set()
 		ctx.queue.close()
-		ctx.refresh_requested.set()
+		ctx.refresh_requests.wake()
 		self.scheduler.wake.set()
 		self.scheduler.preparer.wake.set()
 		deadline = time.monotonic() + STOP_SECONDS
@@ -283,7 +283,7 @@ class Daemon:
 		run: dict[str, Any] = {
 			"schedule": name,
 			"fire_time": fire_ts,
-			"fire_time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(fire_ts)),
+			"fire_time_utc": utc_iso(fire_ts),
 		}
 		if raw_spec:
 			try:

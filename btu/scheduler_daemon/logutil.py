@@ -9,6 +9,11 @@ import time
 from typing import Any
 
 
+def utc_iso(ts: float) -> str:
+	"""A Unix time as the daemon's log lines and replies write it: ``2026-11-23T05:40:00Z``."""
+	return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 class LogfmtFormatter(logging.Formatter):
 	"""``2026-11-23T05:40:00.123Z INFO btu.scheduler event=run_enqueued site=a schedule=TS-1``."""
 

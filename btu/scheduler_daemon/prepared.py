@@ -52,7 +52,7 @@ from btu.contracts.runs import OVERLAP_SKIP
 
 from .backoff import Backoff
 from .jobs import job_id_for
-from .logutil import log_event
+from .logutil import log_event, utc_iso
 from .redis_store import DROP_LUA, DROP_PREPARED_FN, JOB_PREFIX
 from .specs import ScheduleSpec
 
@@ -863,7 +863,7 @@ def record_outcomes(ctx: Any, site: str, outcomes: list[Outcome]) -> dict[str, A
 			left += len(chunk.names)
 			continue
 		left += len(outcome.left)
-		fire_iso = stamps.get(chunk.fire_ts) or stamps.setdefault(chunk.fire_ts, _iso(chunk.fire_ts))
+		fire_iso = stamps.get(chunk.fire_ts) or stamps.setdefault(chunk.fire_ts, utc_iso(chunk.fire_ts))
 		late = outcome.enqueued_at - chunk.fire_ts
 		for i in outcome.visible:
 			following = chunk.followings[i]
@@ -881,13 +881,7 @@ def record_outcomes(ctx: Any, site: str, outcomes: list[Outcome]) -> dict[str, A
 			)
 		visible += len(outcome.visible)
 	if known_updates:
-		with ctx.known_lock:
-			for name, following in known_updates:
-				key = (site, name)
-				if following is None:
-					ctx.known_next.pop(key, None)
-				elif key in ctx.known_next:
-					ctx.known_next[key] = (ctx.known_next[key][0], following)
+		ctx.memory.advanced(site, known_updates)
 	if visible:
 		ctx.count("runs_enqueued", visible)
 		ctx.count("runs_prepared", visible)
@@ -896,10 +890,6 @@ def record_outcomes(ctx: Any, site: str, outcomes: list[Outcome]) -> dict[str, A
 				ctx.metrics.observe_lateness(late)
 		log_event(fire_log, logging.INFO, "run_enqueued", site=site, each=lines)
 	return {"visible": visible, "left": left, "codes": codes, "earliest_following": earliest}
-
-
-def _iso(ts: float) -> str:
-	return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def drop(client: redis.Redis, scripts: Scripts, index_key: str, names: Iterable[str]) -> int:

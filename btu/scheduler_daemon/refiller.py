@@ -43,10 +43,7 @@ class Refiller:
 				next_full = now + ctx.config.full_refresh_interval
 			else:
 				sites = {s for s, at in self.retry_at.items() if at <= now}
-			if ctx.refresh_requested.is_set():
-				ctx.refresh_requested.clear()
-				sites |= ctx.refresh_sites
-				ctx.refresh_sites.clear()
+			sites |= ctx.refresh_requests.take()
 			if sites:
 				self.refresh(sorted(sites))
 			self._follow_progress()
@@ -54,7 +51,7 @@ class Refiller:
 			timeout = max(0.0, wake_at - time.monotonic())
 			if ctx.refresh_progress.running:
 				timeout = min(timeout, 0.2)  # watch the consumer work through the refresh
-			ctx.refresh_requested.wait(timeout)
+			ctx.refresh_requests.wait(timeout)
 
 	def refresh(self, sites: list[str]) -> None:
 		ctx = self.ctx
@@ -83,14 +80,12 @@ class Refiller:
 					ctx.health.sql_up(site)  # (a failure run of Redis errors is not an SQL recovery)
 					log_event(log, logging.INFO, "sql_recovered", site=site)
 			except SqlUnavailable as exc:
-				ctx.health.sql_ok[site] = False
-				ctx.health.error(f"SQL {site}: {exc}", site)
+				ctx.health.sql_down(site, exc)
 				wait = self.backoff[site].fail()
 				self.retry_at[site] = time.monotonic() + wait
 				log_event(log, logging.WARNING, "refresh_failed", site=site, error=str(exc), retry_in_s=wait)
 			except RedisError as exc:
-				ctx.health.redis_ok = False
-				ctx.health.error(f"Redis: {exc}")
+				ctx.health.redis_down(exc)
 				wait = self.backoff[site].fail()
 				self.retry_at[site] = time.monotonic() + wait
 				log_event(

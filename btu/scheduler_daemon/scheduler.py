@@ -22,9 +22,10 @@ from btu.contracts.runs import ACTIVE_JOB_STATUSES, OVERLAP_SKIP
 
 from .backoff import Backoff
 from .context import DaemonContext
+from .fire_plan import Decision, PlannedRun, plan_batch
 from .jobs import enqueue_in_transaction
 from .lease import Lease
-from .logutil import log_event
+from .logutil import log_event, utc_iso
 from .prepared import LEASE_LOST, PreparedRuns, Preparer, make_visible, record_outcomes
 from .redis_store import misfire_record, overlap_record
 from .specs import ScheduleSpec
@@ -34,10 +35,6 @@ BATCH = 1000
 MAX_SLEEP = 60.0
 MARKER_TTL_EXTRA = 24 * 3600
 EPOCH_CHECK_SECONDS = 0.5
-
-
-def iso(ts: float) -> str:
-	return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 class Scheduler:
@@ -76,8 +73,7 @@ class Scheduler:
 					log_event(log, logging.INFO, "redis_recovered")
 					ctx.request_refresh()
 			except RedisError as exc:
-				ctx.health.redis_ok = False
-				ctx.health.error(f"Redis: {exc}")
+				ctx.health.redis_down(exc)
 				timeout = self.backoff.fail()
 				log_event(log, logging.WARNING, "redis_unavailable", error=str(exc), retry_in_s=timeout)
 			if timeout <= 0:
@@ -121,12 +117,11 @@ class Scheduler:
 		return self.lease.held
 
 	def _leadership_changed(self, held: bool) -> None:
-		"""The fire times remembered for catch-ups (context.known_next) are only right while this
+		"""The fire times remembered for catch-ups (leader_memory.py) are only right while this
 		daemon is the one enqueueing: forget them on every change of leadership; a new leader
 		starts from what Redis holds at the moment it takes over (no one else enqueues then)."""
 		ctx = self.ctx
-		with ctx.known_lock:
-			ctx.known_next.clear()
+		ctx.memory.clear()
 		self.prepared.clear()  # a new leader prepares from what Redis holds; a standby prepares nothing
 		self.preparer.wake.set()
 		if not held:
@@ -135,16 +130,19 @@ class Scheduler:
 			client = ctx.store.client(site)
 			scores = client.zrange(ctx.store.keys.next_runs(site), 0, -1, withscores=True)
 			timings = client.hgetall(ctx.store.keys.timings(site))
-			with ctx.known_lock:
-				for name, score in scores:
-					timing = timings.get(name)
-					if timing is not None:
-						ctx.known_next[(site, name.decode())] = (timing.decode(), int(score))
+			ctx.memory.load(
+				site,
+				[
+					(name.decode(), timings[name].decode(), int(score))
+					for name, score in scores
+					if name in timings
+				],
+			)
 
 	def _check_data_lost(self) -> None:
 		"""Notice when Redis lost our keys (restarted without persistence, flushed), even when no
 		command failed (redis-py reconnects silently): then resync every schedule from SQL, with
-		the fire times kept in memory (context.known_next) so that missed runs are caught up."""
+		the fire times the leader remembers (leader_memory.py) so that missed runs are caught up."""
 		now = time.monotonic()
 		if now - self.epoch_checked_at < EPOCH_CHECK_SECONDS:
 			return
@@ -220,22 +218,6 @@ class Scheduler:
 		self.preparer.notify(site, earliest=summary["earliest_following"])
 		return summary["visible"]
 
-	@staticmethod
-	def _collapsed(spec: ScheduleSpec, fire_ts: int, now: float) -> int:
-		"""How many later fire times (before now) this late run stands for (they are not run again)."""
-		if now - fire_ts < 1:
-			return 0
-		# Step with the cached next_fire_time and stop at the first fire time after now: a run a
-		# second late costs one cache hit (computing 1000 fire times per run took ~25 ms, so a
-		# 1000-run batch outlived the lease and its transaction was retried forever).
-		count, after = 0, fire_ts
-		while count < 1000:
-			found = spec.next_fire_after(after)
-			if found is None or found > now:
-				break
-			count, after = count + 1, found
-		return count
-
 	def _run_times(
 		self, site: str, due: list[tuple[str, int]], specs: list[ScheduleSpec | None]
 	) -> list[int]:
@@ -245,17 +227,16 @@ class Scheduler:
 		before the leader's own catch-up was applied: the missed run is caught up, not lost."""
 		oldest = time.time() - self.ctx.config.misfire_grace
 		run_times = []
-		with self.ctx.known_lock:
-			for (name, score), spec in zip(due, specs):
-				known = self.ctx.known_next.get((site, name))
-				if spec is not None and known and known[0] == spec.timing and oldest <= known[1] < score:
-					run_times.append(known[1])
-				else:
-					run_times.append(score)
+		for (name, score), spec in zip(due, specs):
+			known = None if spec is None else self.ctx.memory.fire_time(site, name, spec.timing)
+			run_times.append(known if known is not None and oldest <= known < score else score)
 		return run_times
 
 	def fire(self, site: str, due: list[tuple[str, int]]) -> int:
-		"""Enqueue one batch of due runs of one site atomically; returns how many were enqueued."""
+		"""Enqueue one batch of due runs of one site atomically; returns how many were enqueued.
+
+		Read (specs, remembered fire times, active previous runs; markers inside the transaction), plan
+		(fire_plan.plan_batch, no Redis), write the plan in one transaction, then record it."""
 		ctx = self.ctx
 		store = ctx.store
 		client = store.client(site)
@@ -265,21 +246,9 @@ class Scheduler:
 		# A run's marker: its field in its fire time's markers hash.
 		markers = [(store.keys.fired(site, ts), name) for (name, _), ts in zip(due, run_times)]
 		marker_hashes = list(dict.fromkeys(key for key, _name in markers))
-		fire_batch = store.fire_batch_script(site)
-		next_key = store.keys.next_runs(site)
 		grace = ctx.config.misfire_grace
 		lease_shared = client is store.bench_client()
-		enqueued: list[tuple[str, int, str, float, int]] = []
-		skipped: list[tuple[str, int, float]] = []
-		overlapped: list[tuple[str, int, str, str]] = []  # (schedule, fire time, previous job, its status)
-		last_jobs: dict[str, str] = {}
 		running = self._previous_runs_active(site, client, due, specs)
-		advanced: list[tuple[str, int | None]] = []
-		# Written by one script call per batch (markers and moves) and one SADD per queue.
-		marker_sets: list = []  # (index of its hash in the script's KEYS, schedule, job id) triples
-		written: dict[str, int] = {}
-		moves: list = []
-		queues: dict[str, object] = {}
 		try:
 			with client.pipeline(transaction=True) as pipe:
 				# Watching the lease is enough where it lives in this Redis: only its holder writes
@@ -296,83 +265,83 @@ class Scheduler:
 						return 0
 				already = self._read_markers(pipe, markers, marker_hashes)
 				now = time.time()
-				pipe.multi()
-				for (name, score), fire_ts, spec, marker, done in zip(
-					due, run_times, specs, markers, already
-				):
-					if spec is None:
-						moves += (name, score, "")
-						advanced.append((name, None))
-						continue
-					following = spec.next_fire_after(max(now, score))
-					new_score = following or ""
-					lateness = now - fire_ts
-					previous = running.get(name)
-					if done is not None:
-						ctx.count("runs_already_enqueued")
-					elif lateness > grace:
-						skipped.append((name, fire_ts, lateness))
-						# A later missed fire time still within the grace becomes the one catch-up run
-						# (fired on the next pass); only the runs older than the grace are dropped.
-						within = spec.next_fire_after(max(fire_ts, now - grace))
-						if within is not None and within <= now:
-							new_score = within
-					elif previous is not None:
-						overlapped.append((name, fire_ts, previous[0], previous[1]))
-					else:
-						queue, job = ctx.jobs.build(client, spec, fire_ts)
-						hash_key = marker[0]
-						marker_sets += (written.setdefault(hash_key, len(written) + 2), name, job.id)
-						queues[queue.key] = queue
-						# Written whole: a job prepared ahead for this run (status scheduled) is replaced.
-						pipe.delete(job.key)
-						enqueue_in_transaction(queue, job, pipe, register_queue=False)
-						enqueued.append(
-							(name, fire_ts, job.id, lateness, self._collapsed(spec, fire_ts, now))
-						)
-						if spec.overlap == OVERLAP_SKIP:
-							last_jobs[name] = job.id
-					moves += (name, score, new_score)
-					advanced.append((name, new_score or None))
-				for queue in queues.values():
-					pipe.sadd(queue.redis_queues_keys, queue.key)
-				fire_batch(
-					keys=[next_key, *written],
-					args=[grace + MARKER_TTL_EXTRA, len(marker_sets) // 3, *marker_sets, *moves],
-					client=pipe,
+				plan = plan_batch(
+					due, run_times, specs, [m is not None for m in already], running, now, grace
 				)
-				if enqueued:
-					pipe.hincrby(store.keys.enqueued(site), str(int(now // 60)), len(enqueued))
-				if last_jobs:
-					pipe.hset(store.keys.last_jobs(site), mapping=last_jobs)
-				skip_records = [
-					(name, misfire_record(fire_ts, now, grace)) for name, fire_ts, _lateness in skipped
-				] + [
-					(name, overlap_record(fire_ts, now, job_id, status))
-					for name, fire_ts, job_id, status in overlapped
-				]
-				if skip_records:
-					store.record_skips(site, skip_records, client=pipe)
+				pipe.multi()
+				enqueued = self._write_plan(site, client, pipe, plan, markers, now)
 				pipe.execute()
 		except WatchError:
 			log_event(log, logging.DEBUG, "fire_batch_retry", site=site, runs=len(due))
 			return 0
-		with ctx.known_lock:
-			for name, score in advanced:
-				key = (site, name)
-				if score is None:
-					ctx.known_next.pop(key, None)
-				elif key in ctx.known_next:
-					ctx.known_next[key] = (ctx.known_next[key][0], score)
-		following = [score for _name, score in advanced if score]
+		self._record(site, plan, enqueued)
+		return len(enqueued)
+
+	def _write_plan(
+		self, site: str, client, pipe, plan: list[PlannedRun], markers: list[tuple[str, str]], now: float
+	) -> list[tuple[PlannedRun, str]]:
+		"""Queue the plan's writes on the transaction: the jobs, their markers and the moves to the next
+		fire times (one script call), one SADD per queue, the per-minute count, the Skip policy's last
+		jobs and the skip records. Returns (run, job id) per run enqueued."""
+		ctx = self.ctx
+		store = ctx.store
+		grace = ctx.config.misfire_grace
+		enqueued: list[tuple[PlannedRun, str]] = []
+		last_jobs: dict[str, str] = {}
+		marker_sets: list = []  # (index of its hash in the script's KEYS, schedule, job id) triples
+		written: dict[str, int] = {}
+		moves: list = []
+		queues: dict[str, object] = {}
+		for run, (hash_key, _name) in zip(plan, markers):
+			if run.decision is Decision.ENQUEUE:
+				queue, job = ctx.jobs.build(client, run.spec, run.fire_ts)
+				marker_sets += (written.setdefault(hash_key, len(written) + 2), run.name, job.id)
+				queues[queue.key] = queue
+				# Written whole: a job prepared ahead for this run (status scheduled) is replaced.
+				pipe.delete(job.key)
+				enqueue_in_transaction(queue, job, pipe, register_queue=False)
+				enqueued.append((run, job.id))
+				if run.spec.overlap == OVERLAP_SKIP:
+					last_jobs[run.name] = job.id
+			moves += (run.name, run.score, "" if run.next_fire is None else run.next_fire)
+		for queue in queues.values():
+			pipe.sadd(queue.redis_queues_keys, queue.key)
+		store.fire_batch_script(site)(
+			keys=[store.keys.next_runs(site), *written],
+			args=[grace + MARKER_TTL_EXTRA, len(marker_sets) // 3, *marker_sets, *moves],
+			client=pipe,
+		)
+		if enqueued:
+			pipe.hincrby(store.keys.enqueued(site), str(int(now // 60)), len(enqueued))
+		if last_jobs:
+			pipe.hset(store.keys.last_jobs(site), mapping=last_jobs)
+		skip_records = [
+			(run.name, misfire_record(run.fire_ts, now, grace))
+			if run.decision is Decision.MISFIRE
+			else (run.name, overlap_record(run.fire_ts, now, *run.previous))
+			for run in plan
+			if run.decision in (Decision.MISFIRE, Decision.OVERLAP)
+		]
+		if skip_records:
+			store.record_skips(site, skip_records, client=pipe)
+		return enqueued
+
+	def _record(self, site: str, plan: list[PlannedRun], enqueued: list[tuple[PlannedRun, str]]) -> None:
+		"""After the transaction: the leader's memory, the preparer, counters, metrics, log lines."""
+		ctx = self.ctx
+		ctx.memory.advanced(site, [(run.name, run.next_fire) for run in plan])
+		following = [run.next_fire for run in plan if run.next_fire]
 		if following:
 			self.preparer.notify(site, earliest=min(following))
+		skipped = [run for run in plan if run.decision is Decision.MISFIRE]
+		overlapped = [run for run in plan if run.decision is Decision.OVERLAP]
+		ctx.count("runs_already_enqueued", sum(run.decision is Decision.ALREADY_ENQUEUED for run in plan))
 		ctx.count("runs_enqueued", len(enqueued))
 		ctx.count("runs_skipped_misfire", len(skipped))
 		ctx.count("runs_skipped_overlap", len(overlapped))
 		if ctx.metrics is not None:
-			for run in enqueued:
-				ctx.metrics.observe_lateness(run[3])
+			for run, _job_id in enqueued:
+				ctx.metrics.observe_lateness(run.lateness)
 		if enqueued and log.isEnabledFor(logging.INFO):
 			stamps: dict[int, str] = {}
 			log_event(
@@ -382,39 +351,39 @@ class Scheduler:
 				site=site,
 				each=[
 					{
-						"schedule": name,
-						"fire_time": stamps.get(fire_ts) or stamps.setdefault(fire_ts, iso(fire_ts)),
+						"schedule": run.name,
+						"fire_time": stamps.get(run.fire_ts)
+						or stamps.setdefault(run.fire_ts, utc_iso(run.fire_ts)),
 						"job_id": job_id,
-						"late_ms": round(lateness * 1000, 1),
-						"missed_fire_times_collapsed": collapsed or None,
+						"late_ms": round(run.lateness * 1000, 1),
+						"missed_fire_times_collapsed": run.collapsed or None,
 					}
-					for name, fire_ts, job_id, lateness, collapsed in enqueued
+					for run, job_id in enqueued
 				],
 			)
-		for name, fire_ts, lateness in skipped:
+		for run in skipped:
 			log_event(
 				log,
 				logging.WARNING,
 				"run_skipped_misfire",
 				site=site,
-				schedule=name,
-				fire_time=iso(fire_ts),
-				late_s=round(lateness, 1),
-				misfire_grace_s=grace,
+				schedule=run.name,
+				fire_time=utc_iso(run.fire_ts),
+				late_s=round(run.lateness, 1),
+				misfire_grace_s=ctx.config.misfire_grace,
 			)
-		for name, fire_ts, job_id, status in overlapped:
+		for run in overlapped:
 			log_event(
 				log,
 				logging.WARNING,
 				"run_skipped_overlap",
 				site=site,
-				schedule=name,
-				fire_time=iso(fire_ts),
-				previous_job=job_id,
-				previous_status=status,
+				schedule=run.name,
+				fire_time=utc_iso(run.fire_ts),
+				previous_job=run.previous[0],
+				previous_status=run.previous[1],
 				overlap_policy=OVERLAP_SKIP,
 			)
-		return len(enqueued)
 
 	@staticmethod
 	def _read_markers(pipe, markers: list[tuple[str, str]], hashes: list[str]) -> list[bytes | None]:
