@@ -220,6 +220,8 @@ def test_an_unknown_request_type_is_never_taken_for_a_cancel(daemon_config, redi
 		assert reply["ok"] is False and "'cancel_everything' is not handled" in reply["message"]
 		assert len(daemon.ctx.queue) == 0
 		reply = json.loads(daemon.handle(Request("cancel_task_schedule", "TS-1", SITE)))
-		assert reply["ok"] is True and daemon.ctx.queue.get(0) == ((SITE, "TS-1"), ("cancel", None))
+		assert reply["ok"] is True and daemon.ctx.queue.get_parts(1, 0, 0, 0) == [
+			[((SITE, "TS-1"), ("cancel", None))]
+		]
 	finally:
 		daemon.ctx.store.close()

@@ -10,16 +10,22 @@ import pytest
 from btu.scheduler_daemon.unique_queue import QueueClosed, UniqueQueue
 
 
+def one(queue: UniqueQueue, timeout: float = 0) -> tuple | None:
+	"""The next key as the consumer would take it alone (oldest priority key, else oldest bulk)."""
+	parts = queue.get_parts(0, 1, 0, timeout) if queue.sizes()[0] else queue.get_parts(0, 0, 1, timeout)
+	return parts[0][0] if parts else None
+
+
 def test_a_waiting_key_is_never_queued_twice_and_latest_value_wins():
 	queue: UniqueQueue[str, int] = UniqueQueue()
 	assert queue.put("a", 1) is True
 	assert queue.put("a", 2) is False
 	assert queue.put("b", 1) is True
 	assert len(queue) == 2
-	assert queue.get(0) == ("a", 2)
+	assert one(queue) == ("a", 2)
 	assert queue.put("a", 3) is True  # popped keys may come back
-	assert [queue.get(0), queue.get(0)] == [("b", 1), ("a", 3)]
-	assert queue.get(0.01) is None
+	assert [one(queue), one(queue)] == [("b", 1), ("a", 3)]
+	assert one(queue, 0.01) is None
 
 
 def test_priority_keys_overtake_a_refresh_in_progress():
@@ -27,19 +33,21 @@ def test_priority_keys_overtake_a_refresh_in_progress():
 	queue.put_many([(f"s{i}", "row") for i in range(1000)])
 	queue.put("s500", "sync", priority=True)  # already waiting in bulk: moves ahead
 	queue.put("new", "sync", priority=True)
-	assert queue.get(0) == ("s500", "sync")
-	assert queue.get(0) == ("new", "sync")
-	assert queue.get(0) == ("s0", "row")
+	assert queue.get_parts(0, 1, 1, 0) == [[("s500", "sync")]]  # bulk waits while priority keys remain
+	assert queue.get_parts(0, 1, 1, 0) == [[("new", "sync")], [("s0", "row")]]
 	assert "s500" not in queue and len(queue) == 998
 
 
-def test_get_batch_takes_priority_first_and_respects_the_limit():
+def test_parts_take_the_newest_priority_keys_then_the_oldest_then_bulk_within_their_limits():
 	queue: UniqueQueue[int, None] = UniqueQueue()
 	queue.put_many([(i, None) for i in range(10)])
-	queue.put(99, None, priority=True)
-	batch = queue.get_batch(4, 0)
-	assert [k for k, _ in batch] == [99, 0, 1, 2]
-	assert len(queue) == 7
+	for key in (90, 91, 92, 93, 94):
+		queue.put(key, None, priority=True)
+	parts = queue.get_parts(2, 2, 4, 0)
+	assert [[k for k, _ in part] for part in parts] == [[93, 94], [90, 91]]  # 92 left: no bulk yet
+	parts = queue.get_parts(2, 2, 4, 0)
+	assert [[k for k, _ in part] for part in parts] == [[92], [0, 1, 2, 3]]
+	assert len(queue) == 6
 
 
 def test_close_wakes_waiting_consumers():
@@ -48,7 +56,7 @@ def test_close_wakes_waiting_consumers():
 
 	def consume():
 		try:
-			queue.get(5)
+			queue.get_parts(1, 1, 1, 5)
 		except QueueClosed:
 			errors.append("closed")
 
@@ -78,7 +86,7 @@ def test_concurrent_producers_and_consumers_lose_nothing_and_never_hold_duplicat
 
 	def consumer() -> None:
 		while not done.is_set() or len(queue):
-			batch = queue.get_batch(50, 0.05)
+			batch = [item for part in queue.get_parts(25, 25, 50, 0.05) for item in part]
 			with lock:
 				consumed.update(k for k, _ in batch)
 
@@ -102,7 +110,7 @@ def test_wait_below_applies_back_pressure():
 	queue: UniqueQueue[int, None] = UniqueQueue()
 	queue.put_many([(i, None) for i in range(10)])
 	assert queue.wait_below(5, timeout=0.05) is False
-	queue.get_batch(6, 0)
+	queue.get_parts(0, 0, 6, 0)
 	assert queue.wait_below(5, timeout=0.05) is True
 
 
@@ -111,7 +119,7 @@ def test_fifo_order_within_a_lane(lane):
 	queue: UniqueQueue[int, None] = UniqueQueue()
 	for i in range(100):
 		queue.put(i, None, priority=lane)
-	assert [queue.get(0)[0] for _ in range(100)] == list(range(100))
+	assert [one(queue)[0] for _ in range(100)] == list(range(100))
 
 
 def test_get_parts_serves_the_newest_requests_first_then_the_oldest_then_rows():
@@ -147,10 +155,10 @@ def test_requeue_puts_keys_back_at_the_head_and_never_undoes_a_newer_request():
 	queue.put_many([("r1", "row"), ("c", "row")])
 	added = queue.requeue([("x", "sync"), ("a", "sync"), ("c", "sync")], priority=True)
 	assert added == 2
-	assert [queue.get(0) for _ in range(4)] == [("x", "sync"), ("c", "sync"), ("b", "sync"), ("a", "cancel")]
+	assert [one(queue) for _ in range(4)] == [("x", "sync"), ("c", "sync"), ("b", "sync"), ("a", "cancel")]
 	queue.put("r2", "sync", priority=True)
 	assert queue.requeue([("r0", "row"), ("r2", "row")], priority=False) == 1
-	assert [queue.get(0) for _ in range(3)] == [("r2", "sync"), ("r0", "row"), ("r1", "row")]
+	assert [one(queue) for _ in range(3)] == [("r2", "sync"), ("r0", "row"), ("r1", "row")]
 
 
 def test_newest_first_serving_never_reorders_one_keys_requests():

@@ -23,7 +23,7 @@ V = TypeVar("V")
 
 
 class QueueClosed(Exception):
-	"""Raised by get() once the queue is closed and empty."""
+	"""Raised by get_parts() once the queue is closed and empty."""
 
 
 class UniqueQueue(Generic[K, V]):
@@ -62,32 +62,6 @@ class UniqueQueue(Generic[K, V]):
 			if added:
 				self._condition.notify_all()
 		return added
-
-	def get(self, timeout: float | None = None) -> tuple[K, V] | None:
-		"""Pop the oldest priority key, else the oldest bulk key; None on timeout."""
-		with self._condition:
-			if not self._condition.wait_for(lambda: self._priority or self._bulk or self._closed, timeout):
-				return None
-			if self._priority:
-				return self._priority.popitem(last=False)
-			if self._bulk:
-				return self._bulk.popitem(last=False)
-			raise QueueClosed()
-
-	def get_batch(self, max_items: int, timeout: float | None = None) -> list[tuple[K, V]]:
-		"""Pop up to ``max_items`` keys (priority lane first); empty list on timeout."""
-		with self._condition:
-			if not self._condition.wait_for(lambda: self._priority or self._bulk or self._closed, timeout):
-				return []
-			if not self._priority and not self._bulk:
-				raise QueueClosed()
-			batch: list[tuple[K, V]] = []
-			while self._priority and len(batch) < max_items:
-				batch.append(self._priority.popitem(last=False))
-			while self._bulk and len(batch) < max_items:
-				batch.append(self._bulk.popitem(last=False))
-			self._condition.notify_all()
-			return batch
 
 	def get_parts(
 		self, newest: int, oldest: int, bulk: int, timeout: float | None = None
