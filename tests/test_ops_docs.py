@@ -57,3 +57,8 @@ def test_socket_protocol_md_lists_every_request_and_links_exist():
 	for doc in ("operations.md", "installation.md", "upgrading.md", "socket-protocol.md"):
 		for target in re.findall(r"\]\(([a-z-]+\.md)", (DOCS / doc).read_text()):
 			assert (DOCS / target).exists(), f"{doc} links to missing {target}"
+
+
+def test_user_guide_documents_transient_tasks():
+	guide = (DOCS / "user-guide.md").read_text()
+	assert "is_transient" in guide or "Is Transient" in guide
