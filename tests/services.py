@@ -403,3 +403,23 @@ class Worker:
 
 def cleanup_dir(path: str) -> None:
 	shutil.rmtree(path, ignore_errors=True)
+
+
+def metrics_daemon(workdir: str, redis_url: str, site: str, db_name: str, db_user: str, name: str):
+	"""A daemon (not started) with its own socket and a metrics port, refreshing every second:
+	returns (DaemonProcess, metrics port)."""
+	port = free_port()
+	socket_path = os.path.join(workdir, f"{name}.sock")
+	config = write_toml(
+		os.path.join(workdir, f"{name}.toml"),
+		{
+			"job_mode": "plain",
+			"redis_url": redis_url,
+			"socket_path": socket_path,
+			"lease_ttl": 3,
+			"full_refresh_interval": 1,
+			"metrics_port": port,
+		},
+		{site: {"db_name": db_name, "db_user": db_user}},
+	)
+	return DaemonProcess(workdir, config, socket_path), port

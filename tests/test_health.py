@@ -18,7 +18,7 @@ from btu.scheduler_daemon.health import ACTIVITIES
 from btu.scheduler_daemon.schema import init_database
 
 from .conftest import SITE
-from .services import REPO, DaemonProcess, RedisServer, free_port, wait_for, write_toml
+from .services import REPO, DaemonProcess, RedisServer, free_port, metrics_daemon, wait_for, write_toml
 from .test_config import make_bench
 
 
@@ -166,21 +166,7 @@ def _answer_once(port: int, wanted: int) -> tuple[int, dict] | None:
 
 def test_redis_and_a_database_away_fail_readiness_not_liveness(site_db, workdir):
 	redis_server = RedisServer(workdir).start()
-	port = free_port()
-	socket_path = os.path.join(workdir, "h.sock")
-	config = write_toml(
-		os.path.join(workdir, "h.toml"),
-		{
-			"job_mode": "plain",
-			"redis_url": redis_server.url(0),
-			"socket_path": socket_path,
-			"lease_ttl": 3,
-			"full_refresh_interval": 1,
-			"metrics_port": port,
-		},
-		{SITE: {"db_name": site_db.name, "db_user": site_db.args["user"]}},
-	)
-	daemon = DaemonProcess(workdir, config, socket_path)
+	daemon, port = metrics_daemon(workdir, redis_server.url(0), SITE, site_db.name, site_db.args["user"], "h")
 	try:
 		daemon.start()
 		wait_for(lambda: get_json(port, "/readyz")[0] == 200, 15, 0.2, what="ready")
@@ -194,11 +180,14 @@ def test_redis_and_a_database_away_fail_readiness_not_liveness(site_db, workdir)
 		status, live = get_json(port, "/healthz")
 		assert status == 200 and live["alive"] is True, live  # a restart would not bring Redis back
 		wait_for(
-			lambda: cli_check(socket_path, "ready").returncode == 1, 20, 0.5, what="status to see Redis away"
+			lambda: cli_check(daemon.socket_path, "ready").returncode == 1,
+			20,
+			0.5,
+			what="status to see Redis away",
 		)
-		result = cli_check(socket_path, "ready")
+		result = cli_check(daemon.socket_path, "ready")
 		assert result.stdout.startswith("ready: FAIL: redis unreachable"), result.stdout
-		assert cli_check(socket_path, "live").returncode == 0
+		assert cli_check(daemon.socket_path, "live").returncode == 0
 
 		redis_server.start()  # same port
 		wait_for(lambda: get_json(port, "/readyz")[0] == 200, 30, 0.5, what="ready again with Redis back")
@@ -214,12 +203,12 @@ def test_redis_and_a_database_away_fail_readiness_not_liveness(site_db, workdir)
 		assert ready["problems"] == [f"site {SITE}: database: {site['error']}"]
 		assert get_json(port, "/healthz")[0] == 200
 		wait_for(
-			lambda: cli_check(socket_path, "ready").returncode == 1,
+			lambda: cli_check(daemon.socket_path, "ready").returncode == 1,
 			20,
 			0.5,
 			what="status to see the database away",
 		)
-		assert f"site {SITE}: database unreachable" in cli_check(socket_path, "ready").stdout
+		assert f"site {SITE}: database unreachable" in cli_check(daemon.socket_path, "ready").stdout
 		init_database(site_db.args, site_db.name)
 		wait_for(
 			lambda: get_json(port, "/readyz")[0] == 200, 30, 0.5, what="ready again with the database back"

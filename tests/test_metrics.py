@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from btu.scheduler_daemon.schema import init_database
 
 from .conftest import SITE
-from .services import DaemonProcess, RedisServer, free_port, wait_for, write_toml
+from .services import RedisServer, free_port, metrics_daemon, wait_for
 
 RECORD = "btu.scheduler_daemon.demo_tasks.record_run"
 
@@ -88,21 +88,7 @@ def test_metrics_endpoint_of_a_real_daemon(site_db, start_daemon, daemon_config,
 def test_reconnects_are_counted(site_db, workdir):
 	"""Redis restarted and the site's database gone and back: each is one reconnect."""
 	redis_server = RedisServer(workdir).start()
-	port = free_port()
-	socket_path = os.path.join(workdir, "m.sock")
-	config = write_toml(
-		os.path.join(workdir, "m.toml"),
-		{
-			"job_mode": "plain",
-			"redis_url": redis_server.url(0),
-			"socket_path": socket_path,
-			"lease_ttl": 3,
-			"full_refresh_interval": 1,
-			"metrics_port": port,
-		},
-		{SITE: {"db_name": site_db.name, "db_user": site_db.args["user"]}},
-	)
-	daemon = DaemonProcess(workdir, config, socket_path)
+	daemon, port = metrics_daemon(workdir, redis_server.url(0), SITE, site_db.name, site_db.args["user"], "m")
 	try:
 		daemon.start()
 		wait_for(lambda: value(scrape(port), "btu_refreshes_total") >= 1, what="first refresh")
