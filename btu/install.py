@@ -25,7 +25,7 @@ def after_migrate() -> None:
 
 def before_uninstall() -> None:
 	"""Ask the daemon to drop this site's schedules once the uninstall has committed."""
-	from btu.btu_api.daemon import notify_after_commit
+	from btu.btu_api.daemon_link import notify_after_commit
 
 	for name in frappe.get_all("BTU Task Schedule", pluck="name"):
 		notify_after_commit("cancel", name)

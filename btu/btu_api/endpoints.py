@@ -13,7 +13,7 @@ import frappe
 from frappe import _
 from frappe.utils import cint
 
-from btu.btu_api import daemon, status
+from btu.btu_api import daemon_link, status
 from btu.btu_api.permissions import require_doc_permission, require_manager
 from btu.contracts import protocol
 from btu.contracts.runs import ONCE
@@ -53,16 +53,16 @@ def run_task_in_worker(task: str) -> dict[str, Any]:
 def ping_daemon() -> dict[str, Any]:
 	"""Round trip to the daemon: reachable?, milliseconds, version, uptime."""
 	require_manager()
-	path = daemon.socket_path()
-	return daemon.reply_as_dict(protocol.ping(path), path)
+	path = daemon_link.socket_path()
+	return daemon_link.reply_as_dict(protocol.ping(path), path)
 
 
 @frappe.whitelist()
 def resync_all_schedules() -> dict[str, Any]:
 	"""Ask the daemon for a full refresh of this site's schedules."""
 	require_manager()
-	path = daemon.socket_path()
-	return daemon.reply_as_dict(protocol.refresh(path, frappe.local.site), path)
+	path = daemon_link.socket_path()
+	return daemon_link.reply_as_dict(protocol.refresh(path, frappe.local.site), path)
 
 
 @frappe.whitelist()
@@ -70,10 +70,10 @@ def resync_schedule(schedule: str) -> dict[str, Any]:
 	"""Send one schedule to the daemon again (cancel when it is disabled)."""
 	require_manager()
 	require_doc_permission("BTU Task Schedule", schedule, "read")
-	path = daemon.socket_path()
+	path = daemon_link.socket_path()
 	enabled = cint(frappe.db.get_value("BTU Task Schedule", schedule, "enabled"))
 	send = protocol.create_task_schedule if enabled else protocol.cancel_task_schedule
-	return daemon.reply_as_dict(send(path, schedule, frappe.local.site), path)
+	return daemon_link.reply_as_dict(send(path, schedule, frappe.local.site), path)
 
 
 @frappe.whitelist()

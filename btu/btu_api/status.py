@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import frappe
 
-from btu.btu_api import daemon
+from btu.btu_api import daemon_link
 from btu.contracts import protocol
 from btu.contracts.redis_keys import KEYS, RedisKeys
 from btu.contracts.runs import ONCE
@@ -204,14 +204,14 @@ def latest_logs(limit: int = 10) -> list[dict[str, Any]]:
 
 def scheduler_status(upcoming: int = 20) -> dict[str, Any]:
 	"""Everything the BTU Scheduler Status page shows; each part fails on its own."""
-	path = daemon.socket_path()
+	path = daemon_link.socket_path()
 	reply = protocol.status(path)
 	out: dict[str, Any] = {
 		"site": frappe.local.site,
 		"now_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
 		"user_time_zone": user_time_zone(),
 		"configuration_time_zone": configuration_time_zone(),
-		"daemon": daemon.reply_as_dict(reply, path),
+		"daemon": daemon_link.reply_as_dict(reply, path),
 		"pause": pause_state(),
 	}
 	site_entry = (reply.data.get("sites") or {}).get(frappe.local.site) if reply.ok else None

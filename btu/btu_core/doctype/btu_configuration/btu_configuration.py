@@ -9,7 +9,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint
 
-from btu.btu_api.daemon import refresh_after_commit
+from btu.btu_api.daemon_link import refresh_after_commit
 from btu.contracts.protocol import MAX_SOCKET_PATH
 from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 

@@ -7,7 +7,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint
 
-from btu.btu_api.daemon import notify_after_commit
+from btu.btu_api.daemon_link import notify_after_commit
 from btu.btu_core.callables import (
 	BTUAwareFunction,
 	CallableError,

@@ -242,7 +242,7 @@ class TestRetries(DaemonTestCase):
 			(one_shot.retry_of, one_shot.attempt, one_shot.run_frequency), (failed.log, 2, "Once")
 		)
 		self.assert_planned(one_shot, before, time.time())  # now
-		wait_for(lambda: self.daemon.next_run(one_shot.name), what="the daemon to plan the retry")
+		wait_for(lambda: self.daemon.planned_or_enqueued(one_shot.name), what="the daemon to plan the retry")
 		with self.assertRaises(frappe.ValidationError) as ctx:
 			retry_task_log(failed.log)
 		self.assertIn(f"already has a retry planned: run {one_shot.name}", str(ctx.exception))

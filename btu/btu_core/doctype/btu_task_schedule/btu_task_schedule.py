@@ -15,7 +15,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint, get_datetime
 
-from btu.btu_api.daemon import notify_after_commit
+from btu.btu_api.daemon_link import notify_after_commit
 from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
 from btu.btu_core.naming import name_not_in_logs
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
