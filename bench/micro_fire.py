@@ -181,6 +181,9 @@ def run_prepared(ctx, consumer, rows, profiler) -> None:
 		print("prepare: not done before the fire time; no visibility figures")
 		return
 	chunks = runs.take_due(SITE, fire)
+	while time.time() < fire - 0.05:
+		time.sleep(min(0.01, max(0.0, fire - 0.05 - time.time())))
+	assert scheduler.lease.acquire_or_renew()  # renewed as the scheduler would (the wait outlasts lease_ttl)
 	while time.time() < fire:
 		time.sleep(min(0.001, max(0.0, fire - time.time())))
 	client.config_resetstat()
@@ -190,6 +193,9 @@ def run_prepared(ctx, consumer, rows, profiler) -> None:
 	usec = limit_probe.evalsha_usec(client)
 	rcpu = redis_cpu(client) - rcpu
 	visible = sum(len(o.visible) for o in outcomes)
+	codes = sorted({o.code for o in outcomes if o.code})
+	if codes:
+		print(f"visible: chunks refused whole, codes {codes} ({[prepared.REASONS.get(c) for c in codes]})")
 	queued = client.llen("rq:queue:default")
 	print(
 		f"visible: {visible} runs ({queued} queued) in {len(chunks)} steps; first step sent {late_start * 1000:.1f} ms "
