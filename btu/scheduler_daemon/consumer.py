@@ -35,9 +35,8 @@ ONE_SHOT_DONE = 4  # upsert's code for a one-shot whose run was already enqueued
 class SyncPlan:
 	"""What a batch of rows of one site becomes before anything is written."""
 
-	entries: list[tuple[str, str, str, int]] = field(
-		default_factory=list
-	)  # name, spec JSON, timing, fire time
+	# (name, spec JSON, timing, fire time) of each schedule to upsert
+	entries: list[tuple[str, str, str, int]] = field(default_factory=list)
 	catch_up: set[str] = field(default_factory=set)  # fire time in the past, from the leader's memory
 	once: set[str] = field(default_factory=set)  # one-shots (kept unless their run was enqueued)
 	expired: list[tuple[str, int, dict]] = field(default_factory=list)  # one-shots beyond the grace
