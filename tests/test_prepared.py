@@ -371,6 +371,28 @@ def test_the_preparer_waits_until_a_fire_time_comes_within_its_lead(env):
 	assert Job.fetch(job_id_for(SITE, "TS-2", near), connection=e.client).kwargs == {"label": "new"}
 
 
+def test_runs_that_join_a_fire_time_after_it_was_prepared_are_prepared_too(env):
+	"""A cold start's full refresh writes the schedules in chunks: a fire time whose lead began while
+	it held only some of them was marked prepared, and the rest went the ordinary way at it."""
+	e = env(prepare_ahead=5)
+	e.lead()
+	near = soon(4)
+	e.upsert(row("TS-1", "0 0 1 1 *"), row("TS-2", "0 0 1 1 *"), row("TS-3", "0 0 1 1 *"))
+	e.at("TS-1", near)
+	assert e.preparer.step() == 0.0
+	assert e.runs.staged_names(SITE, near) == {"TS-1"}
+	assert e.preparer.step() > 0  # nothing else to prepare: sleep
+	for name in ("TS-2", "TS-3"):  # the refresh's next chunk lands at the same fire time
+		e.at(name, near)
+	e.preparer.notify(SITE, earliest=near)  # as the consumer does after writing them
+	assert e.preparer.step() == 0.0
+	assert e.runs.staged_names(SITE, near) == {"TS-1", "TS-2", "TS-3"}
+	assert [r["runs"] for r in e.preparer.recent] == [1, 2]  # only the newcomers were built
+	assert e.preparer.step() > 0
+	wait_until(near)
+	assert sum(len(o.visible) for o in e.fire()) == 3
+
+
 def test_a_standby_prepares_nothing_and_a_lost_lease_drops_what_was_prepared(env):
 	e = env()
 	e.client.set(e.keys.lease("prepbench"), "the-leader", px=60000)

@@ -427,7 +427,9 @@ class PreparedRuns:
 		self._lock = threading.Lock()
 		self._chunks: dict[str, dict[int, list[PreparedChunk]]] = defaultdict(dict)
 		self._staged: dict[str, dict[str, int]] = defaultdict(dict)  # site -> schedule -> fire time
-		self._complete: dict[str, set[int]] = defaultdict(set)  # fire times wholly prepared
+		# Fire times wholly prepared -> how many runs they held then: one that holds another number now
+		# got runs since (a schedule loaded, edited or moved there) and is prepared again.
+		self._complete: dict[str, dict[int, int]] = defaultdict(dict)
 
 	def add(self, chunk: PreparedChunk) -> None:
 		with self._lock:
@@ -444,16 +446,19 @@ class PreparedRuns:
 		with self._lock:
 			return {name for name, ts in self._staged[site].items() if ts == fire_ts}
 
-	def mark_complete(self, site: str, fire_ts: int, complete: bool = True) -> None:
+	def mark_complete(self, site: str, fire_ts: int, runs: int | None) -> None:
+		"""``fire_ts`` held ``runs`` runs when its preparation began and all were worked on (None: not
+		all were, its time came first)."""
 		with self._lock:
-			if complete:
-				self._complete[site].add(fire_ts)
+			if runs is None:
+				self._complete[site].pop(fire_ts, None)
 			else:
-				self._complete[site].discard(fire_ts)
+				self._complete[site][fire_ts] = runs
 
-	def is_complete(self, site: str, fire_ts: int) -> bool:
+	def is_complete(self, site: str, fire_ts: int, runs: int) -> bool:
+		"""Whether every one of the ``runs`` runs ``fire_ts`` holds now was worked on."""
 		with self._lock:
-			return fire_ts in self._complete[site]
+			return self._complete[site].get(fire_ts) == runs
 
 	def unstage(self, site: str, names: Iterable[str]) -> int | None:
 		"""These schedules changed: their staged runs are void (the step finds their prepared jobs
@@ -465,7 +470,7 @@ class PreparedRuns:
 			for name in names:
 				fire_ts = staged.pop(name, None)
 				if fire_ts is not None:
-					self._complete[site].discard(fire_ts)
+					self._complete[site].pop(fire_ts, None)
 					lowest = fire_ts if lowest is None else min(lowest, fire_ts)
 		return lowest
 
@@ -483,7 +488,7 @@ class PreparedRuns:
 					for name in chunk.names:
 						if staged.get(name) == fire_ts:
 							del staged[name]
-				self._complete[site].discard(fire_ts)
+				self._complete[site].pop(fire_ts, None)
 			return taken
 
 	def earliest(self) -> float | None:
@@ -665,8 +670,9 @@ class Preparer:
 			if not rows:
 				return None
 			fire_ts = int(rows[0][1])
-			if not self.runs.is_complete(site, fire_ts):
-				return fire_ts, int(client.zcount(key, fire_ts, fire_ts))
+			count = int(client.zcount(key, fire_ts, fire_ts))
+			if not self.runs.is_complete(site, fire_ts, count):
+				return fire_ts, count
 			after = fire_ts
 			with self._lock:
 				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
@@ -678,6 +684,9 @@ class Preparer:
 			return 0
 		client = self.ctx.store.client(site)
 		key = self.ctx.store.keys.next_runs(site)
+		# Counted first: a run added while this works makes the count differ, and the fire time is
+		# looked at again (only the runs not staged yet are worked on).
+		holds = int(client.zcount(key, fire_ts, fire_ts))
 		staged = self.runs.staged_names(site, fire_ts)
 		started, wall = time.perf_counter(), time.time()
 		prepared = refused = 0
@@ -695,7 +704,7 @@ class Preparer:
 				prepared, refused = prepared + done, refused + failed
 			if len(rows) < self.PAGE:
 				break
-		self.runs.mark_complete(site, fire_ts, complete)
+		self.runs.mark_complete(site, fire_ts, holds if complete else None)
 		if complete:
 			with self._lock:
 				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
