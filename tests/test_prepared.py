@@ -195,6 +195,21 @@ def test_prepared_runs_are_stored_unseen_then_made_visible_as_ordinary_rq_jobs(e
 	assert {j.get_status() for j in Job.fetch_many(ids, connection=e.client)} == {"finished"}
 
 
+def test_the_ordinary_fire_path_writes_a_fire_times_markers_as_a_hash_table_without_its_pad(env):
+	e = env()
+	e.lead()
+	names = ["TS-1", "TS-2", "TS-3"]
+	e.upsert(*(row(n, "0 0 1 1 *") for n in names))
+	fire = int(time.time()) - 1
+	for n in names:
+		e.at(n, fire)
+	assert e.scheduler.fire(SITE, [(n, fire) for n in names]) == 3
+	key = prepared.fired_key("btu", SITE, fire)
+	marks = {k.decode(): v.decode() for k, v in e.client.hgetall(key).items()}
+	assert marks == {n: job_id_for(SITE, n, fire) for n in names}
+	assert e.client.object("encoding", key) == b"hashtable"
+
+
 def test_a_second_step_for_the_same_runs_makes_nothing_visible_again(env):
 	e = env()
 	e.lead()
@@ -207,6 +222,9 @@ def test_a_second_step_for_the_same_runs_makes_nothing_visible_again(env):
 	wait_until(fire)
 	first = prepared.make_visible(e.client, e.preparer.scripts, chunks)
 	assert len(first[0].visible) == 2
+	markers = prepared.fired_key("btu", SITE, fire)
+	assert e.client.hlen(markers) == 2  # its pad is gone
+	assert e.client.object("encoding", markers) == b"hashtable"  # never a listpack to scan
 	# The same packed steps again (a retry, or another daemon's copy): moved on, marked: nothing.
 	again = prepared.make_visible(e.client, e.preparer.scripts, chunks)
 	assert again[0].visible == [] and set(again[0].left.values()) == {prepared.NOT_DUE}

@@ -53,7 +53,7 @@ from btu.contracts.runs import OVERLAP_SKIP
 from .backoff import Backoff
 from .jobs import job_id_for
 from .logutil import log_event, utc_iso
-from .redis_store import DROP_LUA, DROP_PREPARED_FN, JOB_PREFIX
+from .redis_store import DROP_LUA, DROP_PREPARED_FN, JOB_PREFIX, MARKERS_FN
 from .specs import ScheduleSpec
 
 log = logging.getLogger("btu.prepared")
@@ -164,6 +164,7 @@ end
 #   misfire grace (nothing written then).
 VISIBLE_LUA = (
 	ISO_FN
+	+ MARKERS_FN
 	+ """
 if redis.replicate_commands then redis.replicate_commands() end
 if ARGV[2] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[2] then return {-1} end
@@ -172,35 +173,34 @@ local t = redis.call('TIME')
 local sec, usec = tonumber(t[1]), tonumber(t[2])
 local now = sec + usec / 1000000
 if now - fire > tonumber(ARGV[4]) then return {-3, t[1], t[2]} end
-local names, ids, group = {}, {}, {}
-local groups = {}
-local a = 6
-while a <= #ARGV do
+-- (Counters, not #t: the length of a Lua 5.1 table is a binary search each time.)
+local names, ids, group, n = {}, {}, {}, 0
+local a, last = 6, #ARGV
+while a <= last do
   local count = tonumber(ARGV[a])
-  local g = {q = tonumber(ARGV[a + 1]), following = ARGV[a + 2], skip = ARGV[a + 3] == '1'}
-  g.past = g.following ~= '' and tonumber(g.following) <= now
-  groups[#groups + 1] = g
+  local following = ARGV[a + 2]
+  local g = {q = tonumber(ARGV[a + 1]), following = following, skip = ARGV[a + 3] == '1',
+    past = following ~= '' and tonumber(following) <= now}
   a = a + 4
   for _ = 1, count do
-    names[#names + 1] = ARGV[a]
-    ids[#ids + 1] = ARGV[a + 1]
-    group[#group + 1] = g
+    n = n + 1
+    names[n], ids[n], group[n] = ARGV[a], ARGV[a + 1], g
     a = a + 2
   end
 end
-local n = #names
 local scores = redis.pcall('ZMSCORE', KEYS[1], unpack(names))
 if type(scores) ~= 'table' or scores.err then  -- Redis before 6.2
   scores = {}
   for i = 1, n do scores[i] = redis.call('ZSCORE', KEYS[1], names[i]) end
 end
 local marks = redis.call('HMGET', KEYS[2], unpack(names))
-local ok, left = {}, {}
+local fire_text = ARGV[1]
+local ok, left, nok, nleft = {}, {}, 0, 0
 for i = 1, n do
   local code = 0
   local g = group[i]
   local score = scores[i]
-  if not score or (score ~= ARGV[1] and tonumber(score) ~= fire) then code = 1
+  if not score or (score ~= fire_text and tonumber(score) ~= fire) then code = 1
   elseif marks[i] then code = 2
   elseif g.past then code = 3
   elseif g.skip then
@@ -210,37 +210,42 @@ for i = 1, n do
       if status == 'queued' or status == 'started' or status == 'deferred' or status == 'scheduled' then code = 5 end
     end
   end
-  if code == 0 then ok[#ok + 1] = i else left[#left + 1] = i; left[#left + 1] = code end
+  if code == 0 then nok = nok + 1; ok[nok] = i
+  else left[nleft + 1], left[nleft + 2], nleft = i, code, nleft + 2 end
 end
 t = redis.call('TIME')
 sec, usec = tonumber(t[1]), tonumber(t[2])
 local stamp = rq_time(sec, usec)
-local marked, moves, removed, pushes, overlap = {}, {}, {}, {}, {}
+local marked, moves, removed, overlap, pushes = {}, {}, {}, {}, {}
+local nmarked, nmoves, nremoved, noverlap, counts = 0, 0, 0, 0, {}
 local fired = 0
-for _, i in ipairs(ok) do
+for k = 1, nok do
+  local i = ok[k]
   local jid = ids[i]
   local key = prefix .. jid
   if redis.call('HSET', key, 'status', 'queued', 'enqueued_at', stamp) == 2 then
     redis.call('DEL', key)  -- it was not there: dropped by an edit, or Redis lost it
-    left[#left + 1] = i; left[#left + 1] = 4
+    left[nleft + 1], left[nleft + 2], nleft = i, 4, nleft + 2
   else
     fired = fired + 1
     local g = group[i]
+    local name = names[i]
     local queued = pushes[g.q]
-    if not queued then queued = {}; pushes[g.q] = queued end
-    queued[#queued + 1] = jid
-    marked[#marked + 1] = names[i]; marked[#marked + 1] = jid
-    if g.following == '' then removed[#removed + 1] = names[i]
-    else moves[#moves + 1] = g.following; moves[#moves + 1] = names[i] end
-    if g.skip then overlap[#overlap + 1] = names[i]; overlap[#overlap + 1] = jid end
+    if not queued then queued = {}; pushes[g.q] = queued; counts[g.q] = 0 end
+    local c = counts[g.q] + 1
+    queued[c], counts[g.q] = jid, c
+    marked[nmarked + 1], marked[nmarked + 2], nmarked = name, jid, nmarked + 2
+    if g.following == '' then nremoved = nremoved + 1; removed[nremoved] = name
+    else moves[nmoves + 1], moves[nmoves + 2], nmoves = g.following, name, nmoves + 2 end
+    if g.skip then overlap[noverlap + 1], overlap[noverlap + 2], noverlap = name, jid, noverlap + 2 end
   end
 end
 if fired > 0 then
-  redis.call('HSET', KEYS[2], unpack(marked))
+  set_markers(KEYS[2], marked)
   redis.call('EXPIRE', KEYS[2], ARGV[3])
-  if #moves > 0 then redis.call('ZADD', KEYS[1], unpack(moves)) end
-  if #removed > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
-  if #overlap > 0 then redis.call('HSET', KEYS[5], unpack(overlap)) end
+  if nmoves > 0 then redis.call('ZADD', KEYS[1], unpack(moves)) end
+  if nremoved > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
+  if noverlap > 0 then redis.call('HSET', KEYS[5], unpack(overlap)) end
   for q, queued in pairs(pushes) do
     redis.call('RPUSH', KEYS[6 + q], unpack(queued))
     redis.call('SADD', KEYS[6], KEYS[6 + q])

@@ -31,6 +31,20 @@ local function drop_prepared(index, prefix, name)
 end
 """
 
+# set_markers(key, pairs): write markers (flat {schedule, job id, ...}) into a fire time's markers hash.
+# A fire time's hash holds one field per run, thousands: written as Redis writes a small hash (a
+# listpack, up to hash-max-listpack-entries = 512 fields) every look-up and insert is a scan of it,
+# and 500 markers written or checked cost ~100x their hash-table time. A pad value longer than
+# hash-max-listpack-value in the same HSET makes Redis store the hash as a hash table from its first
+# write (it never converts back); the pad is deleted in the same script, so no reader sees it.
+MARKERS_FN = """
+local MARKER_PAD_FIELD, MARKER_PAD = '\\0btu-pad', string.rep('-', 1024)
+local function set_markers(key, fields)
+  redis.call('HSET', key, MARKER_PAD_FIELD, MARKER_PAD, unpack(fields))
+  redis.call('HDEL', key, MARKER_PAD_FIELD)
+end
+"""
+
 # KEYS: specs, timings, next_runs, errors, markers hash of the candidate fire time, prepared index.
 # ARGV: name, spec JSON, timing, candidate fire time, mode ('0', '1' catch-up, '2' one-shot), now,
 # job key prefix. Every change of a schedule's spec or fire time drops its prepared run (in the same
@@ -84,12 +98,20 @@ return {2, ARGV[4]}
 # still holds the one just run. KEYS: next_runs, then the markers hashes written; ARGV: marker TTL (s),
 # the number of markers m, m triples (KEYS index of its hash, schedule, job id), then name, fire time
 # it had and next fire time ('' = remove) per schedule.
-FIRE_BATCH_LUA = """
+FIRE_BATCH_LUA = (
+	MARKERS_FN
+	+ """
 local m = tonumber(ARGV[2])
+local by_key = {}
 for i = 0, m - 1 do
   local a = 3 + i * 3
-  redis.call('HSET', KEYS[tonumber(ARGV[a])], ARGV[a + 1], ARGV[a + 2])
+  local k = tonumber(ARGV[a])
+  local fields = by_key[k]
+  if not fields then fields = {}; by_key[k] = fields end
+  fields[#fields + 1] = ARGV[a + 1]
+  fields[#fields + 1] = ARGV[a + 2]
 end
+for k, fields in pairs(by_key) do set_markers(KEYS[k], fields) end
 for k = 2, #KEYS do redis.call('EXPIRE', KEYS[k], ARGV[1]) end
 local moved = 0
 for i = 3 + m * 3, #ARGV, 3 do
@@ -101,6 +123,7 @@ for i = 3 + m * 3, #ARGV, 3 do
 end
 return moved
 """
+)
 
 # KEYS: [1] prepared index. ARGV: [1] job key prefix, then schedule names. Returns jobs deleted.
 DROP_LUA = (
