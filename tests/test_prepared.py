@@ -411,6 +411,34 @@ def test_runs_that_join_a_fire_time_after_it_was_prepared_are_prepared_too(env):
 	assert sum(len(o.visible) for o in e.fire()) == 3
 
 
+def test_an_edit_of_a_staged_run_rebuilds_its_whole_chunk_and_the_run_goes_to_its_new_queue(env):
+	"""A re-prepared job keeps its id: a step packed before the edit must never be sent, or it would
+	push the new job onto the old spec's queue."""
+	e = env(prepare_ahead=5)
+	e.lead()
+	e.preparer.active = True  # as its thread sets it while this daemon leads
+	e.ctx.prepared_changed = e.preparer.notify  # the consumer tells this preparer, as in the daemon
+	near = soon(4)
+	e.upsert(row("TS-1", "0 0 1 1 *"), row("TS-2", "0 0 1 1 *"))
+	e.at("TS-1", near)
+	e.at("TS-2", near)
+	assert e.preparer.step() == 0.0
+	assert e.runs.staged_names(SITE, near) == {"TS-1", "TS-2"}
+	e.upsert(row("TS-2", "0 0 1 1 *", queue_name="long", argument_overrides='{"label": "new"}'))
+	assert e.runs.staged_names(SITE, near) == set()  # the chunk holding TS-2 is gone whole
+	e.preparer.step()  # both prepared again, alone (no scan of the fire time), and counted in
+	assert e.runs.staged_names(SITE, near) == {"TS-1", "TS-2"}
+	assert [r["runs"] for r in e.preparer.recent] == [2, 2]
+	assert e.preparer.step() > 0 and len(e.preparer.recent) == 2  # nothing more to do
+	wait_until(near)
+	outcomes = e.fire()
+	assert sum(len(o.visible) for o in outcomes) == 2
+	assert e.queued_ids("default") == [job_id_for(SITE, "TS-1", near)]
+	assert e.queued_ids("long") == [job_id_for(SITE, "TS-2", near)]
+	job = Job.fetch(job_id_for(SITE, "TS-2", near), connection=e.client)
+	assert job.origin == "long" and job.kwargs == {"label": "new"}
+
+
 def test_a_standby_prepares_nothing_and_a_lost_lease_drops_what_was_prepared(env):
 	e = env()
 	e.client.set(e.keys.lease("prepbench"), "the-leader", px=60000)

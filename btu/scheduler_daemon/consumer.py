@@ -249,6 +249,7 @@ class Consumer:
 				site,
 				[name for name, _score in changed] + gone,
 				min((score for _name, score in changed), default=None),
+				[name for name, _score in changed],
 			)
 		ctx.memory.synced(
 			site, [(name, timing, score) for name, timing, score, _c in written.synced], leader=ctx.is_leader

@@ -426,12 +426,17 @@ def parse_reply(chunk: PreparedChunk, reply: list) -> Outcome:
 
 
 class PreparedRuns:
-	"""The chunks prepared in memory, by site and fire time (shared by the preparer and the scheduler)."""
+	"""The chunks prepared in memory, by site and fire time (shared by the preparer and the scheduler).
+
+	A chunk never holds a void run: when a schedule staged in one changes, the whole chunk is dropped
+	and its other runs are prepared again (cheaply: their stored jobs still match, only the step is
+	packed anew). Were the old chunk kept, its step would make the run's new job visible with the old
+	spec's queue, following fire time and overlap policy (a re-prepared job keeps its id)."""
 
 	def __init__(self) -> None:
 		self._lock = threading.Lock()
 		self._chunks: dict[str, dict[int, list[PreparedChunk]]] = defaultdict(dict)
-		self._staged: dict[str, dict[str, int]] = defaultdict(dict)  # site -> schedule -> fire time
+		self._staged: dict[str, dict[str, PreparedChunk]] = defaultdict(dict)  # site -> schedule -> chunk
 		# Fire times wholly prepared -> how many runs they held then: one that holds another number now
 		# got runs since (a schedule loaded, edited or moved there) and is prepared again.
 		self._complete: dict[str, dict[int, int]] = defaultdict(dict)
@@ -441,15 +446,16 @@ class PreparedRuns:
 			self._chunks[chunk.site].setdefault(chunk.fire_ts, []).append(chunk)
 			staged = self._staged[chunk.site]
 			for name in chunk.names:
-				staged[name] = chunk.fire_ts
+				staged[name] = chunk
 
 	def staged_at(self, site: str, name: str) -> int | None:
 		with self._lock:
-			return self._staged[site].get(name)
+			chunk = self._staged[site].get(name)
+			return None if chunk is None else chunk.fire_ts
 
 	def staged_names(self, site: str, fire_ts: int) -> set[str]:
 		with self._lock:
-			return {name for name, ts in self._staged[site].items() if ts == fire_ts}
+			return {name for chunk in self._chunks[site].get(fire_ts, ()) for name in chunk.names}
 
 	def mark_complete(self, site: str, fire_ts: int, runs: int | None) -> None:
 		"""``fire_ts`` held ``runs`` runs when its preparation began and all were worked on (None: not
@@ -460,24 +466,51 @@ class PreparedRuns:
 			else:
 				self._complete[site][fire_ts] = runs
 
+	def add_handled(self, site: str, fire_ts: int, runs: int) -> bool:
+		"""``runs`` more runs of ``fire_ts`` were worked on since it was marked complete; False when it
+		is not marked complete (it is prepared whole when its lead comes)."""
+		with self._lock:
+			found = self._complete[site].get(fire_ts)
+			if found is None:
+				return False
+			self._complete[site][fire_ts] = found + runs
+			return True
+
+	def completed(self, site: str) -> set[int]:
+		with self._lock:
+			return set(self._complete[site])
+
 	def is_complete(self, site: str, fire_ts: int, runs: int) -> bool:
 		"""Whether every one of the ``runs`` runs ``fire_ts`` holds now was worked on."""
 		with self._lock:
 			return self._complete[site].get(fire_ts) == runs
 
-	def unstage(self, site: str, names: Iterable[str]) -> int | None:
-		"""These schedules changed: their staged runs are void (the step finds their prepared jobs
-		gone and leaves them to the ordinary path) and they are prepared again if still due soon.
-		Returns the earliest fire time they were staged for."""
-		lowest = None
+	def unstage(self, site: str, names: Iterable[str]) -> tuple[int | None, list[str]]:
+		"""These schedules changed: the chunks holding their staged runs are dropped (the prepared jobs
+		of the changed ones are gone with the change: the ordinary path or a new preparation builds
+		them from the new spec). Returns the earliest fire time dropped and the other schedules of the
+		dropped chunks, to be prepared again."""
+		changed = set(names)
+		dropped: dict[int, PreparedChunk] = {}
 		with self._lock:
 			staged = self._staged[site]
-			for name in names:
-				fire_ts = staged.pop(name, None)
-				if fire_ts is not None:
-					self._complete[site].pop(fire_ts, None)
-					lowest = fire_ts if lowest is None else min(lowest, fire_ts)
-		return lowest
+			for name in changed:
+				chunk = staged.get(name)
+				if chunk is not None:
+					dropped[id(chunk)] = chunk
+			lowest = None
+			for chunk in dropped.values():
+				held = self._chunks[site].get(chunk.fire_ts, [])
+				if chunk in held:
+					held.remove(chunk)
+				for name in chunk.names:
+					if staged.get(name) is chunk:
+						del staged[name]
+				if chunk.fire_ts in self._complete[site]:
+					self._complete[site][chunk.fire_ts] -= len(chunk.names)
+				lowest = chunk.fire_ts if lowest is None else min(lowest, chunk.fire_ts)
+		others = [name for chunk in dropped.values() for name in chunk.names if name not in changed]
+		return lowest, others
 
 	def take_due(self, site: str, now: float) -> list[PreparedChunk]:
 		with self._lock:
@@ -491,7 +524,7 @@ class PreparedRuns:
 				for chunk in by_fire.pop(fire_ts):
 					taken.append(chunk)
 					for name in chunk.names:
-						if staged.get(name) == fire_ts:
+						if staged.get(name) is chunk:
 							del staged[name]
 				self._complete[site].pop(fire_ts, None)
 			return taken
@@ -575,6 +608,7 @@ class Preparer:
 		self.wake = threading.Event()
 		self._lock = threading.Lock()
 		self._cursor: dict[str, float] = {}  # site -> fire times up to this one are prepared
+		self._joined: dict[str, set[str]] = defaultdict(set)  # site -> schedules given new fire times
 		self._rescan_at = 0.0
 		self._swept_at = time.monotonic()
 		self.recent: deque[dict[str, Any]] = deque(maxlen=16)  # the last preparations (status, bench)
@@ -582,16 +616,26 @@ class Preparer:
 		self.active = False
 
 	# --- notices from the other activities ---------------------------------------------------
-	def notify(self, site: str, names: Iterable[str] = (), earliest: float | None = None) -> None:
+	def notify(
+		self,
+		site: str,
+		names: Iterable[str] = (),
+		earliest: float | None = None,
+		joined: Iterable[str] = (),
+	) -> None:
 		"""Schedules of ``site`` changed (``names``: their prepared runs are void) or got new fire
-		times from ``earliest`` on: look again from there."""
+		times from ``earliest`` on (``joined``: which ones, when known): look again from there. A
+		schedule that joined a fire time already prepared is prepared alone (``_prepare_joined``),
+		not by scanning that fire time's runs again."""
 		names = list(names)
-		lowest = self.runs.unstage(site, names) if names else None
+		lowest, others = self.runs.unstage(site, names) if names else (None, [])
 		marks = [t for t in (lowest, earliest) if t is not None]
-		if marks:
-			with self._lock:
-				if site in self._cursor:
-					self._cursor[site] = min(self._cursor[site], min(marks) - 1)
+		with self._lock:
+			if self.active:  # (inactive: everything is prepared from Redis when it becomes active)
+				self._joined[site].update(joined)
+				self._joined[site].update(others)
+			if marks and site in self._cursor:
+				self._cursor[site] = min(self._cursor[site], min(marks) - 1)
 		self.wake.set()
 
 	def status(self) -> dict[str, Any]:
@@ -628,6 +672,7 @@ class Preparer:
 		self.active = False
 		with self._lock:
 			self._cursor.clear()
+			self._joined.clear()
 
 	def lead(self, count: int) -> float:
 		return min(self.MAX_AHEAD - self.RESCAN, self.margin + self.SAFETY * self.cost * count)
@@ -648,6 +693,7 @@ class Preparer:
 		for site in self.ctx.databases:
 			if pause is not None and pause.paused(site):
 				continue  # nothing is enqueued for it: nothing to prepare (resumed: misfire_grace decides)
+			self._prepare_joined(site, now)
 			found = self._next(site, now)
 			if found is not None:
 				fire_ts, count = found
@@ -682,6 +728,70 @@ class Preparer:
 			with self._lock:
 				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
 
+	def _prepare_joined(self, site: str, now: float) -> None:
+		"""Prepare the schedules that joined fire times already prepared (a cold start's refresh
+		writes 500 at a time; a run fired the ordinary way moves on to its following fire time), and
+		count them in, so that the count check of ``_next`` does not scan those fire times again."""
+		with self._lock:
+			joined = list(self._joined.pop(site, ()))
+		completed = {fire_ts for fire_ts in self.runs.completed(site) if fire_ts > now}
+		holder = self.holder()
+		if not joined or not completed or holder is None:
+			return
+		client = self.ctx.store.client(site)
+		key = self.ctx.store.keys.next_runs(site)
+		by_fire: dict[int, list[str]] = defaultdict(list)
+		for start in range(0, len(joined), self.PAGE):
+			names = joined[start : start + self.PAGE]
+			for name, score in zip(names, zmscore(client, key, names)):
+				if score is not None and int(score) in completed and score > now:
+					if self.runs.staged_at(site, name) != int(score):
+						by_fire[int(score)].append(name)
+		for fire_ts, names in sorted(by_fire.items()):
+			started, wall = time.perf_counter(), time.time()
+			prepared, refused, complete = self._prepare_names(site, fire_ts, names, holder)
+			if not complete or not self.runs.add_handled(site, fire_ts, prepared + refused):
+				self.runs.mark_complete(site, fire_ts, None)
+			self._record_preparation(site, fire_ts, prepared, refused, started, wall, fire_ts - now, complete)
+
+	def _prepare_names(self, site: str, fire_ts: int, names: list[str], holder: str) -> tuple[int, int, bool]:
+		"""Prepare these runs of ``fire_ts`` CHUNK at a time until its time comes: (prepared, refused,
+		whether all were worked on)."""
+		prepared = refused = 0
+		for start in range(0, len(names), CHUNK):
+			if time.time() >= fire_ts:
+				return prepared, refused, False  # its time has come: the rest goes the ordinary way
+			done, failed = self.prepare_chunk(site, fire_ts, names[start : start + CHUNK], holder)
+			prepared, refused = prepared + done, refused + failed
+		return prepared, refused, True
+
+	def _record_preparation(
+		self,
+		site: str,
+		fire_ts: int,
+		prepared: int,
+		refused: int,
+		started: float,
+		wall: float,
+		lead: float | None,
+		complete: bool,
+	) -> None:
+		seconds = time.perf_counter() - started
+		if prepared:
+			self.cost = 0.5 * self.cost + 0.5 * seconds / (prepared + refused)
+		record = {
+			"site": site,
+			"fire_time": fire_ts,
+			"runs": prepared,
+			"refused": refused,
+			"started_at": round(wall, 3),
+			"seconds": round(seconds, 3),
+			"lead_s": None if lead is None else round(lead, 3),
+			"complete": complete,
+		}
+		self.recent.append(record)
+		log_event(log, logging.DEBUG, "runs_prepared", **record)
+
 	def prepare_fire_time(self, site: str, fire_ts: int, lead: float | None = None) -> int:
 		"""Prepare every run of ``site`` due at ``fire_ts`` not prepared yet; returns how many were."""
 		holder = self.holder()
@@ -701,33 +811,15 @@ class Preparer:
 			rows = client.zrangebyscore(key, fire_ts, fire_ts, start=offset, num=self.PAGE)
 			offset += len(rows)
 			names = [n for n in (r.decode() for r in rows) if n not in staged]
-			for start in range(0, len(names), CHUNK):
-				if time.time() >= fire_ts:
-					complete = False  # its time has come: the rest goes the ordinary way
-					break
-				done, failed = self.prepare_chunk(site, fire_ts, names[start : start + CHUNK], holder)
-				prepared, refused = prepared + done, refused + failed
+			done, failed, complete = self._prepare_names(site, fire_ts, names, holder)
+			prepared, refused = prepared + done, refused + failed
 			if len(rows) < self.PAGE:
 				break
 		self.runs.mark_complete(site, fire_ts, holds if complete else None)
 		if complete:
 			with self._lock:
 				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
-		seconds = time.perf_counter() - started
-		if prepared:
-			self.cost = 0.5 * self.cost + 0.5 * seconds / (prepared + refused)
-		record = {
-			"site": site,
-			"fire_time": fire_ts,
-			"runs": prepared,
-			"refused": refused,
-			"started_at": round(wall, 3),
-			"seconds": round(seconds, 3),
-			"lead_s": None if lead is None else round(lead, 3),
-			"complete": complete,
-		}
-		self.recent.append(record)
-		log_event(log, logging.DEBUG, "runs_prepared", **record)
+		self._record_preparation(site, fire_ts, prepared, refused, started, wall, lead, complete)
 		return prepared
 
 	def visible_keys(self, site: str, fire_ts: int, queue_keys: list[str], queues_set: str) -> list[str]:
@@ -857,6 +949,17 @@ class Preparer:
 		return dropped
 
 
+def zmscore(client: redis.Redis, key: str, names: list[str]) -> list[float | None]:
+	"""The scores of ``names`` in one round trip (ZMSCORE needs Redis 6.2: a pipeline of ZSCORE before)."""
+	try:
+		return client.zmscore(key, names)
+	except ResponseError:
+		pipe = client.pipeline(transaction=False)
+		for name in names:
+			pipe.zscore(key, name)
+		return pipe.execute()
+
+
 def record_outcomes(ctx: Any, site: str, outcomes: list[Outcome]) -> dict[str, Any]:
 	"""Counters, metrics, remembered fire times and run_enqueued lines for what the visibility
 	steps made visible (the same as the ordinary fire path writes). Returns a summary: runs made
@@ -903,7 +1006,13 @@ def record_outcomes(ctx: Any, site: str, outcomes: list[Outcome]) -> dict[str, A
 			for late in lateness:
 				ctx.metrics.observe_lateness(late)
 		log_event(fire_log, logging.INFO, "run_enqueued", site=site, each=lines)
-	return {"visible": visible, "left": left, "codes": codes, "earliest_following": earliest}
+	return {
+		"visible": visible,
+		"left": left,
+		"codes": codes,
+		"earliest_following": earliest,
+		"moved_on": [name for name, following in known_updates if following is not None],
+	}
 
 
 def drop(client: redis.Redis, scripts: Scripts, index_key: str, names: Iterable[str]) -> int:

@@ -215,7 +215,7 @@ class Scheduler:
 		for outcome in outcomes:
 			if outcome.error is not None:
 				log_event(log, logging.ERROR, "prepared_step_failed", site=site, error=str(outcome.error))
-		self.preparer.notify(site, earliest=summary["earliest_following"])
+		self.preparer.notify(site, earliest=summary["earliest_following"], joined=summary["moved_on"])
 		return summary["visible"]
 
 	def _run_times(
@@ -330,9 +330,13 @@ class Scheduler:
 		"""After the transaction: the leader's memory, the preparer, counters, metrics, log lines."""
 		ctx = self.ctx
 		ctx.memory.advanced(site, [(run.name, run.next_fire) for run in plan])
-		following = [run.next_fire for run in plan if run.next_fire]
+		following = [run for run in plan if run.next_fire]
 		if following:
-			self.preparer.notify(site, earliest=min(following))
+			self.preparer.notify(
+				site,
+				earliest=min(run.next_fire for run in following),
+				joined=[run.name for run in following],
+			)
 		skipped = [run for run in plan if run.decision is Decision.MISFIRE]
 		overlapped = [run for run in plan if run.decision is Decision.OVERLAP]
 		ctx.count("runs_already_enqueued", sum(run.decision is Decision.ALREADY_ENQUEUED for run in plan))
