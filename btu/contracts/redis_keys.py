@@ -11,8 +11,6 @@ Per site, with the default prefix ``btu``:
                                     of one fire time (expires misfire_grace + 1 day after its last write)
 ``btu:<site>:prepared``             hash: schedule name -> ``"<job id> <builder> <spec sha1>"``: its run
                                     prepared ahead (an RQ job hash with status ``scheduled``, not queued)
-``btu:<site>:preparing:<job id>``   a prepared job's hash for the milliseconds before it is checked and
-                                    moved to ``rq:job:<job id>`` (expires after 120 s)
 ``btu:<site>:enqueued``             hash: minute (Unix s // 60) -> runs enqueued in that minute
 ``btu:<site>:epoch``                random token; when it vanishes or changes, Redis lost BTU's keys
 ``btu:<site>:skipped``              hash: schedule name -> JSON list of its last skipped fire times,
@@ -62,10 +60,6 @@ class RedisKeys:
 
 	def prepared(self, site: str) -> str:
 		return f"{self.prefix}:{site}:prepared"
-
-	def preparing(self, site: str) -> str:
-		"""The prefix of the staging keys of prepared jobs (followed by the job id)."""
-		return f"{self.prefix}:{site}:preparing:"
 
 	def skipped(self, site: str) -> str:
 		return f"{self.prefix}:{site}:skipped"

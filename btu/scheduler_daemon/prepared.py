@@ -7,8 +7,8 @@ what Redis alone must do to make a stored job visible: its status and ``enqueued
 
 Ahead of a fire time F (the ``Preparer`` thread, lease holder only), per chunk of up to 500 runs:
 
-* each job is built with rq (``Job.create``, status ``scheduled``, no ``enqueued_at``) and written by
-  PREPARE_LUA, which stores it only if the schedule still holds F, its spec in Redis is the one the job
+* each job is built with rq (``Job.create``, status ``scheduled``, no ``enqueued_at``) and its mapping
+  handed to PREPARE_LUA, which writes it only if the schedule still holds F, its spec in Redis is the one the job
   was built from (sha1), F has no marker and no live job has the id. ``btu:<site>:prepared`` records
   schedule -> ``"<job id> <builder fingerprint> <spec sha1>"``; the schedule's previous prepared job
   (another fire time, never made visible) is deleted then;
@@ -76,19 +76,23 @@ REASONS = {
 	TOO_LATE: "more than misfire_grace late",
 }
 
-# The jobs of a chunk are first written by the client (HSET of rq's mapping, EXPIRE 120 s) under a
-# staging key each (``<staging prefix><job id>``); this script then checks each run and moves its job
-# into place (RENAME, PERSIST) or deletes it. KEYS: [1] specs, [2] next_runs, [3] prepared index,
-# [4] markers hash of the fire time. ARGV: [1] job key prefix, [2] staging key prefix, [3] fire time,
-# then per run: name, spec sha1, job id, index entry. Returns one code per run: 0 stored, 1 not due
-# at the fire time, 2 already ran (marker), 3 spec changed since the job was built, 4 a live job has
-# this id.
+# Stores the jobs of a chunk: checks each run and writes its job hash (rq's own mapping, built by the
+# client) or refuses it. KEYS: [1] specs, [2] next_runs, [3] prepared index, [4] markers hash of the
+# fire time. ARGV: [1] job key prefix, [2] fire time, then per run: name, spec sha1, job id, index
+# entry, the number k of the job's fields, then k field/value pairs. Returns one code per run: 0
+# stored, 1 not due at the fire time, 2 already ran (marker), 3 spec changed since the job was built,
+# 4 a live job has this id.
 PREPARE_LUA = (
 	DROP_PREPARED_FN
 	+ """
-local prefix, staging, fire = ARGV[1], ARGV[2], ARGV[3]
-local names, n = {}, 0
-for i = 4, #ARGV, 4 do n = n + 1; names[n] = ARGV[i] end
+local prefix, fire = ARGV[1], ARGV[2]
+local names, starts, n = {}, {}, 0
+local a, last = 3, #ARGV
+while a <= last do
+  n = n + 1
+  names[n], starts[n] = ARGV[a], a
+  a = a + 5 + 2 * tonumber(ARGV[a + 4])
+end
 local scores = redis.pcall('ZMSCORE', KEYS[2], unpack(names))
 if type(scores) ~= 'table' or scores.err then
   scores = {}
@@ -97,10 +101,10 @@ end
 local marks = redis.call('HMGET', KEYS[4], unpack(names))
 local specs = redis.call('HMGET', KEYS[1], unpack(names))
 local olds = redis.call('HMGET', KEYS[3], unpack(names))
-local codes, entries = {}, {}
+local codes, entries, nentries = {}, {}, 0
 for k = 1, n do
-  local a = 4 + (k - 1) * 4
-  local name, sha, jid = names[k], ARGV[a + 1], ARGV[a + 2]
+  local s = starts[k]
+  local name, sha, jid = names[k], ARGV[s + 1], ARGV[s + 2]
   local code = 0
   local score = scores[k]
   if not score or (score ~= fire and tonumber(score) ~= tonumber(fire)) then code = 1
@@ -113,16 +117,14 @@ for k = 1, n do
     else
       local old = olds[k]
       if old and string.match(old, '^(%S+)') ~= jid then drop_prepared(KEYS[3], prefix, name) end
-      redis.call('RENAME', staging .. jid, key)
-      redis.call('PERSIST', key)
-      entries[#entries + 1] = name
-      entries[#entries + 1] = ARGV[a + 3]
+      if status then redis.call('DEL', key) end  -- an earlier preparation of this run: replaced whole
+      redis.call('HSET', key, unpack(ARGV, s + 5, s + 4 + 2 * tonumber(ARGV[s + 4])))
+      entries[nentries + 1], entries[nentries + 2], nentries = name, ARGV[s + 3], nentries + 2
     end
   end
-  if code ~= 0 then redis.call('DEL', staging .. jid) end
   codes[k] = code
 end
-if #entries > 0 then redis.call('HSET', KEYS[3], unpack(entries)) end
+if nentries > 0 then redis.call('HSET', KEYS[3], unpack(entries)) end
 return codes
 """
 )
@@ -261,11 +263,6 @@ VISIBLE_SHA = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
 def fired_key(prefix: str, site: str, fire_ts: int) -> str:
 	"""The markers of one fire time: hash schedule -> job id (RedisKeys.fired)."""
 	return RedisKeys(prefix).fired(site, fire_ts)
-
-
-def staging_prefix(prefix: str, site: str) -> str:
-	"""Where a chunk's jobs wait (milliseconds, 120 s at most) for PREPARE_LUA to move them in place."""
-	return RedisKeys(prefix).preparing(site)
 
 
 def prepared_key(prefix: str, site: str) -> str:
@@ -846,9 +843,7 @@ class Preparer:
 		pipe.hmget(store.keys.specs(site), names)
 		pipe.hmget(index, names)
 		raws, entries = pipe.execute()
-		staging = staging_prefix(store.keys.prefix, site)
-		writes = client.pipeline(transaction=False)
-		args: list[Any] = [JOB_PREFIX, staging, fire_ts]
+		args: list[Any] = [JOB_PREFIX, fire_ts]
 		planned: list[tuple[str, str, Any, Any]] = []  # name, job id, queue, spec
 		ready: list[tuple[str, str, Any, Any]] = []
 		refused = 0
@@ -871,12 +866,12 @@ class Preparer:
 			mapping = job.to_dict()
 			mapping["status"] = PREPARED_STATUS
 			mapping.pop("enqueued_at", None)
-			writes.hset(staging + job_id, mapping=mapping)
-			writes.expire(staging + job_id, 120)
-			args += (name, sha, job_id, entry_text)
+			args += (name, sha, job_id, entry_text, len(mapping))
+			for field_value in mapping.items():
+				args += field_value
 			planned.append((name, job_id, queue, spec))
 		if planned:
-			self.scripts.prepare(client)(
+			codes = self.scripts.prepare(client)(
 				keys=[
 					store.keys.specs(site),
 					store.keys.next_runs(site),
@@ -884,9 +879,7 @@ class Preparer:
 					fired_key(store.keys.prefix, site, fire_ts),
 				],
 				args=args,
-				client=writes,
 			)
-			codes = writes.execute()[-1]
 			for item, code in zip(planned, codes):
 				if int(code) == 0:
 					ready.append(item)
@@ -962,16 +955,16 @@ def zmscore(client: redis.Redis, key: str, names: list[str]) -> list[float | Non
 
 def record_outcomes(ctx: Any, site: str, outcomes: list[Outcome]) -> dict[str, Any]:
 	"""Counters, metrics, remembered fire times and run_enqueued lines for what the visibility
-	steps made visible (the same as the ordinary fire path writes). Returns a summary: runs made
-	visible, runs left to the ordinary path, the chunk codes seen, the earliest following fire time."""
+	steps made visible (the same as the ordinary fire path writes), one chunk at a time (100,000
+	runs' log lines built at once would cost the daemon ~80 MB for a moment). Returns a summary:
+	runs made visible, runs left to the ordinary path, the chunk codes seen, the earliest following
+	fire time, the schedules moved on to one."""
 	visible = 0
 	left = 0
 	codes: set[int] = set()
 	earliest: int | None = None
-	lines: list[dict[str, Any]] = []
-	known_updates: list[tuple[str, int | None]] = []
+	moved_on: list[str] = []
 	stamps: dict[int, str] = {}
-	lateness: list[float] = []
 	for outcome in outcomes:
 		chunk = outcome.chunk
 		log_left(site, outcome)
@@ -980,38 +973,46 @@ def record_outcomes(ctx: Any, site: str, outcomes: list[Outcome]) -> dict[str, A
 			left += len(chunk.names)
 			continue
 		left += len(outcome.left)
+		if not outcome.visible:
+			continue
 		fire_iso = stamps.get(chunk.fire_ts) or stamps.setdefault(chunk.fire_ts, utc_iso(chunk.fire_ts))
 		late = outcome.enqueued_at - chunk.fire_ts
-		for i in outcome.visible:
-			following = chunk.followings[i]
-			known_updates.append((chunk.names[i], following))
-			if following is not None and (earliest is None or following < earliest):
-				earliest = following
-			lateness.append(late)
-			lines.append(
+		updates = [(chunk.names[i], chunk.followings[i]) for i in outcome.visible]
+		ctx.memory.advanced(site, updates)
+		for name, following in updates:
+			if following is not None:
+				moved_on.append(name)
+				if earliest is None or following < earliest:
+					earliest = following
+		visible += len(updates)
+		if ctx.metrics is not None:
+			for _ in updates:
+				ctx.metrics.observe_lateness(late)
+		late_ms = round(late * 1000, 1)
+		log_event(
+			fire_log,
+			logging.INFO,
+			"run_enqueued",
+			site=site,
+			each=[
 				{
 					"schedule": chunk.names[i],
 					"fire_time": fire_iso,
 					"job_id": chunk.job_ids[i],
-					"late_ms": round(late * 1000, 1),
+					"late_ms": late_ms,
 				}
-			)
-		visible += len(outcome.visible)
-	if known_updates:
-		ctx.memory.advanced(site, known_updates)
+				for i in outcome.visible
+			],
+		)
 	if visible:
 		ctx.count("runs_enqueued", visible)
 		ctx.count("runs_prepared", visible)
-		if ctx.metrics is not None:
-			for late in lateness:
-				ctx.metrics.observe_lateness(late)
-		log_event(fire_log, logging.INFO, "run_enqueued", site=site, each=lines)
 	return {
 		"visible": visible,
 		"left": left,
 		"codes": codes,
 		"earliest_following": earliest,
-		"moved_on": [name for name, following in known_updates if following is not None],
+		"moved_on": moved_on,
 	}
 
 
