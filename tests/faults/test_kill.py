@@ -72,9 +72,11 @@ def test_sigkill_at_random_moments_neither_skips_nor_doubles(bench):
 	print(f"[faults] {kills} kills ({early_kills} more during start-up): {verdict.summary()}")
 	assert verdict.ok, verdict.summary()
 	# The markers and the jobs were written in one transaction: the same set, whatever the kills.
+	# (The daemon goes on firing after the runs were read: only fire times up to then are compared.)
+	read_at = max((r.fire_ts for r in runs), default=0)
 	for name in crons:
 		jobs = {r.fire_ts for r in runs if r.schedule == name}
-		assert markers(client, name) == jobs, name
+		assert {ts for ts in markers(client, name) if ts <= read_at} == jobs, name
 	log = daemon.log()
 	assert log.count("event=stale_socket_removed") >= kills - 1
 	# Each life waited for the dead holder's lease to expire, then took it over.
