@@ -741,7 +741,7 @@ class Preparer:
 		for start in range(0, len(joined), self.PAGE):
 			names = joined[start : start + self.PAGE]
 			for name, score in zip(names, zmscore(client, key, names)):
-				if score is not None and int(score) in completed and score > now:
+				if score is not None and int(score) in completed:
 					if self.runs.staged_at(site, name) != int(score):
 						by_fire[int(score)].append(name)
 		for fire_ts, names in sorted(by_fire.items()):
