@@ -8,6 +8,7 @@ import calendar
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -213,6 +214,52 @@ def test_the_ordinary_fire_path_writes_a_fire_times_markers_as_a_hash_table_with
 	marks = {k.decode(): v.decode() for k, v in e.client.hgetall(key).items()}
 	assert marks == {n: job_id_for(SITE, n, fire) for n in names}
 	assert e.client.object("encoding", key) == b"hashtable"
+
+
+@pytest.mark.parametrize("others", ["a full refresh runs", "an edit waits in the internal queue"])
+def test_preparing_gives_way_to_the_refresh_and_edits_while_the_rest_still_fits(env, others):
+	e = env()
+	e.lead()
+	names = [f"TS-{i:03d}" for i in range(30)]
+	e.upsert(*(row(n, "0 0 1 1 *") for n in names))
+	fire = soon(60)
+	for n in names:
+		e.at(n, fire)
+	index = prepared.prepared_key("btu", SITE)
+	e.preparer.cost = 0.01  # as measured: 30 runs need 0.4 s (YIELD_SAFETY) + the 1 s margin, of 60
+
+	def make_others_wait(waiting: bool) -> None:
+		if others == "a full refresh runs":
+			e.ctx.refresh_progress.running = waiting
+		elif waiting:
+			e.ctx.queue.put((SITE, "TS-edited"), ("sync", None), priority=True)
+		else:
+			e.ctx.queue.get_parts(10, 10, 10, timeout=0.1)
+
+	make_others_wait(True)
+	worker = threading.Thread(target=e.preparer.prepare_fire_time, args=(SITE, fire), daemon=True)
+	worker.start()
+	worker.join(0.5)
+	assert worker.is_alive() and e.client.hlen(index) == 0  # paused: nothing stored yet
+	make_others_wait(False)
+	worker.join(20)
+	assert not worker.is_alive() and e.client.hlen(index) == len(names)
+	record = e.preparer.recent[-1]
+	assert record["complete"] and record["runs"] == len(names) and record["gave_way_s"] > 0
+
+
+def test_preparing_does_not_give_way_once_the_rest_would_not_fit_before_the_fire_time(env):
+	e = env()
+	e.lead()
+	names = [f"TS-{i:03d}" for i in range(30)]
+	e.upsert(*(row(n, "0 0 1 1 *") for n in names))
+	fire = soon(4)
+	for n in names:
+		e.at(n, fire)
+	e.preparer.cost = 0.1  # as measured: 30 runs need 3.75 s (YIELD_SAFETY) + the 1 s margin, of 4
+	e.ctx.refresh_progress.running = True
+	assert e.preparer.prepare_fire_time(SITE, fire) == len(names)
+	assert e.preparer.recent[-1]["gave_way_s"] == 0
 
 
 def test_a_second_step_for_the_same_runs_makes_nothing_visible_again(env):

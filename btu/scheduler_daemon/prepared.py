@@ -586,7 +586,12 @@ class Preparer:
 	"""
 
 	MARGIN = 1.0
-	SAFETY = 2.0
+	SAFETY = 2.5
+	# While a full refresh runs or edits wait in the internal queue, preparing pauses between chunks
+	# as long as the rest still fits before the fire time at this many times the measured cost: the
+	# daemon is one interpreter, and a refresh sharing it with 100,000 preparations took 3x as long.
+	YIELD_SAFETY = 1.25
+	YIELD_POLL = 0.02  # s between looks while paused
 	MAX_AHEAD = 300.0  # s: never prepare further ahead
 	FIRST_COST = 200e-6  # s a run, until measured on this machine
 	RESCAN = 60.0  # s: look again from now at least this often (a missed notice costs at most this)
@@ -611,6 +616,7 @@ class Preparer:
 		self.recent: deque[dict[str, Any]] = deque(maxlen=16)  # the last preparations (status, bench)
 		self.backoff = Backoff()
 		self.active = False
+		self.waited = 0.0  # s paused for the refresh and edits in the current preparation (not its cost)
 
 	# --- notices from the other activities ---------------------------------------------------
 	def notify(
@@ -746,21 +752,44 @@ class Preparer:
 						by_fire[int(score)].append(name)
 		for fire_ts, names in sorted(by_fire.items()):
 			started, wall = time.perf_counter(), time.time()
+			self.waited = 0.0
 			prepared, refused, complete = self._prepare_names(site, fire_ts, names, holder)
 			if not complete or not self.runs.add_handled(site, fire_ts, prepared + refused):
 				self.runs.mark_complete(site, fire_ts, None)
 			self._record_preparation(site, fire_ts, prepared, refused, started, wall, fire_ts - now, complete)
 
-	def _prepare_names(self, site: str, fire_ts: int, names: list[str], holder: str) -> tuple[int, int, bool]:
+	def _prepare_names(
+		self, site: str, fire_ts: int, names: list[str], holder: str, left_after: int = 0
+	) -> tuple[int, int, bool]:
 		"""Prepare these runs of ``fire_ts`` CHUNK at a time until its time comes: (prepared, refused,
-		whether all were worked on)."""
+		whether all were worked on). ``left_after``: runs of the fire time still to prepare after these."""
 		prepared = refused = 0
 		for start in range(0, len(names), CHUNK):
+			self._give_way(fire_ts, len(names) - start + left_after)
 			if time.time() >= fire_ts:
 				return prepared, refused, False  # its time has come: the rest goes the ordinary way
 			done, failed = self.prepare_chunk(site, fire_ts, names[start : start + CHUNK], holder)
 			prepared, refused = prepared + done, refused + failed
 		return prepared, refused, True
+
+	def _others_waiting(self) -> bool:
+		"""A full refresh runs, or schedules wait in the internal queue (an edit, a refresh's rows)."""
+		progress = getattr(self.ctx, "refresh_progress", None)
+		if progress is not None and progress.running:
+			return True
+		queue = getattr(self.ctx, "queue", None)
+		return queue is not None and any(queue.sizes())
+
+	def _give_way(self, fire_ts: int, remaining: int) -> None:
+		"""Pause while others wait and ``remaining`` runs still fit before ``fire_ts`` (YIELD_SAFETY)."""
+		started = None
+		while self._others_waiting() and not self.ctx.stop.is_set():
+			if time.time() + self.margin + self.YIELD_SAFETY * self.cost * remaining >= fire_ts:
+				break
+			started = started or time.perf_counter()
+			self.ctx.stop.wait(self.YIELD_POLL)
+		if started is not None:
+			self.waited += time.perf_counter() - started
 
 	def _record_preparation(
 		self,
@@ -773,7 +802,8 @@ class Preparer:
 		lead: float | None,
 		complete: bool,
 	) -> None:
-		seconds = time.perf_counter() - started
+		waited, self.waited = self.waited, 0.0
+		seconds = time.perf_counter() - started - waited
 		if prepared:
 			self.cost = 0.5 * self.cost + 0.5 * seconds / (prepared + refused)
 		record = {
@@ -783,6 +813,7 @@ class Preparer:
 			"refused": refused,
 			"started_at": round(wall, 3),
 			"seconds": round(seconds, 3),
+			"gave_way_s": round(waited, 3),
 			"lead_s": None if lead is None else round(lead, 3),
 			"complete": complete,
 		}
@@ -801,6 +832,7 @@ class Preparer:
 		holds = int(client.zcount(key, fire_ts, fire_ts))
 		staged = self.runs.staged_names(site, fire_ts)
 		started, wall = time.perf_counter(), time.time()
+		self.waited = 0.0
 		prepared = refused = 0
 		complete = True
 		offset = 0
@@ -808,7 +840,8 @@ class Preparer:
 			rows = client.zrangebyscore(key, fire_ts, fire_ts, start=offset, num=self.PAGE)
 			offset += len(rows)
 			names = [n for n in (r.decode() for r in rows) if n not in staged]
-			done, failed, complete = self._prepare_names(site, fire_ts, names, holder)
+			left_after = max(0, holds - offset)
+			done, failed, complete = self._prepare_names(site, fire_ts, names, holder, left_after)
 			prepared, refused = prepared + done, refused + failed
 			if len(rows) < self.PAGE:
 				break
