@@ -159,7 +159,9 @@ def test_prepared_runs_are_stored_unseen_then_made_visible_as_ordinary_rq_jobs(e
 	assert not e.client.exists(prepared.fired_key("btu", SITE, fire))
 	assert e.client.hlen(prepared.prepared_key("btu", SITE)) == len(names)
 	assert e.client.ttl(Job.key_for(ids[0])) == -1  # no expiry: a queued job waits as long as it must
-	assert set(e.client.scan_iter(match="rq:job:*")) == {as_bytes(Job.key_for(i)) for i in ids}  # nothing else
+	assert set(e.client.scan_iter(match="rq:job:*")) == {
+		as_bytes(Job.key_for(i)) for i in ids
+	}  # nothing else
 
 	wait_until(fire)
 	before = time.time()
@@ -284,6 +286,45 @@ def test_a_second_step_for_the_same_runs_makes_nothing_visible_again(env):
 	third = prepared.make_visible(e.client, e.preparer.scripts, chunks)
 	assert third[0].left[0] == prepared.ALREADY_RAN
 	assert len(e.queued_ids()) == 2
+
+
+def send_packed(client, packed: bytes):
+	"""Send one packed command (a PreparedChunk's step or move) on its own and read its reply."""
+	pool, conn = prepared._borrow(client)
+	try:
+		conn.send_packed_command([packed])
+		return conn.read_response()
+	finally:
+		pool.release(conn)
+
+
+def test_an_edit_between_a_step_and_its_move_on_leaves_that_schedule_to_the_ordinary_path_and_its_new_rule(
+	env,
+):
+	e = env()
+	e.lead()
+	e.upsert(row("TS-1", "0 0 1 1 *"), row("TS-2", "0 0 1 1 *"), row("TS-3", "0 0 1 1 *"))
+	fire = soon(2)
+	for name in ("TS-1", "TS-2", "TS-3"):
+		e.at(name, fire)
+	assert e.preparer.prepare_fire_time(SITE, fire) == 3
+	wait_until(fire)
+	[chunk] = e.runs.take_due(SITE, time.time())
+	e.preparer.scripts.load_visible(e.client)
+	assert int(send_packed(e.client, chunk.command)[3]) == 3  # all three queued and marked
+	e.upsert(row("TS-2", "0 12 * * *"))  # its rule changes while its run is queued, still holding F
+	e.ctx.store.remove(SITE, ["TS-3"])  # and TS-3 is disabled
+	assert int(send_packed(e.client, chunk.move_on)) == 1  # only TS-1 moved on
+	zset = e.keys.next_runs(SITE)
+	following = dict(zip(chunk.names, chunk.followings))
+	assert int(e.client.zscore(zset, "TS-1")) == following["TS-1"]
+	assert int(e.client.zscore(zset, "TS-2")) == fire and e.client.zscore(zset, "TS-3") is None
+
+	# The ordinary path takes TS-2's run as made (its marker) and moves it on by its new rule, once.
+	assert e.scheduler.fire(SITE, e.ctx.store.due(SITE, time.time(), 100)) == 0
+	noon = fire - fire % 86400 + 12 * 3600  # "0 12 * * *" in UTC: noon of the fire time's day or the next
+	assert int(e.client.zscore(zset, "TS-2")) == (noon if noon > fire else noon + 86400)
+	assert sorted(e.queued_ids()) == sorted(chunk.job_ids)  # each run once
 
 
 def test_two_daemons_preparing_the_same_fire_time_make_each_run_visible_once(env):

@@ -12,16 +12,19 @@ Ahead of a fire time F (the ``Preparer`` thread, lease holder only), per chunk o
   was built from (sha1), F has no marker and no live job has the id. ``btu:<site>:prepared`` records
   schedule -> ``"<job id> <builder fingerprint> <spec sha1>"``; the schedule's previous prepared job
   (another fire time, never made visible) is deleted then;
-* the visibility step of the chunk is packed, ready to send (``PreparedChunk.command``).
+* the visibility step of the chunk is packed, ready to send (``PreparedChunk.command``), and so is
+  the move of its schedules on to their following fire times (``PreparedChunk.move_on``).
 
 At F (the scheduler thread, ``make_visible``): the packed VISIBLE_LUA commands of F are sent at once
-(pipelined). Each chunk, atomically: the lease holder (where it lives in the site's Redis), the site not
+(pipelined), then the MOVE_ON_LUA ones. Each chunk, atomically: the lease holder (where it lives in the site's Redis), the site not
 paused, F within ``misfire_grace``; per run: the schedule still due at F, no marker, the previous run not
 queued or running (overlap policy Skip), the following fire time still ahead, its prepared job still
 there. The runs that pass get ``status=queued`` and ``enqueued_at`` (Redis's clock when the chunk writes),
-their markers (one hash per fire time: schedule -> job id), the moves to their following fire times,
-RPUSH on their queues, SADD rq:queues, the per-minute count. A run that fails a check is left as it
-was, for the ordinary fire path (``Scheduler.fire``), which builds and enqueues it at once.
+their markers (one hash per fire time: schedule -> job id), RPUSH on their queues, SADD rq:queues,
+the per-minute count. A run that fails a check is left as it was, for the ordinary fire path
+(``Scheduler.fire``), which builds and enqueues it at once. The moves come after every chunk's step, so
+that the last run of F is not kept waiting for them (they were an eighth of a step's work): a marked run
+whose schedule still holds F is taken as run by every reader, and the ordinary path moves it on.
 
 A prepared job never becomes visible in an old form: the consumer's upsert (when the spec or timing
 changes) and remove delete it in the same script that changes the schedule (DROP_PREPARED_FN), and the
@@ -129,6 +132,17 @@ return codes
 """
 )
 
+# scores_of(key, names, n): the scores of names in a sorted set (ZMSCORE; one ZSCORE each before 6.2).
+SCORES_FN = """
+local function scores_of(key, names, n)
+  local scores = redis.pcall('ZMSCORE', key, unpack(names))
+  if type(scores) == 'table' and not scores.err then return scores end
+  scores = {}
+  for i = 1, n do scores[i] = redis.call('ZSCORE', key, names[i]) end
+  return scores
+end
+"""
+
 # Unix seconds and microseconds -> RQ's timestamp format ('%Y-%m-%dT%H:%M:%S.%fZ'), Redis's Lua has no
 # os.date (days to civil date: H. Hinnant's algorithm).
 ISO_FN = """
@@ -153,7 +167,8 @@ local function rq_time(sec, usec)
 end
 """
 
-# One chunk of prepared runs of one site and fire time made visible, atomically.
+# One chunk of prepared runs of one site and fire time made visible, atomically (their schedules are
+# moved on by MOVE_ON_LUA, sent right behind: see its comment).
 # KEYS: [1] next_runs, [2] markers hash of the fire time, [3] runs-per-minute hash, [4] lease, [5]
 #   last_jobs, [6] rq:queues, then the queue keys the runs use. Every key is a real name (never ''):
 #   a Redis ACL user limited to BTU's and RQ's key patterns refuses a script that declares any other.
@@ -167,6 +182,7 @@ end
 VISIBLE_LUA = (
 	ISO_FN
 	+ MARKERS_FN
+	+ SCORES_FN
 	+ """
 if redis.replicate_commands then redis.replicate_commands() end
 if ARGV[2] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[2] then return {-1} end
@@ -190,11 +206,7 @@ while a <= last do
     a = a + 2
   end
 end
-local scores = redis.pcall('ZMSCORE', KEYS[1], unpack(names))
-if type(scores) ~= 'table' or scores.err then  -- Redis before 6.2
-  scores = {}
-  for i = 1, n do scores[i] = redis.call('ZSCORE', KEYS[1], names[i]) end
-end
+local scores = scores_of(KEYS[1], names, n)
 local marks = redis.call('HMGET', KEYS[2], unpack(names))
 local fire_text = ARGV[1]
 local ok, left, nok, nleft = {}, {}, 0, 0
@@ -218,8 +230,8 @@ end
 t = redis.call('TIME')
 sec, usec = tonumber(t[1]), tonumber(t[2])
 local stamp = rq_time(sec, usec)
-local marked, moves, removed, overlap, pushes = {}, {}, {}, {}, {}
-local nmarked, nmoves, nremoved, noverlap, counts = 0, 0, 0, 0, {}
+local marked, overlap, pushes = {}, {}, {}
+local nmarked, noverlap, counts = 0, 0, {}
 local fired = 0
 for k = 1, nok do
   local i = ok[k]
@@ -237,16 +249,12 @@ for k = 1, nok do
     local c = counts[g.q] + 1
     queued[c], counts[g.q] = jid, c
     marked[nmarked + 1], marked[nmarked + 2], nmarked = name, jid, nmarked + 2
-    if g.following == '' then nremoved = nremoved + 1; removed[nremoved] = name
-    else moves[nmoves + 1], moves[nmoves + 2], nmoves = g.following, name, nmoves + 2 end
     if g.skip then overlap[noverlap + 1], overlap[noverlap + 2], noverlap = name, jid, noverlap + 2 end
   end
 end
 if fired > 0 then
   set_markers(KEYS[2], marked)
   redis.call('EXPIRE', KEYS[2], ARGV[3])
-  if nmoves > 0 then redis.call('ZADD', KEYS[1], unpack(moves)) end
-  if nremoved > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
   if noverlap > 0 then redis.call('HSET', KEYS[5], unpack(overlap)) end
   for q, queued in pairs(pushes) do
     redis.call('RPUSH', KEYS[6 + q], unpack(queued))
@@ -258,6 +266,49 @@ return {0, t[1], t[2], fired, unpack(left)}
 """
 )
 VISIBLE_SHA = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
+
+# The schedules of one chunk moved on to their following fire times, sent right behind the visibility
+# steps of the fire time, so that no run waits for the moves of the chunks before it. Between the two
+# a run is marked and its schedule still due at F: any reader takes it as run (the ordinary path moves
+# it on as "already enqueued"), so a lost or refused move costs nothing but that. A schedule moves
+# only if it still holds F, its marker of F is set and its prepared index entry names that same job:
+# an edit or removal meanwhile deleted the entry (DROP_PREPARED_FN), and the ordinary path then moves
+# it by its new rule. KEYS: [1] next_runs, [2] markers hash of the fire time, [3] prepared index.
+# ARGV: [1] fire time, then groups: run count, following fire time ('' = leaves next_runs), names.
+# Returns the number of schedules moved.
+MOVE_ON_LUA = (
+	SCORES_FN
+	+ """
+local fire_text, fire = ARGV[1], tonumber(ARGV[1])
+local names, following, n = {}, {}, 0
+local a, last = 2, #ARGV
+while a <= last do
+  local count, to = tonumber(ARGV[a]), ARGV[a + 1]
+  for k = 1, count do
+    n = n + 1
+    names[n], following[n] = ARGV[a + 1 + k], to
+  end
+  a = a + 2 + count
+end
+if n == 0 then return 0 end
+local scores = scores_of(KEYS[1], names, n)
+local marks = redis.call('HMGET', KEYS[2], unpack(names))
+local entries = redis.call('HMGET', KEYS[3], unpack(names))
+local moves, removed, nmoves, nremoved = {}, {}, 0, 0
+for i = 1, n do
+  local score, mark, entry = scores[i], marks[i], entries[i]
+  if score and (score == fire_text or tonumber(score) == fire) and mark and entry
+      and string.sub(entry, 1, #mark + 1) == mark .. ' ' then
+    if following[i] == '' then nremoved = nremoved + 1; removed[nremoved] = names[i]
+    else moves[nmoves + 1], moves[nmoves + 2], nmoves = following[i], names[i], nmoves + 2 end
+  end
+end
+if nmoves > 0 then redis.call('ZADD', KEYS[1], unpack(moves)) end
+if nremoved > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
+return nremoved + nmoves / 2
+"""
+)
+MOVE_ON_SHA = hashlib.sha1(MOVE_ON_LUA.encode()).hexdigest()
 
 
 def fired_key(prefix: str, site: str, fire_ts: int) -> str:
@@ -310,6 +361,7 @@ class PreparedChunk:
 	job_ids: tuple[str, ...]
 	followings: tuple[int | None, ...]
 	command: bytes  # EVALSHA of VISIBLE_LUA, packed for the site's connection
+	move_on: bytes = b""  # EVALSHA of MOVE_ON_LUA, packed likewise
 	prepared_at: float = 0.0
 
 
@@ -348,6 +400,7 @@ class Scripts:
 	def load_visible(self, client: redis.Redis, force: bool = False) -> None:
 		if force or id(client) not in self._loaded:
 			client.script_load(VISIBLE_LUA)
+			client.script_load(MOVE_ON_LUA)
 			self._loaded.add(id(client))
 
 
@@ -360,11 +413,11 @@ def _borrow(client: redis.Redis):
 		return pool, pool.get_connection("EVALSHA")
 
 
-def pack_visible(client: redis.Redis, keys: list[str], args: list[Any]) -> bytes:
-	"""The EVALSHA of VISIBLE_LUA with these keys and arguments, as bytes ready to send."""
+def pack_script(client: redis.Redis, sha: str, keys: list[str], args: list[Any]) -> bytes:
+	"""The EVALSHA of a loaded script with these keys and arguments, as bytes ready to send."""
 	pool, conn = _borrow(client)
 	try:
-		return b"".join(conn.pack_command("EVALSHA", VISIBLE_SHA, len(keys), *keys, *args))
+		return b"".join(conn.pack_command("EVALSHA", sha, len(keys), *keys, *args))
 	finally:
 		pool.release(conn)
 
@@ -372,6 +425,7 @@ def pack_visible(client: redis.Redis, keys: list[str], args: list[Any]) -> bytes
 def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChunk]) -> list[Outcome]:
 	"""Send the visibility steps of these chunks (one site's Redis) at once and read their replies.
 
+	The moves of their schedules on (MOVE_ON_LUA) follow in the same send, after every visibility step.
 	Each step is atomic; a connection error leaves every chunk either wholly done or untouched (the
 	ordinary fire path sorts out which from Redis), and is raised after the replies read so far.
 	"""
@@ -384,7 +438,8 @@ def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChu
 		pool, conn = _borrow(client)
 		retry: list[PreparedChunk] = []
 		try:
-			conn.send_packed_command([c.command for c in pending])
+			moves = [c.move_on for c in pending if c.move_on]
+			conn.send_packed_command([c.command for c in pending] + moves)
 			for chunk in pending:
 				try:
 					reply = conn.read_response()
@@ -397,6 +452,11 @@ def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChu
 					)
 					continue
 				outcomes.append(parse_reply(chunk, reply))
+			for _ in moves:
+				try:
+					conn.read_response()
+				except ResponseError as exc:  # (NoScriptError too) the ordinary path moves them on
+					log_event(log, logging.DEBUG, "prepared_move_on_failed", error=str(exc))
 		except (RedisConnectionError, RedisTimeoutError, OSError):
 			conn.disconnect()
 			raise
@@ -572,6 +632,17 @@ def build_chunk_args(
 			args += (runs[position][0], runs[position][1])
 		order += positions
 	return args, order
+
+
+def build_move_on_args(fire_ts: int, names: list[str], followings: list[int | None]) -> list[Any]:
+	"""ARGV of MOVE_ON_LUA: the fire time, then the names grouped by following fire time."""
+	groups: dict[int | None, list[str]] = {}
+	for name, following in zip(names, followings):
+		groups.setdefault(following, []).append(name)
+	args: list[Any] = [fire_ts]
+	for following, members in groups.items():
+		args += (len(members), "" if following is None else following, *members)
+	return args
 
 
 class Preparer:
@@ -948,7 +1019,13 @@ class Preparer:
 				names=tuple(ready[i][0] for i in order),
 				job_ids=tuple(ready[i][1] for i in order),
 				followings=tuple(followings[i] for i in order),
-				command=pack_visible(client, step_keys, args),
+				command=pack_script(client, VISIBLE_SHA, step_keys, args),
+				move_on=pack_script(
+					client,
+					MOVE_ON_SHA,
+					[step_keys[0], step_keys[1], index],
+					build_move_on_args(fire_ts, [ready[i][0] for i in order], [followings[i] for i in order]),
+				),
 				prepared_at=time.time(),
 			)
 		)
