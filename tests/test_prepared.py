@@ -218,15 +218,21 @@ def test_the_ordinary_fire_path_writes_a_fire_times_markers_as_a_hash_table_with
 	assert e.client.object("encoding", key) == b"hashtable"
 
 
-@pytest.mark.parametrize("others", ["a full refresh runs", "an edit waits in the internal queue"])
-def test_preparing_gives_way_to_the_refresh_and_edits_while_the_rest_still_fits(env, others):
+def thirty_runs_due_in(env, seconds: int) -> tuple[Env, list[str], int]:
+	"""A leading daemon's context with 30 schedules due at one fire time ``seconds`` from now."""
 	e = env()
 	e.lead()
 	names = [f"TS-{i:03d}" for i in range(30)]
 	e.upsert(*(row(n, "0 0 1 1 *") for n in names))
-	fire = soon(60)
+	fire = soon(seconds)
 	for n in names:
 		e.at(n, fire)
+	return e, names, fire
+
+
+@pytest.mark.parametrize("others", ["a full refresh runs", "an edit waits in the internal queue"])
+def test_preparing_gives_way_to_the_refresh_and_edits_while_the_rest_still_fits(env, others):
+	e, names, fire = thirty_runs_due_in(env, 60)
 	index = prepared.prepared_key("btu", SITE)
 	e.preparer.cost = 0.01  # as measured: 30 runs need 0.4 s (YIELD_SAFETY) + the 1 s margin, of 60
 
@@ -251,13 +257,7 @@ def test_preparing_gives_way_to_the_refresh_and_edits_while_the_rest_still_fits(
 
 
 def test_preparing_does_not_give_way_once_the_rest_would_not_fit_before_the_fire_time(env):
-	e = env()
-	e.lead()
-	names = [f"TS-{i:03d}" for i in range(30)]
-	e.upsert(*(row(n, "0 0 1 1 *") for n in names))
-	fire = soon(4)
-	for n in names:
-		e.at(n, fire)
+	e, names, fire = thirty_runs_due_in(env, 4)
 	e.preparer.cost = 0.1  # as measured: 30 runs need 3.75 s (YIELD_SAFETY) + the 1 s margin, of 4
 	e.ctx.refresh_progress.running = True
 	assert e.preparer.prepare_fire_time(SITE, fire) == len(names)
