@@ -438,8 +438,8 @@ def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChu
 		pool, conn = _borrow(client)
 		retry: list[PreparedChunk] = []
 		try:
-			moves = [c.move_on for c in pending if c.move_on]
-			conn.send_packed_command([c.command for c in pending] + moves)
+			moving = [c for c in pending if c.move_on]
+			conn.send_packed_command([c.command for c in pending] + [c.move_on for c in moving])
 			for chunk in pending:
 				try:
 					reply = conn.read_response()
@@ -452,11 +452,19 @@ def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChu
 					)
 					continue
 				outcomes.append(parse_reply(chunk, reply))
-			for _ in moves:
+			for chunk in moving:
 				try:
 					conn.read_response()
 				except ResponseError as exc:  # (NoScriptError too) the ordinary path moves them on
-					log_event(log, logging.DEBUG, "prepared_move_on_failed", error=str(exc))
+					log_event(
+						log,
+						logging.DEBUG,
+						"prepared_move_on_failed",
+						site=chunk.site,
+						fire_time=utc_iso(chunk.fire_ts),
+						runs=len(chunk.names),
+						error=str(exc),
+					)
 		except (RedisConnectionError, RedisTimeoutError, OSError):
 			conn.disconnect()
 			raise
