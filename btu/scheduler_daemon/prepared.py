@@ -79,6 +79,17 @@ REASONS = {
 	TOO_LATE: "more than misfire_grace late",
 }
 
+# scores_of(key, names, n): the scores of names in a sorted set (ZMSCORE; one ZSCORE each before 6.2).
+SCORES_FN = """
+local function scores_of(key, names, n)
+  local scores = redis.pcall('ZMSCORE', key, unpack(names))
+  if type(scores) == 'table' and not scores.err then return scores end
+  scores = {}
+  for i = 1, n do scores[i] = redis.call('ZSCORE', key, names[i]) end
+  return scores
+end
+"""
+
 # Stores the jobs of a chunk: checks each run and writes its job hash (rq's own mapping, built by the
 # client) or refuses it. KEYS: [1] specs, [2] next_runs, [3] prepared index, [4] markers hash of the
 # fire time. ARGV: [1] job key prefix, [2] fire time, then per run: name, spec sha1, job id, index
@@ -87,6 +98,7 @@ REASONS = {
 # 4 a live job has this id.
 PREPARE_LUA = (
 	DROP_PREPARED_FN
+	+ SCORES_FN
 	+ """
 local prefix, fire = ARGV[1], ARGV[2]
 local names, starts, n = {}, {}, 0
@@ -96,11 +108,7 @@ while a <= last do
   names[n], starts[n] = ARGV[a], a
   a = a + 5 + 2 * tonumber(ARGV[a + 4])
 end
-local scores = redis.pcall('ZMSCORE', KEYS[2], unpack(names))
-if type(scores) ~= 'table' or scores.err then
-  scores = {}
-  for i = 1, n do scores[i] = redis.call('ZSCORE', KEYS[2], names[i]) end
-end
+local scores = scores_of(KEYS[2], names, n)
 local marks = redis.call('HMGET', KEYS[4], unpack(names))
 local specs = redis.call('HMGET', KEYS[1], unpack(names))
 local olds = redis.call('HMGET', KEYS[3], unpack(names))
@@ -131,17 +139,6 @@ if nentries > 0 then redis.call('HSET', KEYS[3], unpack(entries)) end
 return codes
 """
 )
-
-# scores_of(key, names, n): the scores of names in a sorted set (ZMSCORE; one ZSCORE each before 6.2).
-SCORES_FN = """
-local function scores_of(key, names, n)
-  local scores = redis.pcall('ZMSCORE', key, unpack(names))
-  if type(scores) == 'table' and not scores.err then return scores end
-  scores = {}
-  for i = 1, n do scores[i] = redis.call('ZSCORE', key, names[i]) end
-  return scores
-end
-"""
 
 # Unix seconds and microseconds -> RQ's timestamp format ('%Y-%m-%dT%H:%M:%S.%fZ'), Redis's Lua has no
 # os.date (days to civil date: H. Hinnant's algorithm).
@@ -361,7 +358,7 @@ class PreparedChunk:
 	job_ids: tuple[str, ...]
 	followings: tuple[int | None, ...]
 	command: bytes  # EVALSHA of VISIBLE_LUA, packed for the site's connection
-	move_on: bytes = b""  # EVALSHA of MOVE_ON_LUA, packed likewise
+	move_on: bytes  # EVALSHA of MOVE_ON_LUA, packed likewise
 	prepared_at: float = 0.0
 
 
@@ -438,8 +435,7 @@ def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChu
 		pool, conn = _borrow(client)
 		retry: list[PreparedChunk] = []
 		try:
-			moving = [c for c in pending if c.move_on]
-			conn.send_packed_command([c.command for c in pending] + [c.move_on for c in moving])
+			conn.send_packed_command([c.command for c in pending] + [c.move_on for c in pending])
 			for chunk in pending:
 				try:
 					reply = conn.read_response()
@@ -452,7 +448,7 @@ def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChu
 					)
 					continue
 				outcomes.append(parse_reply(chunk, reply))
-			for chunk in moving:
+			for chunk in pending:
 				try:
 					conn.read_response()
 				except ResponseError as exc:  # (NoScriptError too) the ordinary path moves them on
@@ -642,7 +638,7 @@ def build_chunk_args(
 	return args, order
 
 
-def build_move_on_args(fire_ts: int, names: list[str], followings: list[int | None]) -> list[Any]:
+def build_move_on_args(fire_ts: int, names: Iterable[str], followings: Iterable[int | None]) -> list[Any]:
 	"""ARGV of MOVE_ON_LUA: the fire time, then the names grouped by following fire time."""
 	groups: dict[int | None, list[str]] = {}
 	for name, following in zip(names, followings):
@@ -853,11 +849,7 @@ class Preparer:
 
 	def _others_waiting(self) -> bool:
 		"""A full refresh runs, or schedules wait in the internal queue (an edit, a refresh's rows)."""
-		progress = getattr(self.ctx, "refresh_progress", None)
-		if progress is not None and progress.running:
-			return True
-		queue = getattr(self.ctx, "queue", None)
-		return queue is not None and any(queue.sizes())
+		return self.ctx.refresh_progress.running or any(self.ctx.queue.sizes())
 
 	def _give_way(self, fire_ts: int, remaining: int) -> None:
 		"""Pause while others wait and ``remaining`` runs still fit before ``fire_ts`` (YIELD_SAFETY)."""
@@ -1020,19 +1012,21 @@ class Preparer:
 			grace=ctx.config.misfire_grace,
 			runs=runs,
 		)
+		names_in_order = tuple(ready[i][0] for i in order)
+		followings_in_order = tuple(followings[i] for i in order)
 		self.runs.add(
 			PreparedChunk(
 				site=site,
 				fire_ts=fire_ts,
-				names=tuple(ready[i][0] for i in order),
+				names=names_in_order,
 				job_ids=tuple(ready[i][1] for i in order),
-				followings=tuple(followings[i] for i in order),
+				followings=followings_in_order,
 				command=pack_script(client, VISIBLE_SHA, step_keys, args),
 				move_on=pack_script(
 					client,
 					MOVE_ON_SHA,
 					[step_keys[0], step_keys[1], index],
-					build_move_on_args(fire_ts, [ready[i][0] for i in order], [followings[i] for i in order]),
+					build_move_on_args(fire_ts, names_in_order, followings_in_order),
 				),
 				prepared_at=time.time(),
 			)
