@@ -40,3 +40,12 @@ ignore_links_on_delete = ["BTU Task Log"]
 default_log_clearing_doctypes = {
 	"BTU Task Log": 90,
 }
+
+# Functions a BTU Task may run (docs/security.md). BTU's own sample tasks are declared with
+# @btu.runnable; an app may instead list function paths ("myapp.tasks.cleanup") or whole modules
+# ("myapp.tasks.*": every public function and class defined there) under this key.
+btu_runnable_functions = []
+
+# Frappe v15's frappe.client.get_count counts any DocType for any logged-in user; BTU's are
+# counted only for users who may read them (docs/security.md).
+override_whitelisted_methods = {"frappe.client.get_count": "btu.btu_api.permissions.get_count"}

@@ -15,6 +15,7 @@ from frappe.utils import cint
 
 from btu.btu_api import daemon_link, status
 from btu.btu_api.permissions import require_doc_permission, require_manager
+from btu.btu_core.text import throw_text
 from btu.contracts import protocol
 from btu.contracts.runs import ONCE
 from btu.contracts.schedule_rules import (
@@ -29,7 +30,7 @@ from btu.contracts.schedule_rules import (
 MAX_PREVIEW = 100
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def run_task_now(task: str) -> dict[str, Any]:
 	"""Run a task synchronously in this web worker and return its log (or its output for transient tasks)."""
 	require_manager()
@@ -39,7 +40,7 @@ def run_task_now(task: str) -> dict[str, Any]:
 	return run_task_on_server(task)
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def run_task_in_worker(task: str) -> dict[str, Any]:
 	"""Enqueue a task for an RQ worker (its BTU Queue); returns the RQ job id."""
 	require_manager()
@@ -57,7 +58,7 @@ def ping_daemon() -> dict[str, Any]:
 	return daemon_link.reply_as_dict(protocol.ping(path), path)
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def resync_all_schedules() -> dict[str, Any]:
 	"""Ask the daemon for a full refresh of this site's schedules."""
 	require_manager()
@@ -65,7 +66,7 @@ def resync_all_schedules() -> dict[str, Any]:
 	return daemon_link.reply_as_dict(protocol.refresh(path, frappe.local.site), path)
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def resync_schedule(schedule: str) -> dict[str, Any]:
 	"""Send one schedule to the daemon again (cancel when it is disabled)."""
 	require_manager()
@@ -105,7 +106,7 @@ def preview_schedule(
 		validate_timezone(zone)
 		runs = next_fire_times(cron, zone, count=count)
 	except (CronError, TimeZoneError) as exc:
-		frappe.throw(str(exc), title=_("Invalid Schedule"))
+		throw_text(str(exc), title=_("Invalid Schedule"))
 	user_zone = status.user_time_zone()
 	return {
 		"cron_string": cron,

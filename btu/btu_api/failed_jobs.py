@@ -22,6 +22,7 @@ import frappe
 from frappe import _
 
 from btu.btu_api.permissions import require_manager
+from btu.btu_core.text import throw_text
 
 TASK_RUNNER_PREFIX = "btu.btu_core.task_runner."
 FRAPPE_EXECUTE_JOB = "frappe.utils.background_jobs.execute_job"
@@ -245,7 +246,7 @@ def requeue(job_id: str) -> dict[str, Any]:
 	method, kwargs = _job_call(job)
 	task = (job.meta or {}).get("btu_task") or kwargs.get("task_name")
 	if not task:
-		frappe.throw(_("Failed job {0} names no BTU Task, so it cannot be run again.").format(job.id))
+		throw_text(_("Failed job {0} names no BTU Task, so it cannot be run again.").format(job.id))
 	conn = _conn()
 	score = conn.zscore(registry.key, job.id)
 	if not conn.zrem(registry.key, job.id):

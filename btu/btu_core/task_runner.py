@@ -34,9 +34,9 @@ from btu.btu_core.callables import (
 	bind_task_class,
 	check_arguments,
 	is_task_class,
-	resolve_callable,
 )
 from btu.btu_core.output_capture import capture_output
+from btu.btu_core.runnables import resolve_task_function
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.contracts.runs import ONCE
 
@@ -277,7 +277,7 @@ def prepare_call(
 			schedule.argument_overrides, f"BTU Task Schedule {schedule.name} argument overrides"
 		)
 		arguments = merge_arguments(arguments, overrides)
-	func = resolve_callable(task.function_string, allowed_packages=frappe.get_installed_apps())
+	func = resolve_task_function(task.function_string)
 	check_arguments(func, arguments, complete=True)
 	if is_task_class(func):  # a BTU-aware class: Class(btu_task_id=...).run(**arguments)
 		func = bind_task_class(func, task.name, schedule.name if schedule is not None else None)

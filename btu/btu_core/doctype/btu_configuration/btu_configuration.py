@@ -10,6 +10,7 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon_link import refresh_after_commit
+from btu.btu_core.text import throw_text
 from btu.contracts.protocol import MAX_SOCKET_PATH
 from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 
@@ -53,7 +54,7 @@ class BTUConfiguration(Document):
 		try:
 			validate_timezone(self.cron_time_zone)
 		except TimeZoneError as exc:
-			frappe.throw(str(exc), title=_("Invalid Time Zone"))
+			throw_text(str(exc), title=_("Invalid Time Zone"))
 
 	def validate_socket_path(self) -> None:
 		path = (self.path_to_btu_scheduler_uds or "").strip()

@@ -6,6 +6,7 @@ import sys
 
 import frappe
 
+from btu import runnable
 from btu.btu_core.testing import BTUTestCase
 
 HERE = "btu.btu_core.doctype.btu_task.test_btu_task"
@@ -14,6 +15,7 @@ HERE = "btu.btu_core.doctype.btu_task.test_btu_task"
 # --- sample task functions (other BTU test modules use them too) -----------------------------
 
 
+@runnable
 def sample_success(name: str = "world", repeat: int = 1) -> dict:
 	for _ in range(repeat):
 		print(f"hello {name}")
@@ -21,11 +23,13 @@ def sample_success(name: str = "world", repeat: int = 1) -> dict:
 	return {"greeted": name, "times": repeat}
 
 
+@runnable
 def sample_failure() -> None:
 	print("about to fail")
 	raise ValueError("sample failure")
 
 
+@runnable
 def sample_timeout() -> None:
 	from rq.timeouts import JobTimeoutException
 
@@ -33,11 +37,13 @@ def sample_timeout() -> None:
 	raise JobTimeoutException("Task exceeded maximum timeout value (1 seconds)")
 
 
+@runnable
 def sample_write_then_fail(marker: str) -> None:
 	frappe.get_doc({"doctype": "ToDo", "description": marker}).insert(ignore_permissions=True)
 	raise RuntimeError("failed after writing")
 
 
+@runnable
 def sample_report_in_progress(task: str) -> None:
 	print(
 		"in-progress:", bool(frappe.db.exists("BTU Task Log", {"task": task, "success_fail": "In-Progress"}))
@@ -52,16 +58,19 @@ NOT_CALLABLE = 42
 from btu.btu_core.doctype.btu_task.btu_task import BTU_AWARE_FUNCTION  # noqa: E402 - where users import it
 
 
+@runnable
 class SampleAwareTask(BTU_AWARE_FUNCTION):
 	def run(self, name: str = "world") -> str:
 		print(f"task {self.btu_task_id} schedule {self.btu_task_schedule_id} greets {name}")
 		return f"greeted {name}"
 
 
+@runnable
 class SampleClassWithoutRun:
 	pass
 
 
+@runnable
 class SampleClassNeedingSettings:
 	def __init__(self, url: str, token: str) -> None:
 		self.url = url

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import frappe
 from frappe.utils import get_datetime, get_system_timezone
 
+from btu import runnable
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
 from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule
 from btu.btu_core.steps import step
@@ -22,6 +23,7 @@ HERE = "btu.btu_core.doctype.btu_task_log.test_btu_task_log"
 # --- sample task functions with steps ---------------------------------------------------------
 
 
+@runnable
 def sample_steps(orders: int = 3) -> str:
 	with step("Fetch orders"):
 		print(f"{orders} orders")
@@ -36,6 +38,7 @@ def send_summary() -> None:
 	print("summary sent")
 
 
+@runnable
 def sample_failing_step() -> None:
 	with step("Prepare"):
 		print("prepared")
@@ -46,6 +49,7 @@ def sample_failing_step() -> None:
 		pass
 
 
+@runnable
 def sample_caught_step() -> str:
 	try:
 		with step("Optional export"):
@@ -55,6 +59,7 @@ def sample_caught_step() -> str:
 	return "ok without the export"
 
 
+@runnable
 def sample_timeout_in_step() -> None:
 	from rq.timeouts import JobTimeoutException
 

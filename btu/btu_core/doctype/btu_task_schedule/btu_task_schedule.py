@@ -16,8 +16,10 @@ from frappe.model.document import Document
 from frappe.utils import cint, get_datetime
 
 from btu.btu_api.daemon_link import notify_after_commit
-from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
+from btu.btu_core.callables import CallableError, check_arguments
 from btu.btu_core.naming import name_not_in_logs
+from btu.btu_core.runnables import resolve_task_function
+from btu.btu_core.text import throw_text
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.contracts.runs import ONCE, RunAtError, describe_once, normalize_overlap, wall_time_to_timestamp
 from btu.contracts.schedule_rules import (
@@ -79,7 +81,7 @@ class BTUTaskSchedule(Document):
 		try:
 			fire_ts = self.run_at_timestamp()
 		except RunAtError as exc:
-			frappe.throw(str(exc), title=_("Invalid Schedule"))
+			throw_text(str(exc), title=_("Invalid Schedule"))
 		changed = self.is_new() or self.has_value_changed("run_at") or self.has_value_changed("enabled")
 		if cint(self.enabled) and changed and fire_ts < time.time() - PAST_TOLERANCE_SECONDS:
 			frappe.throw(
@@ -94,7 +96,7 @@ class BTUTaskSchedule(Document):
 		try:
 			self.overlap_policy = normalize_overlap(self.overlap_policy)
 		except ValueError as exc:
-			frappe.throw(str(exc), title=_("Invalid Schedule"))
+			throw_text(str(exc), title=_("Invalid Schedule"))
 
 	def validate_task(self):
 		if not self.task:
@@ -122,7 +124,7 @@ class BTUTaskSchedule(Document):
 				cron_string=self.cron_string,
 			)
 		except CronError as exc:
-			frappe.throw(str(exc), title=_("Invalid Schedule"))
+			throw_text(str(exc), title=_("Invalid Schedule"))
 		self.schedule_description = describe_cron(self.cron_string)
 
 	def validate_time_zone(self) -> None:
@@ -132,7 +134,7 @@ class BTUTaskSchedule(Document):
 			try:
 				validate_timezone(self.cron_timezone)
 			except TimeZoneError as exc:
-				frappe.throw(str(exc), title=_("Invalid Time Zone"))
+				throw_text(str(exc), title=_("Invalid Time Zone"))
 
 	def validate_argument_overrides(self, task) -> None:
 		"""Overrides are a JSON object, and task arguments + overrides fit the function."""
@@ -142,12 +144,12 @@ class BTUTaskSchedule(Document):
 				parse_arguments(task.arguments, _("Task {0} arguments").format(task.name)), overrides
 			)
 		except ArgumentsError as exc:
-			frappe.throw(str(exc), title=_("Invalid Arguments"))
+			throw_text(str(exc), title=_("Invalid Arguments"))
 		try:
-			func = resolve_callable(task.function_string, allowed_packages=frappe.get_installed_apps())
+			func = resolve_task_function(task.function_string)
 			check_arguments(func, arguments, complete=True)
 		except CallableError as exc:
-			frappe.throw(str(exc), title=_("Invalid Arguments"))
+			throw_text(str(exc), title=_("Invalid Arguments"))
 
 	def on_update(self) -> None:
 		notify_after_commit("create" if cint(self.enabled) else "cancel", self.name)
