@@ -10,6 +10,7 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon_link import refresh_after_commit
+from btu.btu_core.legacy_config import ORIGINAL_SOCKET_PATH
 from btu.btu_core.text import throw_text
 from btu.contracts.protocol import MAX_SOCKET_PATH
 from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
@@ -70,6 +71,14 @@ class BTUConfiguration(Document):
 				_("The socket path is {0} bytes long; a Unix socket path may have at most {1}.").format(
 					len(path.encode()), MAX_SOCKET_PATH
 				)
+			)
+		if path != ORIGINAL_SOCKET_PATH:
+			frappe.throw(
+				_(
+					"The daemon's socket is set by the server's administrator (bench set-config "
+					"btu_socket_path PATH): here only the original BTU's {0} may be kept, or leave it empty."
+				).format(ORIGINAL_SOCKET_PATH),
+				title=_("Set by the server"),
 			)
 
 	def validate_email_account(self) -> None:

@@ -33,6 +33,13 @@ class TestBTUConfiguration(BTUTestCase):
 			self.save_with(path_to_btu_scheduler_uds="/" + "x" * 120 + ".sock")
 		self.assertIn("at most 107", str(ctx.exception))
 
+	def test_only_the_server_sets_the_socket_path(self):
+		"""A System Manager must not point the Desk at another Unix socket of the server."""
+		with self.assertRaises(frappe.ValidationError) as ctx:
+			self.save_with(path_to_btu_scheduler_uds="/var/run/docker.sock")
+		self.assertIn("bench set-config btu_socket_path", str(ctx.exception))
+		self.assertEqual(self.save_with(path_to_btu_scheduler_uds="").path_to_btu_scheduler_uds, "")
+
 
 class TestConfigurationReachesTheDaemon(DaemonTestCase):
 	def test_changing_the_zone_asks_the_daemon_for_a_refresh_after_commit(self):

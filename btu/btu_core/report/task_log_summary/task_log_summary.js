@@ -14,6 +14,8 @@ frappe.query_reports["Task Log Summary"] = {
 		{ fieldname: "task_group", label: __("Task Group"), fieldtype: "Data" },
 	],
 	formatter(value, row, column, data, default_formatter) {
+		// Text columns (descriptions, groups, rules) may hold markup: Frappe formats Data as HTML.
+		if (column.fieldtype === "Data" && value != null) value = btu.escape(value);
 		value = default_formatter(value, row, column, data);
 		if (column.fieldname === "last_status" && data && data.last_status) {
 			const color = { Success: "green", Failed: "red", Timeout: "orange", "In-Progress": "blue" }[data.last_status];
