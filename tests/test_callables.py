@@ -19,7 +19,9 @@ def test_declared_functions_and_classes_resolve():
 	from btu.btu_core.callables import resolve_callable
 
 	assert resolve_callable("btu.btu_core.sample_tasks.hello", policy()) is sample_tasks.hello
-	assert resolve_callable("btu.btu_core.sample_tasks.GreetingReport", policy()) is sample_tasks.GreetingReport
+	assert (
+		resolve_callable("btu.btu_core.sample_tasks.GreetingReport", policy()) is sample_tasks.GreetingReport
+	)
 	# declared by hooks: an exact path, or every public function of a module
 	assert resolve_callable("json.dumps", policy(["json.dumps"])) is json.dumps
 	assert resolve_callable("btu.contracts.arguments.parse_arguments", policy(["btu.contracts.arguments.*"]))

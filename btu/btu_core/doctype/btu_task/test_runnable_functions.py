@@ -128,3 +128,19 @@ class TestRunnableFunctions(BTUTestCase):
 			btu.api.run_function("frappe.utils.execute_in_shell", {"cmd": "id"})
 		run_id = btu.api.run_function("btu.btu_core.sample_tasks.hello", {"name": "api"}, delay=3600)
 		self.assertTrue(frappe.db.exists("BTU Task Schedule", run_id))
+
+
+class TestCounts(BTUTestCase):
+	def test_get_count_refuses_btu_doctypes_to_users_who_may_not_read_them(self):
+		from btu.btu_api.permissions import get_count
+
+		hooked = frappe.get_hooks("override_whitelisted_methods").get("frappe.client.get_count")
+		self.assertEqual(hooked[-1], "btu.btu_api.permissions.get_count")
+		self.assertIsInstance(get_count("BTU Task Log"), int)
+		frappe.set_user("Guest")
+		try:
+			with self.assertRaises(frappe.PermissionError):
+				get_count("BTU Task Log")
+			get_count("ToDo")  # Frappe's own behaviour is left alone for other DocTypes
+		finally:
+			frappe.set_user("Administrator")
