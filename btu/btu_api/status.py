@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -159,11 +160,15 @@ def pause_state() -> dict[str, Any]:
 
 
 def queue_lengths() -> list[dict[str, Any]]:
-	"""Jobs waiting, running workers and failed jobs of each BTU Queue's RQ queue."""
+	"""Jobs waiting (and how long the oldest has waited), running, failed, and workers of each BTU
+	Queue's RQ queue. Read with plain Redis counts: rq's registry ``count`` cleans the registry up
+	first, which calls ``signal`` for an expired job and fails outside a process's main thread (a
+	web request)."""
 	from frappe.utils.background_jobs import generate_qname
 	from rq import Queue, Worker
 
 	conn = redis_conn()
+	now = time.time()
 	result = []
 	for name in frappe.get_all("BTU Queue", pluck="name", order_by="name asc"):
 		rq_name = generate_qname(name)
@@ -172,13 +177,31 @@ def queue_lengths() -> list[dict[str, Any]]:
 			{
 				"queue": name,
 				"rq_name": rq_name,
-				"queued": queue.count,
-				"started": queue.started_job_registry.count,
-				"failed": queue.failed_job_registry.count,
+				"queued": conn.llen(queue.key),
+				"oldest_waiting_s": _oldest_waiting_seconds(conn, queue.key, now),
+				"started": conn.zcard(queue.started_job_registry.key),
+				"failed": conn.zcard(queue.failed_job_registry.key),
 				"workers": Worker.count(connection=conn, queue=queue),
 			}
 		)
 	return result
+
+
+def _oldest_waiting_seconds(conn: Any, queue_key: str, now: float) -> float | None:
+	"""Seconds since the job at the head of the queue was enqueued (None: nothing waits)."""
+	head = conn.lindex(queue_key, 0)
+	if head is None:
+		return None
+	job_id = head.decode() if isinstance(head, bytes) else str(head)
+	enqueued = conn.hget(f"rq:job:{job_id}", "enqueued_at")
+	if not enqueued:
+		return None
+	text = enqueued.decode() if isinstance(enqueued, bytes) else str(enqueued)
+	try:
+		stamp = datetime.strptime(text.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+	except ValueError:
+		return None
+	return max(0.0, now - stamp.timestamp())
 
 
 def configuration_time_zone() -> str:

@@ -134,13 +134,14 @@ class BTUSchedulerStatus {
 			btu.escape(q.queue),
 			`<code>${btu.escape(q.rq_name)}</code>`,
 			q.queued,
+			q.oldest_waiting_s == null ? "" : btu.format_duration(q.oldest_waiting_s),
 			q.started,
 			q.failed,
 			q.workers ? q.workers : `<span class="text-danger">0</span>`,
 		]);
 		return this.card(
 			__("Queues"),
-			this.table([__("BTU Queue"), __("RQ queue"), __("Waiting"), __("Running"), __("Failed"), __("Workers")], rows, __("No BTU Queues."))
+			this.table([__("BTU Queue"), __("RQ queue"), __("Waiting"), __("Oldest waiting"), __("Running"), __("Failed"), __("Workers")], rows, __("No BTU Queues."))
 		);
 	}
 
