@@ -85,6 +85,8 @@ def test_03_hostile_text_is_stored_as_typed_and_runs_nowhere(api):
 		}
 	)
 	MADE["task"] = task["name"]
+	stored = api.get_doc("BTU Task", task["name"])
+	assert (stored["desc_short"], stored["task_group"]) == (HOSTILE[:140], HOSTILE_GROUP)  # not sanitized
 	run = api.call("btu.btu_api.endpoints.run_task_now", task=task["name"])
 	assert run["status"] == "Success", run
 	MADE["log"] = run["log"]
@@ -115,10 +117,15 @@ def assert_literal(desk, *texts: str) -> None:
 			["<b>bold</b>", HOSTILE_GROUP],
 		),
 		("/app/btu-scheduler-status", "xss-status-page", [TOKEN]),
+		("/printview?doctype=BTU%20Task%20Log&name={log}&format=Standard", "xss-print-view", [TOKEN]),
 	],
 )
 def test_04_every_page_shows_it_as_text(desk, route, shot, visible):
-	desk.goto(route.format(**MADE))
+	if route.startswith("/printview"):  # a page of its own, without Desk
+		desk.page.goto(desk.base_url + route.format(**MADE))
+		desk.page.wait_for_load_state("networkidle")
+	else:
+		desk.goto(route.format(**MADE))
 	desk.page.wait_for_timeout(1500)
 	assert_literal(desk, *visible)
 	desk.shot(shot)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import frappe
 from frappe import _
-from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon_link import notify_after_commit
@@ -17,7 +16,7 @@ from btu.btu_core.callables import (
 )
 from btu.btu_core.naming import name_not_in_logs
 from btu.btu_core.runnables import resolve_task_function
-from btu.btu_core.text import throw_text
+from btu.btu_core.text import TextDocument, throw_text
 from btu.contracts.arguments import ArgumentsError, parse_arguments
 
 # The original BTU's base of BTU-aware classes, where its users import it from.
@@ -25,7 +24,7 @@ BTU_AWARE_FUNCTION = BTUAwareFunction
 ORIGINAL_TASK_COMPONENT = "btu.btu_core.btu_task_component"
 
 
-class BTUTask(Document):
+class BTUTask(TextDocument):
 	def autoname(self) -> None:
 		self.name = name_not_in_logs("BTU-.#####", "task")
 

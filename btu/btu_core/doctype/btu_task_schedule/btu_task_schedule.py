@@ -12,14 +12,13 @@ import time
 
 import frappe
 from frappe import _
-from frappe.model.document import Document
 from frappe.utils import cint, get_datetime
 
 from btu.btu_api.daemon_link import notify_after_commit
 from btu.btu_core.callables import CallableError, check_arguments
 from btu.btu_core.naming import name_not_in_logs
 from btu.btu_core.runnables import resolve_task_function
-from btu.btu_core.text import throw_text
+from btu.btu_core.text import TextDocument, throw_text
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.contracts.runs import ONCE, RunAtError, describe_once, normalize_overlap, wall_time_to_timestamp
 from btu.contracts.schedule_rules import (
@@ -35,7 +34,7 @@ from btu.contracts.schedule_rules import (
 PAST_TOLERANCE_SECONDS = 300
 
 
-class BTUTaskSchedule(Document):
+class BTUTaskSchedule(TextDocument):
 	def autoname(self) -> None:
 		self.name = name_not_in_logs("TS-.######", "schedule")
 
