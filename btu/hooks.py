@@ -27,8 +27,10 @@ after_migrate = "btu.install.after_migrate"
 before_uninstall = "btu.install.before_uninstall"
 
 # Housekeeping: logs left In-Progress by a killed worker become Timeout.
+# Every minute: runs whose work horse died get their Failed Task Log, emails and retries.
 scheduler_events = {
 	"hourly": ["btu.btu_core.task_runner.expire_stale_in_progress_logs"],
+	"cron": {"* * * * *": ["btu.btu_core.dead_work_horses.record_dead_work_horses"]},
 }
 
 # A Task Log keeps the name of its task and schedule, but never stops them from being deleted

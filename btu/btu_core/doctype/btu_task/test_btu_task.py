@@ -150,7 +150,7 @@ class TestBTUTask(BTUTestCase):
 	def test_a_class_without_run_is_refused_with_what_to_change(self):
 		self.assert_rejected(
 			"is a class without a run() method; BTU runs a class as "
-			"SampleClassWithoutRun(btu_task_id=<task>).run(**arguments). Give it a method "
+			"SampleClassWithoutRun(btu_task_id=&lt;task&gt;).run(**arguments). Give it a method "  # shown as text
 			"'def run(self, **kwargs)' that does the work, or set Function to a plain function.",
 			function="SampleClassWithoutRun",
 		)
@@ -170,8 +170,8 @@ class TestBTUTask(BTUTestCase):
 		import btu.btu_core
 
 		folder = tempfile.mkdtemp(prefix="btu-tc-")
-		module = "btu.btu_core._btu_sample_original_code"
-		path = os.path.join(folder, "_btu_sample_original_code.py")
+		module = "btu.btu_core.btu_sample_original_code"
+		path = os.path.join(folder, "btu_sample_original_code.py")
 		with open(path, "w") as handle:
 			handle.write(
 				"from btu.btu_core.btu_task_component import TaskComponent\n\n\ndef run():\n\tpass\n"
