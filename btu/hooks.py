@@ -24,6 +24,7 @@ app_include_css = "/assets/btu/css/btu.css"
 # Installation
 after_install = "btu.install.after_install"
 after_migrate = "btu.install.after_migrate"
+setup_wizard_success = "btu.install.after_setup_wizard"
 before_uninstall = "btu.install.before_uninstall"
 
 # Housekeeping: logs left In-Progress by a killed worker become Timeout.

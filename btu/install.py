@@ -7,7 +7,6 @@ import frappe
 from btu.contracts.queues import STANDARD_QUEUES
 
 CONFIGURATION_DEFAULTS = {
-	"cron_time_zone": "UTC",
 	"email_subject_prefix": "[BTU]",
 }
 
@@ -43,11 +42,26 @@ def ensure_queues() -> list[str]:
 	return created
 
 
+def after_setup_wizard(args=None) -> None:
+	"""A site installed with BTU before its setup wizard (``bench new-site --install-app btu``) gets
+	the zone the wizard chose."""
+	ensure_configuration()
+
+
+def site_time_zone() -> str | None:
+	"""The site's own zone (System Settings), once it has one."""
+	return (frappe.db.get_single_value("System Settings", "time_zone") or "").strip() or None
+
+
 def ensure_configuration() -> None:
-	"""Fill empty BTU Configuration settings with their defaults (never overwrites a value)."""
+	"""Fill empty BTU Configuration settings with their defaults (never overwrites a value): the
+	schedules' default zone is the site's own (System Settings), as a Frappe administrator expects."""
+	defaults = dict(CONFIGURATION_DEFAULTS)
+	if zone := site_time_zone():
+		defaults["cron_time_zone"] = zone
 	missing = {
 		field: value
-		for field, value in CONFIGURATION_DEFAULTS.items()
+		for field, value in defaults.items()
 		if not frappe.db.get_single_value("BTU Configuration", field)
 	}
 	if missing:

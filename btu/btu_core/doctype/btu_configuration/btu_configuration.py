@@ -51,7 +51,9 @@ class BTUConfiguration(Document):
 			self.email_subject_prefix = "[BTU]"
 
 	def validate_time_zone(self) -> None:
-		self.cron_time_zone = (self.cron_time_zone or "").strip() or "UTC"
+		from btu.install import site_time_zone
+
+		self.cron_time_zone = (self.cron_time_zone or "").strip() or site_time_zone() or "UTC"
 		try:
 			validate_timezone(self.cron_time_zone)
 		except TimeZoneError as exc:
