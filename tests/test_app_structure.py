@@ -162,6 +162,7 @@ CONTRACT: dict[str, dict[str, str]] = {
 		"execution_time": "Float",
 		"stdout": "Code",  # text, never markup: Frappe shows Code escaped and never sanitizes it (docs/security.md),
 		"result_message": "Code",
+		"email_note": "Small Text",
 		"task_component": "Data",
 		"job_id": "Data",
 		"fire_time": "Datetime",

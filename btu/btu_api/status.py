@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import frappe
+from frappe import _
 
 from btu.btu_api import daemon_link
 from btu.contracts import protocol
@@ -204,6 +205,24 @@ def _oldest_waiting_seconds(conn: Any, queue_key: str, now: float) -> float | No
 	return max(0.0, now - stamp.timestamp())
 
 
+def email_warning() -> str | None:
+	"""Why enabled schedules' emails cannot go out (None: they can, or nobody asked for any)."""
+	from btu.btu_core import email_notify
+
+	if email_notify.outgoing_account() is not None:
+		return None
+	schedules = frappe.db.sql(
+		"""SELECT COUNT(DISTINCT s.name) FROM `tabBTU Task Schedule` s
+		JOIN `tabBTU Email Recipient` r ON r.parent = s.name AND r.parenttype = 'BTU Task Schedule'
+		WHERE s.enabled = 1 AND IFNULL(r.email_address, '') != ''"""
+	)[0][0]
+	if not schedules:
+		return None
+	return _("{0} enabled schedule(s) have email recipients, but their emails cannot be sent: {1}.").format(
+		schedules, email_notify.no_account_reason()
+	)
+
+
 def configuration_time_zone() -> str:
 	return frappe.db.get_single_value("BTU Configuration", "cron_time_zone") or "UTC"
 
@@ -255,5 +274,6 @@ def scheduler_status(upcoming: int = 20) -> dict[str, Any]:
 		except Exception as exc:  # noqa: BLE001 - Redis down must not break the page
 			out[key] = None
 			out.setdefault("errors", {})[key] = f"{type(exc).__name__}: {exc}"
+	out["email_warning"] = email_warning()
 	out["latest_logs"] = latest_logs()
 	return out

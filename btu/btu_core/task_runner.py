@@ -437,6 +437,17 @@ class _RunRecord:
 		schedule = retries.email_schedule(self.schedule)  # a retry tells its first attempt's recipients
 		if schedule is None:
 			return
+		try:
+			self._send(event, schedule, status, elapsed, stdout, result_message)
+		except email_notify.EmailNotQueued as exc:
+			frappe.logger("btu").warning(f"{self.task.name}: {exc}")
+			if self.log is not None:
+				note = "\n".join(filter(None, [self.log.get("email_note"), str(exc)]))
+				self.log.db_set("email_note", note, update_modified=False)
+
+	def _send(
+		self, event: str, schedule: Document, status: str, elapsed: float, stdout: str, result_message: str
+	) -> None:
 		email_notify.send_run_email(
 			event,
 			task=self.task,

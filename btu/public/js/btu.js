@@ -20,7 +20,7 @@ btu.escape = (text) => frappe.utils.escape_html(text == null ? "" : String(text)
 btu.TEXT_FIELDS = {
 	"BTU Task": ["desc_short", "task_group", "desc_long", "function_string"],
 	"BTU Task Schedule": ["task_description", "schedule_description", "cron_string", "redis_job_id"],
-	"BTU Task Log": ["task_desc_short", "task_component", "job_id"],
+	"BTU Task Log": ["task_desc_short", "task_component", "job_id", "email_note"],
 	"BTU Task Log Step": ["step_name"],
 	"BTU Queue": ["description"],
 	"BTU Configuration": ["email_subject_prefix", "path_to_btu_scheduler_uds"],

@@ -150,7 +150,22 @@ class BTUTaskSchedule(TextDocument):
 		except CallableError as exc:
 			throw_text(str(exc), title=_("Invalid Arguments"))
 
+	def warn_when_emails_cannot_go_out(self) -> None:
+		"""Recipients but no outgoing Email Account: the save goes through, with a warning."""
+		from btu.btu_core import email_notify
+
+		if any((row.email_address or "").strip() for row in self.get("email_recipients") or []):
+			if email_notify.outgoing_account() is None:
+				frappe.msgprint(
+					_("This schedule's emails will not be sent: {0}.").format(
+						email_notify.no_account_reason()
+					),
+					title=_("No Outgoing Email Account"),
+					indicator="orange",
+				)
+
 	def on_update(self) -> None:
+		self.warn_when_emails_cannot_go_out()
 		notify_after_commit("create" if cint(self.enabled) else "cancel", self.name)
 
 	def on_trash(self) -> None:
