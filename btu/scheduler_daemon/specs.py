@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
+from btu.contracts.pending import timing_text
 from btu.contracts.runs import ONCE, OVERLAP_ALLOW, RunAtError, normalize_overlap, wall_time_to_timestamp
 from btu.contracts.schedule_rules import (
 	CronError,
@@ -43,10 +44,8 @@ class ScheduleSpec:
 
 	@property
 	def timing(self) -> str:
-		"""What decides fire times: a change here resets the next fire time."""
-		if self.run_at is not None:
-			return f"@once {self.run_at}|{self.timezone}"
-		return f"{self.cron}|{self.timezone}"
+		"""What decides fire times (``btu:<site>:timings``): a change here resets the next fire time."""
+		return timing_text(self.cron, self.timezone, self.run_at)
 
 	@property
 	def rule(self) -> str:
