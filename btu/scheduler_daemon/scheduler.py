@@ -293,6 +293,8 @@ class Scheduler:
 
 		Read (specs, remembered fire times, active previous runs; markers inside the transaction), plan
 		(fire_plan.plan_batch, no Redis), write the plan in one transaction, then record it."""
+		if not due:
+			return 0
 		ctx = self.ctx
 		store = ctx.store
 		client = store.client(site)
