@@ -6,6 +6,7 @@ disjoint seconds (:x0, :x5, :x7), so every enqueued fire time names the rule tha
 
 from __future__ import annotations
 
+import calendar
 import os
 import signal
 import threading
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from rq.job import Job
 
 from btu.contracts import protocol
 from btu.contracts.redis_keys import KEYS
+from btu.scheduler_daemon.jobs import job_id_for
 
 from .conftest import SITE
 from .services import wait_for
@@ -210,3 +213,22 @@ def test_a_remembered_fire_time_of_another_rule_is_never_caught_up(lead):
 		e.client.delete(key)  # Redis lost its data
 	e.upsert(row("TS-1", "*/2 * * * *"))
 	assert int(e.client.zscore(e.keys.next_runs(PREP_SITE), "TS-1")) > time.time()
+
+
+def test_a_run_prepared_under_the_old_rule_is_never_made_visible(lead):
+	"""Prepared ahead for F under a rule that has F; the rule changes to one without F before F: at F
+	neither the prepared step nor the ordinary path runs anything; the new rule's time comes next."""
+	e = lead
+	fire = int(time.time()) + 2
+	at = time.gmtime(fire)
+	e.upsert(row("TS-1", f"{at.tm_sec} {at.tm_min} {at.tm_hour} {at.tm_mday} {at.tm_mon} *"))
+	assert int(e.client.zscore(e.keys.next_runs(PREP_SITE), "TS-1")) == fire
+	assert e.preparer.prepare_fire_time(PREP_SITE, fire) == 1
+	e.upsert(row("TS-1", "0 0 1 1 *"))  # edited before F: F is not one of its times
+	wait_until(fire + 0.2)
+	e.fire()
+	assert e.scheduler.fire(PREP_SITE, e.ctx.store.due(PREP_SITE, time.time(), 100)) == 0
+	assert e.queued_ids() == []
+	assert not e.client.exists(Job.key_for(job_id_for(PREP_SITE, "TS-1", fire)))
+	year = time.gmtime(fire).tm_year + 1
+	assert int(e.client.zscore(e.keys.next_runs(PREP_SITE), "TS-1")) == calendar.timegm((year, 1, 1, 0, 0, 0))
