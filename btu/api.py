@@ -42,7 +42,7 @@ from frappe.utils import cint, get_datetime
 from btu.btu_api.permissions import require_doc_permission, require_manager
 from btu.contracts.arguments import ArgumentsError, parse_arguments
 from btu.contracts.redis_keys import KEYS, RedisKeys
-from btu.contracts.runs import ONCE, RunAtError, aware_to_wall_time, describe_once, timestamp_to_wall_time
+from btu.contracts.runs import ONCE, RunAtError, aware_to_wall_time, describe_once, instant_to_wall_time
 from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 
 SCHEDULE = "BTU Task Schedule"
@@ -308,8 +308,9 @@ def _when(at: datetime | str | None, delay: float | str | None) -> tuple[datetim
 				_("delay= must be from 0 to {0} seconds, got {1:g}.").format(MAX_DELAY_SECONDS, seconds)
 			)
 	zone = _default_zone()
-	# Rounded up to the second: a run is never planned before the moment asked for.
-	return timestamp_to_wall_time(-(-(time.time() + seconds) // 1), zone), zone
+	# Rounded up to the second: a run is never planned before the moment asked for (an instant in
+	# the second pass of a repeated hour is written in UTC: the zone's wall time means the first).
+	return instant_to_wall_time(-(-(time.time() + seconds) // 1), zone)
 
 
 def _parse_at(text: str) -> datetime:

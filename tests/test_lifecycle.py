@@ -116,18 +116,25 @@ def test_restart_during_due_window_enqueues_exactly_one_job_per_fire_time(
 def test_missed_run_within_grace_is_enqueued_once_and_older_ones_are_skipped(
 	site_db, start_daemon, daemon_config, redis_client
 ):
+	# Daily rules whose fire times passed while the daemon was down: one 10 minutes ago, one 3 hours
+	# ago (a pending time must be one its rule contains: a time no rule has never runs).
+	now = int(time.time())
+	recent, old = (now - 600) // 60 * 60, (now - 3 * 3600) // 60 * 60
+
+	def daily_at(ts: int) -> str:
+		at = time.gmtime(ts)
+		return f"{at.tm_min} {at.tm_hour} * * *"
+
 	site_db.add_task("BTU-00001", RECORD)
-	site_db.add_schedule("TS-000001", "BTU-00001", "0 0 * * *")
-	site_db.add_schedule("TS-000002", "BTU-00001", "0 0 * * *")
+	site_db.add_schedule("TS-000001", "BTU-00001", daily_at(recent))
+	site_db.add_schedule("TS-000002", "BTU-00001", daily_at(old))
 	daemon = start_daemon()
 	wait_for(lambda: len(next_runs(redis_client)) == 2, what="schedules in Redis")
 	daemon.stop()
-	# Pretend the daemon was down across their fire times: one missed 10 minutes ago, one 3 hours ago
-	now = int(time.time())
-	redis_client.zadd(KEYS.next_runs(SITE), {"TS-000001": now - 600, "TS-000002": now - 3 * 3600})
+	redis_client.zadd(KEYS.next_runs(SITE), {"TS-000001": recent, "TS-000002": old})
 	daemon = start_daemon("again")
 	wait_for(lambda: all(v > now for v in next_runs(redis_client).values()), what="both moved to the future")
-	assert enqueued_fire_times(redis_client, "TS-000001") == [now - 600]
+	assert enqueued_fire_times(redis_client, "TS-000001") == [recent]
 	assert enqueued_fire_times(redis_client, "TS-000002") == []
 	output = daemon.output()
 	assert re.search(r"event=run_skipped_misfire site=\S+ schedule=TS-000002 .*misfire_grace_s=3600", output)

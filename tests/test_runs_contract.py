@@ -13,6 +13,7 @@ from btu.contracts.runs import (
 	RunAtError,
 	aware_to_wall_time,
 	describe_once,
+	instant_to_wall_time,
 	normalize_overlap,
 	parse_wall_time,
 	timestamp_to_wall_time,
@@ -125,3 +126,44 @@ def test_descriptions():
 	assert describe_once(ts, "UTC") == "Once, at 2026-12-24 13:00:00 UTC"
 	late = wall_time_to_timestamp("2026-12-24 23:30:00", "America/New_York")
 	assert describe_once(late, "America/New_York").endswith("(2026-12-25 04:30:00 UTC)")
+
+
+NEW_YORK = "America/New_York"
+
+
+def test_a_run_at_in_the_spring_forward_gap_is_the_rules_instant_whichever_way_it_is_given():
+	"""Issue 21 item 6: *Run once at* 2027-03-14 02:30 America/New_York (skipped: 02:00 -> 03:00
+	EDT) and the rule ``30 2 14 3 *`` in that zone mean the same instant: the first after the jump,
+	03:00 EDT = 07:00 UTC. As text (the form's Run At), as an aware datetime (the Desk's dialog and
+	``btu.api.run_later(at=...)``), with either fold."""
+	rule = int(next_fire_time("30 2 14 3 *", NEW_YORK, datetime(2027, 1, 1, tzinfo=timezone.utc)).timestamp())
+	assert rule == int(datetime(2027, 3, 14, 7, 0, tzinfo=timezone.utc).timestamp())
+	assert wall_time_to_timestamp("2027-03-14 02:30:00", NEW_YORK) == rule
+	for fold in (0, 1):
+		at = datetime(2027, 3, 14, 2, 30, fold=fold, tzinfo=ZoneInfo(NEW_YORK))
+		wall, zone = aware_to_wall_time(at, "UTC")
+		assert (wall, zone) == (datetime(2027, 3, 14, 2, 30), NEW_YORK)  # stored as written
+		assert wall_time_to_timestamp(wall, zone) == rule  # read as the rule's instant (not 07:30 UTC)
+	# The instant back to a wall time: the first instant after the jump reads 03:00 in the zone.
+	assert instant_to_wall_time(rule, NEW_YORK) == (datetime(2027, 3, 14, 3, 0), NEW_YORK)
+	assert describe_once(rule, NEW_YORK) == "Once, at 2027-03-14 03:00:00 America/New_York (07:00:00 UTC)"
+
+
+def test_a_run_at_in_the_repeated_hour_is_its_first_pass_as_for_the_rule():
+	"""2027-11-07 01:30 America/New_York happens twice (EDT 05:30 UTC, then EST 06:30 UTC): a Run At
+	and the rule ``30 1 7 11 *`` both mean the first; an aware datetime of the second pass (fold=1,
+	or an instant such as ``run_later(delay=...)`` lands on) keeps its instant, written in UTC."""
+	first = int(datetime(2027, 11, 7, 5, 30, tzinfo=timezone.utc).timestamp())
+	rule = next_fire_time("30 1 7 11 *", NEW_YORK, datetime(2027, 11, 1, tzinfo=timezone.utc))
+	assert int(rule.timestamp()) == first == wall_time_to_timestamp("2027-11-07 01:30:00", NEW_YORK)
+	at = datetime(2027, 11, 7, 1, 30, tzinfo=ZoneInfo(NEW_YORK))
+	assert aware_to_wall_time(at, "UTC") == (datetime(2027, 11, 7, 1, 30), NEW_YORK)
+	second_pass = at.replace(fold=1)
+	wall, zone = aware_to_wall_time(second_pass, "UTC")
+	assert (wall, zone) == (datetime(2027, 11, 7, 6, 30), "UTC")
+	assert wall_time_to_timestamp(wall, zone) == first + 3600 == int(second_pass.timestamp())
+	# Instants in both passes, back and forth.
+	assert instant_to_wall_time(first, NEW_YORK) == (datetime(2027, 11, 7, 1, 30), NEW_YORK)
+	assert instant_to_wall_time(first + 3600, NEW_YORK) == (datetime(2027, 11, 7, 6, 30), "UTC")
+	for ts in range(first - 7200, first + 7200, 600):
+		assert wall_time_to_timestamp(*instant_to_wall_time(ts, NEW_YORK)) == ts

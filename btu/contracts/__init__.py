@@ -3,7 +3,9 @@
 * ``schedule_rules`` - cron rules, time zones, the Desk's frequency fields;
 * ``arguments`` - a task's JSON keyword arguments and a schedule's overrides;
 * ``protocol`` - the Unix socket protocol, both halves (request parsing, replies, the client);
-* ``redis_keys`` - the names of every Redis key BTU writes.
+* ``redis_keys`` - the names of every Redis key BTU writes;
+* ``runs`` - one-shots (Run At) and overlap policies;
+* ``pending`` - a schedule's next run as the daemon confirmed it (fire time + the rule it was planned by).
 
 Nothing here imports frappe, ``btu.btu_core`` or ``btu.scheduler_daemon``: both sides import it.
 See docs/architecture.md.

@@ -17,6 +17,8 @@ Per site, with the default prefix ``btu``:
                                     newest first (``fire_time``, ``reason`` overlap|misfire, details)
 ``btu:<site>:last_jobs``            hash: schedule name -> RQ job id of its latest run (schedules
                                     whose overlap policy is Skip: is it still queued or running?)
+``btu:<site>:rule_edits``           counter: changes of an existing schedule's rule or zone (the fire
+                                    transaction watches it: a run is never enqueued by a rule just replaced)
 ==================================  ===============================================================
 
 Per bench: ``btu:<bench_id>:lease``, the enqueuing lease (one daemon enqueues at a time).
@@ -66,6 +68,9 @@ class RedisKeys:
 
 	def last_jobs(self, site: str) -> str:
 		return f"{self.prefix}:{site}:last_jobs"
+
+	def rule_edits(self, site: str) -> str:
+		return f"{self.prefix}:{site}:rule_edits"
 
 	def epoch(self, site: str) -> str:
 		return f"{self.prefix}:{site}:epoch"

@@ -83,18 +83,48 @@ def timestamp_to_wall_time(ts: float, zone: str) -> datetime:
 	return datetime.fromtimestamp(int(ts), validate_timezone(zone)).replace(tzinfo=None)
 
 
+def instant_to_wall_time(ts: float, zone: str) -> tuple[datetime, str]:
+	"""(wall time, zone) naming the Unix second ``ts`` (whole seconds) as a Run At, so that
+	``wall_time_to_timestamp`` gives ``ts`` back: its wall time in ``zone``, or, for an instant of
+	the second pass of a repeated hour (which a wall time in that zone means the first pass of), its
+	wall time in UTC with zone "UTC"."""
+	wall = timestamp_to_wall_time(ts, zone)
+	if wall_time_to_timestamp(wall, zone) == int(ts):
+		return wall, zone
+	return datetime.fromtimestamp(int(ts), UTC).replace(tzinfo=None), "UTC"
+
+
 def aware_to_wall_time(at: datetime, default_zone: str) -> tuple[datetime, str]:
 	"""(wall time, zone) for an aware datetime: its own IANA zone when it has one (a ZoneInfo),
-	else ``default_zone`` (a fixed offset such as ``+01:00`` names no zone)."""
+	else ``default_zone`` (a fixed offset such as ``+01:00`` names no zone).
+
+	With a zone, the wall time is kept as written and read by the one daylight saving rule of
+	``wall_time_to_timestamp`` (as a cron rule is): 02:30 on a spring-forward night is the first
+	instant after the jump, not Python's reading with the offset before it (an hour later). The
+	second pass of a repeated hour (``fold=1``) is an instant the wall time cannot name: it is
+	kept as that instant, in UTC."""
 	if at.tzinfo is None or at.utcoffset() is None:
 		raise RunAtError(
 			f"at={at.isoformat()} has no time zone; pass an aware datetime "
 			"(e.g. datetime(2026, 12, 24, 14, 0, tzinfo=ZoneInfo('Europe/Paris'))) or delay= in seconds."
 		)
 	key = getattr(at.tzinfo, "key", None)
-	zone = key if key else default_zone
-	validate_timezone(zone)
-	return timestamp_to_wall_time(at.timestamp(), zone), zone
+	if not key:
+		validate_timezone(default_zone)
+		return instant_to_wall_time(at.timestamp(), default_zone)
+	tz = validate_timezone(key)
+	wall = at.replace(tzinfo=None, fold=0, microsecond=0)
+	if at.fold and _repeated(wall, tz):
+		return instant_to_wall_time(at.timestamp(), key)
+	return wall, key
+
+
+def _repeated(wall: datetime, tz) -> bool:
+	"""Whether the naive ``wall`` occurs twice in ``tz`` (the hour a fall-back repeats)."""
+	first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+	if first.utcoffset() == second.utcoffset():
+		return False
+	return first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) == wall
 
 
 def normalize_overlap(value: object) -> str:
@@ -126,6 +156,7 @@ __all__ = [
 	"RunAtError",
 	"aware_to_wall_time",
 	"describe_once",
+	"instant_to_wall_time",
 	"normalize_overlap",
 	"parse_wall_time",
 	"timestamp_to_wall_time",

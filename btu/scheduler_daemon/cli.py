@@ -13,6 +13,7 @@ import click
 
 from btu import __version__
 from btu.contracts import protocol
+from btu.contracts.pending import OVERDUE, UNCONFIRMED, Pending, confirmation, read_upcoming, timing_of_row
 from btu.contracts.schedule_rules import CronError, TimeZoneError, next_fire_times, validate_timezone
 
 from .config import ConfigError, DaemonConfig, insecure_file_warning, load_config
@@ -218,28 +219,71 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 @config_options
 @click.option("--count", default=20, show_default=True, help="Upcoming runs to show per site.")
 def list_command(bench_path, sites, config_file, socket_path, count) -> None:
-	"""Upcoming runs per site, read from Redis, in the site's time zone and UTC."""
+	"""Upcoming runs per site, read from Redis, in the site's time zone and UTC; each says whether
+	the daemon planned it by the schedule's current rule (its row in SQL) and whether it is overdue."""
 	from .redis_store import RedisStore
-	from .specs import ScheduleSpec
 	from .sql import SiteDatabase, SqlUnavailable
 
 	config = _load(bench_path, sites, config_file)
 	store = RedisStore(config)
 	for site in config.sites:
+		database = SiteDatabase(site)
+		rows: dict[str, dict | None] | None = None  # None: the rules could not be checked
 		try:
-			zone = SiteDatabase(site).configured_timezone() or config.default_timezone
+			zone = database.configured_timezone() or config.default_timezone
+			runs = read_upcoming(store.client(site.name), store.keys, site.name, count)
+			if runs:
+				rows = database.fetch_schedules([run.schedule for run in runs])
 		except SqlUnavailable:
 			zone = config.default_timezone
-		runs = store.upcoming(site.name, count)
+			runs = read_upcoming(store.client(site.name), store.keys, site.name, count)
+		finally:
+			database.close()
 		click.echo(f"site {site.name} ({store.count(site.name)} schedules, times in {zone}):")
-		for (name, ts), raw in zip(runs, store.specs(site.name, [n for n, _ in runs])):
-			try:
-				rule = "once" if raw and ScheduleSpec.from_json(raw).once else ""
-			except (TypeError, ValueError):
-				rule = ""
-			click.echo(f"  {name:<16} {_local(ts, zone):<28} {_utc(ts):<24} {rule}".rstrip())
+		if runs and rows is None:
+			click.echo(
+				"  (MariaDB unavailable: the rules below are the daemon's, not checked against the schedules)"
+			)
+		now = time.time()
+		for run in runs:
+			rule = run.rule or "?"
+			state = _list_state(
+				run, None if rows is None else rows.get(run.schedule), rows is not None, zone, now
+			)
+			click.echo(
+				f"  {run.schedule:<16} {_local(run.fire_time, zone):<28} {_utc(run.fire_time):<24} {rule:<16} {state}".rstrip()
+			)
 		if not runs:
 			click.echo("  (no upcoming runs)")
+
+
+def _list_state(run: Pending, row: dict | None, checked: bool, default_zone: str, now: float) -> str:
+	"""What ``list`` says of one upcoming run: confirmed for the current rule, overdue, or not confirmed."""
+	current = None
+	if checked:
+		if row is None or not row.get("enabled"):
+			return "NOT CONFIRMED: the schedule is deleted or disabled; the daemon has not applied it yet"
+		try:
+			current = timing_of_row(row, default_zone)
+		except ValueError as exc:
+			return f"NOT CONFIRMED: the schedule cannot run ({exc})"
+	state = confirmation(run, current, now)
+	if state == UNCONFIRMED:
+		rule, _bar, zone = current.rpartition("|")
+		now_rule = "once" if rule.startswith("@once ") else rule
+		return (
+			f"NOT CONFIRMED: planned by {run.rule} ({run.zone}); the schedule now says {now_rule} ({zone})"
+			" - the daemon has not applied the edit (down, or its message lost: btu-scheduler refresh)"
+		)
+	if state == OVERDUE:
+		return f"OVERDUE by {_ago(now - run.fire_time)} (daemon not firing? see btu-scheduler status)"
+	return "confirmed" if checked else ""
+
+
+def _ago(seconds: float) -> str:
+	minutes, secs = divmod(int(seconds), 60)
+	hours, minutes = divmod(minutes, 60)
+	return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 @main.command("next-runs")

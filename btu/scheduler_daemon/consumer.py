@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from redis.exceptions import RedisError
 
 from .backoff import Backoff
 from .context import Action, DaemonContext
+from .fire_plan import missed_fire_time
 from .logutil import log_event, utc_iso
 from .pause import apply_site_settings
 from .redis_store import misfire_record
@@ -29,6 +31,8 @@ NEWEST = 50
 BACKLOG = 2000
 SQL_CHUNK = 500
 ONE_SHOT_DONE = 4  # upsert's code for a one-shot whose run was already enqueued
+DUE_RULE_CHANGED = 5  # upsert's code: the rule changed after the pending run fell due
+CATCH_UP_APPLIED = 3  # upsert's code: a catch-up's earlier fire time replaced the pending one
 
 
 @dataclass
@@ -43,6 +47,7 @@ class SyncPlan:
 	removals: list[str] = field(default_factory=list)  # cancelled, disabled or deleted
 	deleted: list[str] = field(default_factory=list)  # rows gone: their skips and last job go too
 	errors: dict[str, str] = field(default_factory=dict)  # name -> why it cannot run
+	now: float = 0.0  # when it was planned
 
 
 @dataclass
@@ -52,6 +57,8 @@ class SyncWritten:
 	synced: list[tuple[str, str, int, bool]] = field(default_factory=list)  # name, timing, fire time, changed
 	done: list[str] = field(default_factory=list)  # one-shots whose run was already enqueued: removed
 	missed: list[str] = field(default_factory=list)  # one-shots recorded as missed (beyond the grace)
+	# (name, the old rule's due fire time dropped, the new rule's missed fire time run instead or None)
+	replaced: list[tuple[str, int, int | None]] = field(default_factory=list)
 
 
 class Consumer:
@@ -63,12 +70,23 @@ class Consumer:
 		# (site, schedule) -> time.monotonic() of the newest SQL read (or cancel) applied for it:
 		# a full refresh's row read before that is stale and must not undo the edit.
 		self._synced_at: dict[tuple[str, str], float] = {}
+		# The scheduler applies rows too (apply_rows: due runs checked against SQL after a stall).
+		self._lock = threading.RLock()
+		ctx.apply_rows = self.apply_rows
 
 	def _mark_synced(self, site: str, names: list[str], at: float) -> None:
-		if len(self._synced_at) > 100_000:  # bounded: only entries younger than any refresh matter
-			self._synced_at = {k: t for k, t in self._synced_at.items() if t > at - 3600}
-		for name in names:
-			self._synced_at[(site, name)] = at
+		with self._lock:
+			if len(self._synced_at) > 100_000:  # bounded: only entries younger than any refresh matter
+				self._synced_at = {k: t for k, t in self._synced_at.items() if t > at - 3600}
+			for name in names:
+				self._synced_at[(site, name)] = at
+
+	def apply_rows(self, site: str, rows: dict[str, dict | None], read_at: float) -> None:
+		"""Apply rows read from SQL at ``read_at`` (time.monotonic()) by another activity, as a socket
+		request's are (the scheduler's check of due runs after a start or a stall)."""
+		with self._lock:
+			self._mark_synced(site, list(rows), read_at)
+			self._apply(site, list(rows.items()), [], verbose=False)
 
 	def run(self) -> None:
 		while not self.ctx.stop.is_set():
@@ -182,14 +200,15 @@ class Consumer:
 	) -> None:
 		"""Plan (rows to specs and first fire times, no Redis), write (one upsert, one removal, one
 		expiry of one-shots over), record (memory, preparer, log lines, counters, the scheduler)."""
-		plan = self._plan(site, rows, cancels, time.time())
-		written = self._write(site, plan)
-		self._record(site, plan, written, cancels, verbose)
+		with self._lock:
+			plan = self._plan(site, rows, cancels, time.time())
+			written = self._write(site, plan)
+			self._record(site, plan, written, cancels, verbose)
 
 	def _plan(
 		self, site: str, rows: list[tuple[str, dict | None]], cancels: list[str], now: float
 	) -> SyncPlan:
-		plan = SyncPlan(removals=list(cancels), deleted=[name for name, row in rows if row is None])
+		plan = SyncPlan(removals=list(cancels), deleted=[name for name, row in rows if row is None], now=now)
 		default_tz = self.ctx.timezone_for(site)
 		grace = self.ctx.config.misfire_grace
 		for name, row in rows:
@@ -230,11 +249,31 @@ class Consumer:
 			store.remove(site, plan.removals + list(plan.errors), plan.errors, plan.deleted)
 		missed = store.expire_once(site, plan.expired) if plan.expired else []
 		written = SyncWritten(missed=missed)
-		for (name, _json, timing, _candidate), (code, score) in zip(plan.entries, results):
+		catch_ups: list[tuple[str, str, str, int]] = []
+		old_due: dict[str, tuple[int, int]] = {}  # name -> (old rule's due fire time, candidate)
+		for (name, spec_json, timing, candidate), (code, score) in zip(plan.entries, results):
 			if code == ONE_SHOT_DONE:
 				written.done.append(name)
+			elif code == DUE_RULE_CHANGED:
+				# The old rule's due fire time was replaced by the new rule's next one; the new rule
+				# decides which missed fire time (if any) runs instead, once (its marker checked).
+				spec = ScheduleSpec.from_json(spec_json)
+				target = missed_fire_time(spec, int(score), plan.now, self.ctx.config.misfire_grace)
+				old_due[name] = (int(score), candidate)
+				if target is not None and target < candidate:
+					catch_ups.append((name, spec_json, timing, target))
+				else:
+					written.synced.append((name, timing, candidate, True))
+					written.replaced.append((name, int(score), None))
 			else:
 				written.synced.append((name, timing, int(score), bool(code)))
+		if catch_ups:
+			results = store.upsert(site, catch_ups, {name for name, *_rest in catch_ups}, plan.once)
+			for (name, _json, timing, target), (code, _score) in zip(catch_ups, results):
+				old, candidate = old_due[name]
+				applied = code == CATCH_UP_APPLIED  # else: it already ran (its marker exists)
+				written.synced.append((name, timing, target if applied else candidate, True))
+				written.replaced.append((name, old, target if applied else None))
 		return written
 
 	def _record(
@@ -255,6 +294,18 @@ class Consumer:
 			site, [(name, timing, score) for name, timing, score, _c in written.synced], leader=ctx.is_leader
 		)
 		ctx.memory.forget(site, gone)
+		for name, old, instead in written.replaced:
+			# The rule or zone changed after the pending run fell due: kept when the new rule has that
+			# fire time too, else dropped (and the new rule's latest missed one, if any, runs once).
+			log_event(
+				log,
+				logging.INFO,
+				"pending_fire_time_kept" if instead == old else "pending_fire_time_dropped",
+				site=site,
+				schedule=name,
+				fire_time=utc_iso(old),
+				catch_up_fire_time=utc_iso(instead) if instead not in (None, old) else None,
+			)
 		for name, _timing, score, was_changed in written.synced:
 			self._reported_errors.pop((site, name), None)
 			if was_changed or verbose:
@@ -302,6 +353,6 @@ class Consumer:
 	def _candidate(self, spec: ScheduleSpec, now: float) -> int | None:
 		"""Next fire time to use when Redis has none for this timing (memory first, see context)."""
 		known = self.ctx.memory.fire_time(spec.site, spec.name, spec.timing)
-		if known is not None and self.ctx.is_leader:
-			return known
+		if known is not None and self.ctx.is_leader and spec.fires_at(known):
+			return known  # a remembered time the current rule does not contain never runs
 		return spec.first_fire(now, self.ctx.config.misfire_grace)

@@ -176,6 +176,9 @@ class DaemonContext:
 		self.is_leader = False  # the scheduler's own view; what the daemon reports is leads()
 		self.lease_confirmed_at = 0.0  # time.monotonic() of the last acquire/renew that got through
 		self.wake_scheduler = lambda fire_ts: None  # replaced by the scheduler
+		# (site, {schedule: row or None}, time.monotonic() of the read): applies rows read from SQL as
+		# the consumer does; replaced by the consumer
+		self.apply_rows = lambda site, rows, read_at: None
 		# (site, schedules whose runs prepared ahead were dropped, earliest new fire time, schedules given
 		# new fire times): the preparer's
 		self.prepared_changed = lambda site, names=(), earliest=None, joined=(): None

@@ -13,6 +13,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from btu import __version__
+from btu.contracts.pending import OVERDUE, Pending, confirmation, read_upcoming
 from btu.contracts.protocol import Request, encode_reply
 
 from .config import DaemonConfig
@@ -237,9 +238,10 @@ class Daemon:
 				try:
 					entry["schedules"] = ctx.store.count(site)
 					entry["invalid_schedules"] = ctx.store.errors(site)
-					runs = ctx.store.upcoming(site, upcoming)
-					specs = ctx.store.specs(site, [n for n, _ in runs])
-					entry["next_runs"] = [self._next_run(n, t, raw) for (n, t), raw in zip(runs, specs)]
+					# Each fire time with the timing it was planned by, read together (pending.py).
+					runs = read_upcoming(ctx.store.client(site), ctx.store.keys, site, upcoming)
+					specs = ctx.store.specs(site, [run.schedule for run in runs])
+					entry["next_runs"] = [self._next_run(run, raw) for run, raw in zip(runs, specs)]
 					entry["runs_last_hour"] = ctx.store.enqueued_since(site, time.time() - 3600)
 				except RedisError as exc:
 					entry["redis_error"] = str(exc)
@@ -279,11 +281,14 @@ class Daemon:
 		}
 
 	@staticmethod
-	def _next_run(name: str, fire_ts: int, raw_spec: bytes | None) -> dict[str, Any]:
+	def _next_run(pending: Pending, raw_spec: bytes | None) -> dict[str, Any]:
+		fire_ts = pending.fire_time
 		run: dict[str, Any] = {
-			"schedule": name,
+			"schedule": pending.schedule,
 			"fire_time": fire_ts,
 			"fire_time_utc": utc_iso(fire_ts),
+			"timing": pending.timing,  # the "<cron>|<zone>" this fire time was planned by
+			"overdue": confirmation(pending, None) == OVERDUE,
 		}
 		if raw_spec:
 			try:

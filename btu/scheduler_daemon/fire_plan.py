@@ -23,6 +23,7 @@ class Decision(Enum):
 	MISFIRE = "more than misfire_grace late"
 	OVERLAP = "previous run still queued or running"
 	GONE = "schedule gone"  # no spec in Redis: removed from next_runs
+	NOT_IN_RULE = "not a fire time of its current rule"  # never runs (issue 21): moved by the rule
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,20 @@ def collapsed_fire_times(spec: ScheduleSpec, fire_ts: int, now: float) -> int:
 	return count
 
 
+def missed_fire_time(spec: ScheduleSpec, old_due: int, now: float, grace: float) -> int | None:
+	"""After a change of rule (or zone) that came when the old rule's pending fire time ``old_due``
+	had fallen due: the fire time to run instead, once, or None.
+
+	``old_due`` itself when the new rule contains it and it is within the grace (an edit that keeps
+	the times loses no due run); else the new rule's latest fire time within the grace (the misfire
+	catch-up of the current rule); else None (the new rule's next fire time is all that is left).
+	The caller still checks the marker: a fire time that already ran never runs again."""
+	oldest = now - grace
+	if oldest <= old_due <= now and spec.fires_at(old_due):
+		return old_due
+	return spec.latest_fire_between(oldest, now)
+
+
 def plan_run(
 	name: str,
 	score: int,
@@ -70,6 +85,13 @@ def plan_run(
 	lateness = now - fire_ts
 	if marked:
 		return PlannedRun(name, score, fire_ts, Decision.ALREADY_ENQUEUED, following, spec, lateness)
+	if not spec.fires_at(fire_ts):
+		# Its rule changed and this old fire time was left behind (the upsert replaces it; a time
+		# written before that rule, or by an older daemon): it never runs. The current rule's latest
+		# missed time within the grace is next (the next pass checks its marker), else its next one.
+		missed = missed_fire_time(spec, fire_ts, now, grace)
+		next_fire = missed if missed is not None and missed < (following or missed + 1) else following
+		return PlannedRun(name, score, fire_ts, Decision.NOT_IN_RULE, next_fire, spec, lateness)
 	if lateness > grace:
 		# A later missed fire time still within the grace becomes the one catch-up run (fired on the
 		# next pass); only the runs older than the grace are dropped.

@@ -45,10 +45,13 @@ local function set_markers(key, fields)
 end
 """
 
-# KEYS: specs, timings, next_runs, errors, markers hash of the candidate fire time, prepared index.
-# ARGV: name, spec JSON, timing, candidate fire time, mode ('0', '1' catch-up, '2' one-shot), now,
-# job key prefix. Every change of a schedule's spec or fire time drops its prepared run (in the same
-# script), so a run prepared ahead never becomes visible in its old form.
+# KEYS: specs, timings, next_runs, errors, markers hash of the candidate fire time, prepared index,
+# rule edits counter. ARGV: name, spec JSON, timing, candidate fire time, mode ('0', '1' catch-up,
+# '2' one-shot), now, job key prefix. Every change of a schedule's spec or fire time drops its prepared
+# run (in the same script), so a run prepared ahead never becomes visible in its old form. A change of
+# rule or zone replaces the pending fire time by the candidate (the new rule's) and counts the edit
+# (the fire transaction watches the counter); when the replaced one was due (code 5) the consumer
+# decides, by the new rule, which missed fire time (if any) runs instead (a catch-up).
 UPSERT_LUA = (
 	DROP_PREPARED_FN
 	+ """
@@ -83,12 +86,13 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 drop_prepared(KEYS[6], ARGV[7], ARGV[1])
-if score and ARGV[6] and tonumber(score) <= tonumber(ARGV[6]) then
-  -- The rule changed after its pending run fell due (ARGV[6] = now): that run still happens, once
-  -- (its marker guards it), and the scheduler goes on from it with the new rule.
-  return {2, score}
-end
+if oldtiming and oldtiming ~= ARGV[3] then redis.call('INCR', KEYS[7]) end
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+if score and tonumber(score) <= tonumber(ARGV[6]) then
+  -- The rule changed after its pending run fell due (ARGV[6] = now): that fire time is the old
+  -- rule's; the consumer checks it against the new rule (kept if the new rule has it too).
+  return {5, score}
+end
 return {2, ARGV[4]}
 """
 )
@@ -286,8 +290,10 @@ class RedisStore:
 		"""Write (name, spec_json, timing, candidate_ts) entries in one round trip.
 
 		An entry whose timing is unchanged keeps its pending fire time (even a past one,
-		so a run missed while we were away is still seen), and so does an entry whose timing
-		changed after its pending run fell due; returns (changed, fire_ts) each.
+		so a run missed while we were away is still seen); one whose timing changed gets the
+		candidate; returns (code, fire_ts) each: 0 unchanged, 1 spec changed, 2 timing changed
+		(or new), 3 catch-up applied, 4 one-shot over, 5 timing changed after the pending run
+		fell due (fire_ts: that old pending time; the candidate is pending now).
 		Names in ``catch_up`` carry a missed fire time from the leader's memory: it replaces a
 		later pending one unless that run was already enqueued (its marker exists).
 		Names in ``once`` are one-shots (candidate = their run_at): one whose run was already
@@ -296,7 +302,7 @@ class RedisStore:
 		script = self.upsert_script(site)
 		specs, timings = self.keys.specs(site), self.keys.timings(site)
 		next_runs, errors = self.keys.next_runs(site), self.keys.errors(site)
-		index = self.keys.prepared(site)
+		index, edits = self.keys.prepared(site), self.keys.rule_edits(site)
 		pipe = self.client(site).pipeline(transaction=False)
 		now = time.time()
 		for name, spec_json, timing, candidate in entries:
@@ -304,7 +310,7 @@ class RedisStore:
 			# catch-up replaces a later pending fire time unless that run was enqueued.
 			mode = "2" if name in once else "1" if name in catch_up else "0"
 			script(
-				keys=[specs, timings, next_runs, errors, self.keys.fired(site, candidate), index],
+				keys=[specs, timings, next_runs, errors, self.keys.fired(site, candidate), index, edits],
 				args=[name, spec_json, timing, candidate, mode, now, JOB_PREFIX],
 				client=pipe,
 			)

@@ -26,15 +26,22 @@ from .fire_plan import Decision, PlannedRun, plan_batch
 from .jobs import enqueue_in_transaction
 from .lease import Lease
 from .logutil import log_event, utc_iso
+from .pause import apply_site_settings
 from .prepared import LEASE_LOST, PreparedRuns, Preparer, make_visible, record_outcomes
 from .redis_store import misfire_record, overlap_record
 from .specs import ScheduleSpec
+from .sql import SqlUnavailable
 
 log = logging.getLogger("btu.scheduler")
 BATCH = 1000
 MAX_SLEEP = 60.0
 MARKER_TTL_EXTRA = 24 * 3600
 EPOCH_CHECK_SECONDS = 0.5
+# Woken this much later than planned, the process was stopped (SIGSTOP, a frozen VM) or starved: edits
+# made meanwhile may still wait in the socket or be unread, so the due runs are checked against SQL
+# before they fire (as at start).
+STALL_SECONDS = 5.0
+DUE_CHECK_LIMIT = 200_000  # due runs per site checked against SQL after a start or a stall
 
 
 class Scheduler:
@@ -50,6 +57,7 @@ class Scheduler:
 		self.acquire_not_before = 0.0
 		self.prepared = PreparedRuns()
 		self.preparer = Preparer(ctx, self.prepared, self.holder)
+		self.check_due = True  # at start and after a stall: due runs are checked against SQL first
 		ctx.wake_scheduler = self.notify
 		ctx.prepared_changed = self.preparer.notify
 
@@ -79,8 +87,19 @@ class Scheduler:
 			if timeout <= 0:
 				continue
 			self.planned_wake = time.time() + timeout
+			expected = time.monotonic() + timeout
 			self.wake.wait(timeout)
 			self.wake.clear()
+			late = time.monotonic() - expected
+			if late > STALL_SECONDS:
+				self.check_due = True
+				log_event(
+					log,
+					logging.WARNING,
+					"scheduler_stalled",
+					late_s=round(late, 1),
+					action="due runs are checked against SQL before they fire",
+				)
 		self.release_lease()
 
 	def release_lease(self) -> None:
@@ -177,18 +196,24 @@ class Scheduler:
 		ctx = self.ctx
 		# Prepared runs first, at their fire time, before any other round trip (a step checks the
 		# lease itself where it lives in the site's Redis; elsewhere the markers keep runs single).
-		if self.lease is not None and self.lease.held:
+		if self.lease is not None and self.lease.held and not self.check_due:
 			now = time.time()
 			for site in ctx.databases:
 				chunks = self.prepared.take_due(site, now)
 				if chunks and not ctx.pause.paused(site):
 					self.fire_prepared(site, chunks)
+		elif self.check_due:
+			self.prepared.clear()  # after a stall: what was packed may be an old rule's (the ordinary path checks)
 		self._check_data_lost()
 		if not self._check_lease():
 			return self.lease.renew_interval
 		fired_any = False
 		# A paused site's due runs stay in Redis; when it resumes, the misfire rule decides.
 		active = [site for site in ctx.databases if not ctx.pause.paused(site)]
+		if self.check_due:
+			self.check_due = False
+			for site in active:
+				self._check_due_against_sql(site)
 		for site in active:
 			due = ctx.store.due(site, time.time(), BATCH)
 			if due:
@@ -200,6 +225,35 @@ class Scheduler:
 		until_lease = self.lease.renew_interval - (time.monotonic() - self.lease_checked_at)
 		sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
 		return max(sleep, 0.001)
+
+	def _check_due_against_sql(self, site: str) -> None:
+		"""Read the rows of the site's due runs from SQL and apply them (as the consumer does) before
+		they fire: an edit made while this daemon was stopped or stalled, its socket message unread,
+		replaces an old rule's fire time first (it never runs). With the database away, the rules
+		Redis holds decide (runs are enqueued from Redis while MariaDB is down)."""
+		ctx = self.ctx
+		due = ctx.store.due(site, time.time(), DUE_CHECK_LIMIT)
+		if not due or site in ctx.sites_without_btu:
+			return
+		names = [name for name, _score in due]
+		try:
+			apply_site_settings(ctx, site)  # the site's zone and pause as they are now
+			read_at = time.monotonic()
+			rows = ctx.databases[site].fetch_schedules(names)
+		except SqlUnavailable as exc:
+			ctx.health.sql_down(site, exc)
+			log_event(
+				log,
+				logging.WARNING,
+				"due_runs_unchecked",
+				site=site,
+				runs=len(names),
+				error=str(exc),
+				action="fired by the rules Redis holds",
+			)
+			return
+		ctx.apply_rows(site, rows, read_at)
+		log_event(log, logging.INFO, "due_runs_checked", site=site, runs=len(names))
 
 	def fire_prepared(self, site: str, chunks: list) -> int:
 		"""Make prepared runs visible (one server-side step per chunk, all sent at once); the runs a
@@ -229,7 +283,9 @@ class Scheduler:
 		run_times = []
 		for (name, score), spec in zip(due, specs):
 			known = None if spec is None else self.ctx.memory.fire_time(site, name, spec.timing)
-			run_times.append(known if known is not None and oldest <= known < score else score)
+			# Only a time of the current rule (a remembered time is checked before it runs).
+			usable = known is not None and oldest <= known < score and spec.fires_at(known)
+			run_times.append(known if usable else score)
 		return run_times
 
 	def fire(self, site: str, due: list[tuple[str, int]]) -> int:
@@ -237,24 +293,32 @@ class Scheduler:
 
 		Read (specs, remembered fire times, active previous runs; markers inside the transaction), plan
 		(fire_plan.plan_batch, no Redis), write the plan in one transaction, then record it."""
+		if not due:
+			return 0
 		ctx = self.ctx
 		store = ctx.store
 		client = store.client(site)
 		names = [name for name, _ in due]
-		specs = [None if raw is None else ScheduleSpec.from_json(raw) for raw in store.specs(site, names)]
-		run_times = self._run_times(site, due, specs)
-		# A run's marker: its field in its fire time's markers hash.
-		markers = [(store.keys.fired(site, ts), name) for (name, _), ts in zip(due, run_times)]
-		marker_hashes = list(dict.fromkeys(key for key, _name in markers))
 		grace = ctx.config.misfire_grace
 		lease_shared = client is store.bench_client()
-		running = self._previous_runs_active(site, client, due, specs)
 		try:
 			with client.pipeline(transaction=True) as pipe:
+				# The specs are read under a WATCH of the site's rule edits: a rule or zone that
+				# changes before EXEC aborts the batch (retried at once with the new rule), so no run
+				# is enqueued, and no schedule moved on, by a rule just replaced.
+				pipe.watch(store.keys.rule_edits(site), *([self.lease.key] if lease_shared else []))
+				raw_specs = pipe.hmget(store.keys.specs(site), names)
+				specs = [None if raw is None else ScheduleSpec.from_json(raw) for raw in raw_specs]
+				run_times = self._run_times(site, due, specs)
+				# A run's marker: its field in its fire time's markers hash.
+				markers = [(store.keys.fired(site, ts), name) for (name, _), ts in zip(due, run_times)]
+				marker_hashes = list(dict.fromkeys(key for key, _name in markers))
 				# Watching the lease is enough where it lives in this Redis: only its holder writes
 				# markers, and a change of holder aborts this transaction. Elsewhere the markers
 				# themselves are watched (a WATCH costs Redis ~5 us a key).
-				pipe.watch(*([self.lease.key] if lease_shared else marker_hashes))
+				if not lease_shared:
+					pipe.watch(*marker_hashes)
+				running = self._previous_runs_active(site, client, due, specs)
 				if lease_shared:
 					holder = pipe.get(self.lease.key)
 					if holder is None or holder.decode() != self.lease.holder_id:
@@ -376,6 +440,19 @@ class Scheduler:
 				late_s=round(run.lateness, 1),
 				misfire_grace_s=ctx.config.misfire_grace,
 			)
+		for run in plan:
+			if run.decision is Decision.NOT_IN_RULE:
+				log_event(
+					log,
+					logging.WARNING,
+					"run_dropped_not_in_rule",
+					site=site,
+					schedule=run.name,
+					fire_time=utc_iso(run.fire_ts),
+					rule=run.spec.rule,
+					time_zone=run.spec.timezone,
+					next_run=utc_iso(run.next_fire) if run.next_fire else None,
+				)
 		for run in overlapped:
 			log_event(
 				log,

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
+from btu.contracts.pending import timing_text
 from btu.contracts.runs import ONCE, OVERLAP_ALLOW, RunAtError, normalize_overlap, wall_time_to_timestamp
 from btu.contracts.schedule_rules import (
 	CronError,
@@ -42,10 +44,8 @@ class ScheduleSpec:
 
 	@property
 	def timing(self) -> str:
-		"""What decides fire times: a change here resets the next fire time."""
-		if self.run_at is not None:
-			return f"@once {self.run_at}|{self.timezone}"
-		return f"{self.cron}|{self.timezone}"
+		"""What decides fire times (``btu:<site>:timings``): a change here resets the next fire time."""
+		return timing_text(self.cron, self.timezone, self.run_at)
 
 	@property
 	def rule(self) -> str:
@@ -59,6 +59,32 @@ class ScheduleSpec:
 			return self.run_at if self.run_at > after else None
 		found = next_fire_time(self.cron, self.timezone, after)
 		return int(found.timestamp()) if found else None
+
+	def fires_at(self, ts: int) -> bool:
+		"""Whether ``ts`` is one of this spec's fire times (a remembered or pending time is checked
+		against the current rule before it runs)."""
+		return self.next_fire_after(ts - 1) == ts
+
+	def latest_fire_between(self, low: float, high: float) -> int | None:
+		"""The latest fire time t with low <= t <= high (None: none): the current rule's latest missed
+		time within the grace. A binary search on "the next fire time after x is at most high"
+		(true below the answer, false from it on): about log2(high - low) look-ups."""
+		top = math.floor(high)
+		lo, hi = math.ceil(low) - 1, top
+
+		def found_after(x: int) -> bool:
+			found = self.next_fire_after(x)
+			return found is not None and found <= top
+
+		if not found_after(lo):
+			return None
+		while hi - lo > 1:
+			mid = (lo + hi) // 2
+			if found_after(mid):
+				lo = mid
+			else:
+				hi = mid
+		return self.next_fire_after(lo)
 
 	def first_fire(self, now: float, grace: int) -> int | None:
 		"""The fire time to plan when Redis holds none: a cron rule's next one after now (a new or
