@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -73,6 +74,24 @@ def _refresh_line(data: dict[str, Any], now: float) -> str:
 	return f"not run yet{tail}"
 
 
+BENCH_START_HINT = [
+	"bench start (development, with the Procfile line from 'bench btu-scheduler setup-procfile'),",
+	"or your process manager: sudo supervisorctl start <bench>-btu-scheduler /",
+	"sudo systemctl start <bench>-btu-scheduler",
+]
+
+
+def start_hint(config_file: str | None, bench_path: str | None) -> list[str]:
+	"""How to start the daemon, for the set-up the command was pointed at: a TOML file (plain
+	set-up), a bench, or neither said (both ways)."""
+	plain = f"btu-scheduler run --config {os.path.abspath(config_file) if config_file else '<your btu.toml>'}"
+	if config_file and not bench_path:
+		return [f"{plain} (in the foreground; or the unit your process manager runs it with)"]
+	if bench_path:
+		return BENCH_START_HINT
+	return ["in a bench: " + BENCH_START_HINT[0], *BENCH_START_HINT[1:], f"outside a bench: {plain}"]
+
+
 def render(
 	reply_ok: bool,
 	message: str,
@@ -80,16 +99,18 @@ def render(
 	socket_path: str,
 	only_sites: tuple[str, ...] = (),
 	upcoming: int = 10,
+	hint: list[str] | None = None,
 ) -> list[str]:
-	"""The status as lines of text: the daemon's health, then one table per site."""
+	"""The status as lines of text: the daemon's health, then one table per site. ``hint``: how to
+	start a daemon that is down (default: the bench's ways)."""
 	if not reply_ok:
+		hint = hint or BENCH_START_HINT
 		return [
 			"daemon    DOWN",
 			f"socket    {socket_path}",
 			f"reason    {message}",
-			"start it  bench start (development, with the Procfile line from 'bench btu-scheduler setup-procfile'),",
-			"          or your process manager: sudo supervisorctl start <bench>-btu-scheduler /",
-			"          sudo systemctl start <bench>-btu-scheduler",
+			f"start it  {hint[0]}",
+			*(f"          {line}" for line in hint[1:]),
 		]
 	now = time.time()
 	counters = data.get("counters") or {}
