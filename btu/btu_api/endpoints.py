@@ -16,7 +16,7 @@ from frappe.utils import cint
 from btu.btu_api import daemon_link, status
 from btu.btu_api.permissions import require_doc_permission, require_manager
 from btu.btu_core.text import throw_text
-from btu.contracts import protocol
+from btu.contracts import pending, protocol
 from btu.contracts.runs import ONCE
 from btu.contracts.schedule_rules import (
 	CronError,
@@ -133,17 +133,30 @@ def schedule_daemon_state(schedule: str) -> dict[str, Any]:
 		or status.configuration_time_zone()
 	)
 	try:
-		next_ts = status.next_run_of(schedule)
+		held = pending.read_pending(status.redis_conn(), status.keys(), frappe.local.site, [schedule]).get(
+			schedule
+		)
 		error = status.schedule_errors().get(schedule)
 	except Exception as exc:  # noqa: BLE001 - Redis down: say so, do not break the form
 		return {"schedule": schedule, "redis_ok": False, "error": f"{type(exc).__name__}: {exc}"}
+	next_ts = held.fire_time if held is not None else None
 	out: dict[str, Any] = {"schedule": schedule, "redis_ok": True, "next_run": None, "daemon_error": error}
 	if next_ts is not None:
+		# Confirmed only when the daemon planned it by the rule and zone the schedule has now
+		# (btu.contracts.pending): after an edit the daemon has not applied, the time is the old rule's.
+		try:
+			row = frappe.db.get_value("BTU Task Schedule", schedule, "*", as_dict=True)
+			current = pending.timing_of_row(row, status.configuration_time_zone())
+		except Exception:  # noqa: BLE001 - a rule the daemon refuses too: its error says why
+			current = None
 		out["next_run"] = {
 			"fire_time_schedule_zone": status.wall_time(next_ts, zone),
 			"fire_time_user_zone": status.wall_time(next_ts, status.user_time_zone()),
 			"time_zone": zone,
 			"user_time_zone": status.user_time_zone(),
+			"state": pending.confirmation(held, current),
+			"planned_by": held.rule,
+			"planned_zone": held.zone,
 		}
 	# Skipped fire times (overlap policy Skip, misfires), the site's pause, a one-shot's progress.
 	out["skipped"] = status.skipped_runs(schedule)
