@@ -137,6 +137,12 @@ def status_command(bench_path, sites, config_file, socket_path, as_json, check) 
 
 	path = _socket_path(bench_path, sites, config_file, socket_path)
 	reply = protocol.status(path, timeout=5.0)
+	if reply.ok and sites and not reply.data.get("sites_detailed", True):
+		# A large bench: the reply holds a summary per site; ask for the named sites' details.
+		for site in sites:
+			detail = protocol.status(path, timeout=5.0, site=site)
+			if detail.ok and site in (detail.data.get("sites") or {}):
+				reply.data["sites"][site] = detail.data["sites"][site]
 	if check and not as_json:
 		from .health import check_status
 
@@ -186,6 +192,9 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 		sys.exit(1)
 	if before is None or "refresh" not in before.data:
 		return  # --no-wait, or a daemon too old to report its refresh progress
+	# This request's own refresh: the one that took its ticket (an older daemon gives none: the next
+	# refresh to begin is taken for it).
+	ticket = max((int(r.data.get("ticket") or 0) for r in replies), default=0)
 	number = before.data["refresh"]["number"]
 	deadline = time.monotonic() + timeout
 	state: dict[str, Any] = {}
@@ -196,7 +205,12 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 				click.echo(f"btu-scheduler: lost the daemon during the refresh: {reply.message}", err=True)
 				sys.exit(1)
 			state = reply.data["refresh"]
-			if state["number"] > number:
+			if ticket:
+				if state.get("completed_ticket", 0) >= ticket:
+					break
+				if state["running"] and state.get("ticket", 0) >= ticket:
+					progress.update(state["done"], state["total"])
+			elif state["number"] > number:
 				progress.update(state["done"], state["total"])
 				if not state["running"]:
 					break
@@ -208,10 +222,10 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 				err=True,
 			)
 			sys.exit(1)
-	click.echo(
-		f"refresh of {', '.join(state['sites'])} done: {state['last_schedules']} schedules "
-		f"in {state['last_seconds']} s"
-	)
+	shown = ", ".join(state["sites"]) or "no site"
+	if state.get("site_count", 0) > len(state["sites"]):
+		shown = f"{state['site_count']} sites"
+	click.echo(f"refresh of {shown} done: {state['last_schedules']} schedules in {state['last_seconds']} s")
 
 
 @main.command("list")
@@ -221,15 +235,18 @@ def list_command(bench_path, sites, config_file, socket_path, count) -> None:
 	"""Upcoming runs per site, read from Redis, in the site's time zone and UTC."""
 	from .redis_store import RedisStore
 	from .specs import ScheduleSpec
-	from .sql import SiteDatabase, SqlUnavailable
 
 	config = _load(bench_path, sites, config_file)
 	store = RedisStore(config)
+	# Each site's zone as the daemon read it (one status request, no database connection per site:
+	# a bench may have a thousand); the configured default when the daemon does not answer.
+	status = protocol.status(_socket_path(bench_path, sites, config_file, socket_path), timeout=5.0)
+	zones = {
+		name: entry.get("time_zone")
+		for name, entry in ((status.data.get("sites") or {}) if status.ok else {}).items()
+	}
 	for site in config.sites:
-		try:
-			zone = SiteDatabase(site).configured_timezone() or config.default_timezone
-		except SqlUnavailable:
-			zone = config.default_timezone
+		zone = zones.get(site.name) or config.default_timezone
 		runs = store.upcoming(site.name, count)
 		click.echo(f"site {site.name} ({store.count(site.name)} schedules, times in {zone}):")
 		for (name, ts), raw in zip(runs, store.specs(site.name, [n for n, _ in runs])):
