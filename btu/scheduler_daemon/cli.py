@@ -207,6 +207,8 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 			state = reply.data["refresh"]
 			if ticket:
 				if state.get("completed_ticket", 0) >= ticket:
+					done = state.get("last_schedules") or 0
+					progress.update(done, done)
 					break
 				if state["running"] and state.get("ticket", 0) >= ticket:
 					progress.update(state["done"], state["total"])

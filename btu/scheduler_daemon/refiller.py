@@ -104,7 +104,15 @@ class Refiller:
 					ctx.queue.requeue([((site, n), ("sync", None)) for n in parked], priority=True)
 				ctx.health.sql_up(site)
 			except SqlUnavailable as exc:
-				ctx.sql_gate.failed(site, exc)
+				ctx.sql_gate.failed(site, exc)  # logs sql_unavailable once; the prober takes the site on
+				log_event(
+					log,
+					logging.WARNING,
+					"refresh_failed",
+					site=site,
+					error=str(exc)[:300],
+					action="runs go on from Redis; the site is refreshed once its database answers",
+				)
 			except RedisError as exc:
 				ctx.health.redis_down(exc)
 				wait = self.redis_backoff.fail()
