@@ -277,6 +277,7 @@ def start_daemon(workdir: str, bench: str, cap: int, refresh_every: int = 3600) 
 		env={**os.environ, "BTU_BENCH_PATH": bench, "PYTHONUNBUFFERED": "1"},
 		cwd=str(REPO),
 	)
+	_DAEMONS.append(process)
 	return process, socket_path, started
 
 
@@ -493,6 +494,7 @@ def run_broken(
 
 
 _DIRS: list[str] = []
+_DAEMONS: list[Process] = []
 
 
 def tempfile_dir(prefix: str) -> str:
@@ -538,6 +540,9 @@ def main() -> None:
 				server, redis_server, options.scenario_sites or min(sizes), options.cap, options.edits
 			)
 	finally:
+		for process in _DAEMONS:
+			if process.alive():
+				process.stop()
 		redis_server.stop()
 		server.stop()
 		for path in _DIRS:
