@@ -14,6 +14,29 @@ CONFIGURATION_DEFAULTS = {
 def after_install() -> None:
 	ensure_queues()
 	ensure_configuration()
+	announce_to_daemon()
+
+
+def announce_to_daemon() -> None:
+	"""Once the install has committed, ask a running daemon for a refresh of this site: a daemon
+	already serving the bench finds the new site and serves it at once, instead of at its next full
+	refresh. Silent when no daemon answers (it finds the site when it starts)."""
+	from btu.btu_api.daemon_link import PROBE_SECONDS, socket_path
+	from btu.contracts import protocol
+
+	try:
+		path, site = socket_path(), frappe.local.site
+	except Exception:  # noqa: BLE001 - an install never fails for the daemon's sake
+		return
+
+	def send() -> None:
+		reply = protocol.refresh(path, site, timeout=PROBE_SECONDS)
+		if reply.reachable and not reply.ok:
+			frappe.logger("btu").warning(
+				f"BTU daemon refused the refresh of new site {site}: {reply.message}"
+			)
+
+	frappe.db.after_commit.add(send)
 
 
 def after_migrate() -> None:

@@ -170,6 +170,12 @@ def status_command(bench_path, sites, config_file, socket_path, as_json, check) 
 
 	path = _socket_path(bench_path, sites, config_file, socket_path)
 	reply = protocol.status(path, timeout=5.0)
+	if reply.ok and sites and not reply.data.get("sites_detailed", True):
+		# A large bench: the reply holds a summary per site; ask for the named sites' details.
+		for site in sites:
+			detail = protocol.status(path, timeout=5.0, site=site)
+			if detail.ok and site in (detail.data.get("sites") or {}):
+				reply.data["sites"][site] = detail.data["sites"][site]
 	if check and not as_json:
 		from .health import check_status
 
@@ -220,6 +226,9 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 		sys.exit(1)
 	if before is None or "refresh" not in before.data:
 		return  # --no-wait, or a daemon too old to report its refresh progress
+	# This request's own refresh: the one that took its ticket (an older daemon gives none: the next
+	# refresh to begin is taken for it).
+	ticket = max((int(r.data.get("ticket") or 0) for r in replies), default=0)
 	number = before.data["refresh"]["number"]
 	deadline = time.monotonic() + timeout
 	state: dict[str, Any] = {}
@@ -230,7 +239,14 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 				click.echo(f"btu-scheduler: lost the daemon during the refresh: {reply.message}", err=True)
 				sys.exit(1)
 			state = reply.data["refresh"]
-			if state["number"] > number:
+			if ticket:
+				if state.get("completed_ticket", 0) >= ticket:
+					done = state.get("last_schedules") or 0
+					progress.update(done, done)
+					break
+				if state["running"] and state.get("ticket", 0) >= ticket:
+					progress.update(state["done"], state["total"])
+			elif state["number"] > number:
 				progress.update(state["done"], state["total"])
 				if not state["running"]:
 					break
@@ -242,10 +258,10 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 				err=True,
 			)
 			sys.exit(1)
-	click.echo(
-		f"refresh of {', '.join(state['sites'])} done: {state['last_schedules']} schedules "
-		f"in {state['last_seconds']} s"
-	)
+	shown = ", ".join(state["sites"]) or "no site"
+	if state.get("site_count", 0) > len(state["sites"]):
+		shown = f"{state['site_count']} sites"
+	click.echo(f"refresh of {shown} done: {state['last_schedules']} schedules in {state['last_seconds']} s")
 
 
 @main.command("list")
@@ -259,17 +275,25 @@ def list_command(bench_path, sites, config_file, socket_path, count) -> None:
 
 	config = _load(bench_path, sites, config_file)
 	store = RedisStore(config)
+	# Each site's zone as the daemon read it (one status request, no database connection per site:
+	# a bench may have a thousand); the configured default when the daemon does not answer.
+	status = protocol.status(_socket_path(bench_path, sites, config_file, socket_path), timeout=5.0)
+	zones = {
+		name: entry.get("time_zone")
+		for name, entry in ((status.data.get("sites") or {}) if status.ok else {}).items()
+	}
 	for site in config.sites:
-		database = SiteDatabase(site)
+		# The zone as the daemon read it; each run's rule checked against the schedule's row (one
+		# query per site, its connection closed at once).
+		zone = zones.get(site.name) or config.default_timezone
+		runs = read_upcoming(store.client(site.name), store.keys, site.name, count)
 		rows: dict[str, dict | None] | None = None  # None: the rules could not be checked
+		database = SiteDatabase(site)
 		try:
-			zone = database.configured_timezone() or config.default_timezone
-			runs = read_upcoming(store.client(site.name), store.keys, site.name, count)
 			if runs:
 				rows = database.fetch_schedules([run.schedule for run in runs])
 		except SqlUnavailable:
-			zone = config.default_timezone
-			runs = read_upcoming(store.client(site.name), store.keys, site.name, count)
+			rows = None
 		finally:
 			database.close()
 		click.echo(f"site {site.name} ({store.count(site.name)} schedules, times in {zone}):")
