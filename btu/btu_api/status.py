@@ -247,7 +247,7 @@ def latest_logs(limit: int = 10) -> list[dict[str, Any]]:
 def scheduler_status(upcoming: int = 20) -> dict[str, Any]:
 	"""Everything the BTU Scheduler Status page shows; each part fails on its own."""
 	path = daemon_link.socket_path()
-	reply = protocol.status(path)
+	reply = protocol.status(path, site=frappe.local.site)  # this site's details only
 	out: dict[str, Any] = {
 		"site": frappe.local.site,
 		"now_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
