@@ -61,9 +61,9 @@ def test_mariadb_restarts_runs_go_on_and_edits_apply_after(bench, private_mariad
 		STATS.verdict(bench.test_name, verdict)
 		assert verdict.ok, verdict.summary()
 		log = daemon.log()
-		assert (
-			"event=sql_unavailable" in log and "event=sql_recovered" in log and "event=refresh_failed" in log
-		)
+		# A refresh while the site's database is down skips that site (its edits wait, parked) rather
+		# than failing: the outage and the recovery are each logged once.
+		assert "event=sql_unavailable" in log and "event=sql_recovered" in log
 		assert "event=schedule_removed" not in log
 	finally:
 		if not private_mariadb.ping():
