@@ -57,7 +57,10 @@ class Scheduler:
 		self.acquire_not_before = 0.0
 		self.prepared = PreparedRuns()
 		self.preparer = Preparer(ctx, self.prepared, self.holder)
-		self.check_due = True  # at start and after a stall: due runs are checked against SQL first
+		# At start and after a stall: the due runs are checked against SQL before they fire, if this
+		# daemon leads at that pass (otherwise another daemon fired meanwhile, and this one's full
+		# refresh at start reads every row before it can take the lease over).
+		self.check_due = True
 		ctx.wake_scheduler = self.notify
 		ctx.prepared_changed = self.preparer.notify
 
@@ -206,6 +209,7 @@ class Scheduler:
 			self.prepared.clear()  # after a stall: what was packed may be an old rule's (the ordinary path checks)
 		self._check_data_lost()
 		if not self._check_lease():
+			self.check_due = False  # another daemon leads: it fires
 			return self.lease.renew_interval
 		fired_any = False
 		# A paused site's due runs stay in Redis; when it resumes, the misfire rule decides.
