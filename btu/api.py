@@ -49,7 +49,7 @@ SCHEDULE = "BTU Task Schedule"
 MAX_DELAY_SECONDS = 10 * 366 * 24 * 3600
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def run_later(
 	task: str,
 	at: datetime | str | None = None,
@@ -86,13 +86,13 @@ def run_later(
 	return doc.name
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def run_now(task: str, overrides: dict | str | None = None, queue: str | None = None) -> str:
 	"""``run_later`` due now: the daemon enqueues it as soon as the transaction commits. Returns the run id."""
 	return run_later(task, overrides=overrides, queue=queue)
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def cancel(run_id: str) -> bool:
 	"""Cancel a pending one-shot: True when it was pending and will not run; False when it had
 	already started (or ran, or was cancelled before). Its record stays, disabled."""
@@ -107,7 +107,7 @@ def cancel(run_id: str) -> bool:
 	return True
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def run_function(
 	function_path: str,
 	arguments: dict | str | None = None,
@@ -171,7 +171,7 @@ def run_status(run_id: str) -> dict[str, Any]:
 	if exists:
 		require_doc_permission(SCHEDULE, run_id, "read")
 	elif not logs:
-		frappe.throw(_("Run {0} does not exist.").format(run_id), frappe.DoesNotExistError)
+		throw_text(_("Run {0} does not exist.").format(run_id), frappe.DoesNotExistError)
 	else:
 		require_doc_permission("BTU Task Log", logs[0].name, "read")
 	out: dict[str, Any] = {"run_id": run_id, "log": logs[0].name if logs else None}
@@ -184,7 +184,7 @@ def run_status(run_id: str) -> dict[str, Any]:
 		return out
 	doc = frappe.get_doc(SCHEDULE, run_id)
 	if doc.run_frequency != ONCE:
-		frappe.throw(_("{0} is a repeating schedule, not a one-shot run.").format(run_id))
+		throw_text(_("{0} is a repeating schedule, not a one-shot run.").format(run_id))
 	fire_ts = doc.run_at_timestamp()
 	out.update(
 		task=doc.task,
@@ -227,7 +227,7 @@ def run_status(run_id: str) -> dict[str, Any]:
 # --- Desk ---------------------------------------------------------------------------------------
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def run_once_from_desk(
 	task: str,
 	run_at: str,
@@ -241,7 +241,7 @@ def run_once_from_desk(
 	try:
 		wall = get_datetime(run_at)
 	except Exception:  # noqa: BLE001 - frappe raises several kinds for bad text
-		frappe.throw(_("Run At {0!r} is not a date and time.").format(run_at))
+		throw_text(_("Run At {0!r} is not a date and time.").format(run_at))
 	if wall is None:
 		frappe.throw(_("Run At is required."), frappe.MandatoryError)
 	run_id = run_later(task, at=_aware(wall, zone), overrides=overrides or None, queue=queue or None)
@@ -259,7 +259,7 @@ def _existing_task(task: str) -> str:
 	docstatus = frappe.db.get_value("BTU Task", task, "docstatus")
 	if cint(docstatus) != 1:
 		state = _("cancelled") if cint(docstatus) == 2 else _("a draft")
-		frappe.throw(_("Task {0} is {1}; only submitted tasks run.").format(task, state))
+		throw_text(_("Task {0} is {1}; only submitted tasks run.").format(task, state))
 	return task
 
 
@@ -274,7 +274,7 @@ def _zone(name: str | None) -> str:
 	try:
 		validate_timezone(zone)
 	except TimeZoneError as exc:
-		frappe.throw(str(exc), title=_("Invalid Time Zone"))
+		throw_text(str(exc), title=_("Invalid Time Zone"))
 	return zone
 
 
@@ -292,17 +292,17 @@ def _when(at: datetime | str | None, delay: float | str | None) -> tuple[datetim
 		if isinstance(at, str):
 			at = _parse_at(at)
 		if not isinstance(at, datetime):
-			frappe.throw(_("at= must be a datetime with a time zone, got {0}.").format(type(at).__name__))
+			throw_text(_("at= must be a datetime with a time zone, got {0}.").format(type(at).__name__))
 		try:
 			return aware_to_wall_time(at, _default_zone())
 		except (RunAtError, TimeZoneError) as exc:
-			frappe.throw(str(exc))
+			throw_text(str(exc))
 	seconds = 0.0
 	if delay not in (None, ""):
 		try:
 			seconds = float(delay)
 		except (TypeError, ValueError):
-			frappe.throw(_("delay= must be a number of seconds, got {0!r}.").format(delay))
+			throw_text(_("delay= must be a number of seconds, got {0!r}.").format(delay))
 		if not 0 <= seconds <= MAX_DELAY_SECONDS:
 			frappe.throw(
 				_("delay= must be from 0 to {0} seconds, got {1:g}.").format(MAX_DELAY_SECONDS, seconds)
@@ -324,7 +324,7 @@ def _parse_at(text: str) -> datetime:
 		try:
 			return datetime.fromisoformat(head.strip()).replace(tzinfo=ZoneInfo(zone))
 		except ValueError:
-			frappe.throw(_("at={0!r}: {1!r} is not an ISO-8601 date and time.").format(text, head))
+			throw_text(_("at={0!r}: {1!r} is not an ISO-8601 date and time.").format(text, head))
 	try:
 		parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
 	except ValueError:
@@ -349,14 +349,14 @@ def _overrides_json(value: dict | str | None, what: str = "overrides") -> str | 
 	try:
 		parsed = parse_arguments(value if isinstance(value, str) else json.dumps(value), what)
 	except (ArgumentsError, TypeError, ValueError) as exc:
-		frappe.throw(str(exc), title=_("Invalid Arguments"))
+		throw_text(str(exc), title=_("Invalid Arguments"))
 	return json.dumps(parsed, indent=1, sort_keys=True)
 
 
 def _queue(queue: str | None) -> str | None:
 	queue = (queue or "").strip() or None
 	if queue and not frappe.db.exists("BTU Queue", queue):
-		frappe.throw(_("queue={0!r} is not a BTU Queue.").format(queue))
+		throw_text(_("queue={0!r} is not a BTU Queue.").format(queue))
 	return queue
 
 
@@ -366,7 +366,7 @@ def _attempt(attempt: Any) -> int:
 	except (TypeError, ValueError):
 		value = 0
 	if value < 1:
-		frappe.throw(_("attempt= must be a whole number from 1, got {0!r}.").format(attempt))
+		throw_text(_("attempt= must be a whole number from 1, got {0!r}.").format(attempt))
 	return value
 
 
@@ -374,16 +374,16 @@ def _retry_of(log: str | None) -> str | None:
 	if not log:
 		return None
 	if not frappe.db.exists("BTU Task Log", log):
-		frappe.throw(_("retry_of={0!r} is not a BTU Task Log.").format(log))
+		throw_text(_("retry_of={0!r} is not a BTU Task Log.").format(log))
 	return log
 
 
 def _one_shot(run_id: str) -> str:
 	if not run_id or not frappe.db.exists(SCHEDULE, run_id):
-		frappe.throw(_("Run {0} does not exist.").format(run_id), frappe.DoesNotExistError)
+		throw_text(_("Run {0} does not exist.").format(run_id), frappe.DoesNotExistError)
 	require_doc_permission(SCHEDULE, run_id, "write")
 	if frappe.db.get_value(SCHEDULE, run_id, "run_frequency") != ONCE:
-		frappe.throw(_("{0} is a repeating schedule, not a one-shot run: disable it instead.").format(run_id))
+		throw_text(_("{0} is a repeating schedule, not a one-shot run: disable it instead.").format(run_id))
 	return run_id
 
 
@@ -415,6 +415,7 @@ __all__ = ["cancel", "run_function", "run_later", "run_now", "run_status"]
 # --- Steps and retries (issue 9 items 4 and 7; maintained with btu.btu_core.steps / retries) -------
 
 from btu.btu_core.steps import step  # noqa: E402 - with step("name"): ... / @step("name"), inside a task
+from btu.btu_core.text import throw_text
 
 
 @frappe.whitelist(methods=["POST"])

@@ -24,11 +24,14 @@ app_include_css = "/assets/btu/css/btu.css"
 # Installation
 after_install = "btu.install.after_install"
 after_migrate = "btu.install.after_migrate"
+setup_wizard_success = "btu.install.after_setup_wizard"
 before_uninstall = "btu.install.before_uninstall"
 
 # Housekeeping: logs left In-Progress by a killed worker become Timeout.
+# Every minute: runs whose work horse died get their Failed Task Log, emails and retries.
 scheduler_events = {
 	"hourly": ["btu.btu_core.task_runner.expire_stale_in_progress_logs"],
+	"cron": {"* * * * *": ["btu.btu_core.dead_work_horses.record_dead_work_horses"]},
 }
 
 # A Task Log keeps the name of its task and schedule, but never stops them from being deleted
@@ -40,3 +43,12 @@ ignore_links_on_delete = ["BTU Task Log"]
 default_log_clearing_doctypes = {
 	"BTU Task Log": 90,
 }
+
+# Functions a BTU Task may run (docs/security.md). BTU's own sample tasks are declared with
+# @btu.runnable; an app may instead list function paths ("myapp.tasks.cleanup") or whole modules
+# ("myapp.tasks.*": every public function and class defined there) under this key.
+btu_runnable_functions = []
+
+# Frappe v15's frappe.client.get_count counts any DocType for any logged-in user; BTU's are
+# counted only for users who may read them (docs/security.md).
+override_whitelisted_methods = {"frappe.client.get_count": "btu.btu_api.permissions.get_count"}

@@ -7,7 +7,6 @@ import frappe
 from btu.contracts.queues import STANDARD_QUEUES
 
 CONFIGURATION_DEFAULTS = {
-	"cron_time_zone": "UTC",
 	"email_subject_prefix": "[BTU]",
 }
 
@@ -15,6 +14,29 @@ CONFIGURATION_DEFAULTS = {
 def after_install() -> None:
 	ensure_queues()
 	ensure_configuration()
+	announce_to_daemon()
+
+
+def announce_to_daemon() -> None:
+	"""Once the install has committed, ask a running daemon for a refresh of this site: a daemon
+	already serving the bench finds the new site and serves it at once, instead of at its next full
+	refresh. Silent when no daemon answers (it finds the site when it starts)."""
+	from btu.btu_api.daemon_link import PROBE_SECONDS, socket_path
+	from btu.contracts import protocol
+
+	try:
+		path, site = socket_path(), frappe.local.site
+	except Exception:  # noqa: BLE001 - an install never fails for the daemon's sake
+		return
+
+	def send() -> None:
+		reply = protocol.refresh(path, site, timeout=PROBE_SECONDS)
+		if reply.reachable and not reply.ok:
+			frappe.logger("btu").warning(
+				f"BTU daemon refused the refresh of new site {site}: {reply.message}"
+			)
+
+	frappe.db.after_commit.add(send)
 
 
 def after_migrate() -> None:
@@ -43,11 +65,26 @@ def ensure_queues() -> list[str]:
 	return created
 
 
+def after_setup_wizard(args=None) -> None:
+	"""A site installed with BTU before its setup wizard (``bench new-site --install-app btu``) gets
+	the zone the wizard chose."""
+	ensure_configuration()
+
+
+def site_time_zone() -> str | None:
+	"""The site's own zone (System Settings), once it has one."""
+	return (frappe.db.get_single_value("System Settings", "time_zone") or "").strip() or None
+
+
 def ensure_configuration() -> None:
-	"""Fill empty BTU Configuration settings with their defaults (never overwrites a value)."""
+	"""Fill empty BTU Configuration settings with their defaults (never overwrites a value): the
+	schedules' default zone is the site's own (System Settings), as a Frappe administrator expects."""
+	defaults = dict(CONFIGURATION_DEFAULTS)
+	if zone := site_time_zone():
+		defaults["cron_time_zone"] = zone
 	missing = {
 		field: value
-		for field, value in CONFIGURATION_DEFAULTS.items()
+		for field, value in defaults.items()
 		if not frappe.db.get_single_value("BTU Configuration", field)
 	}
 	if missing:

@@ -14,6 +14,7 @@ import frappe
 from frappe import _
 from frappe.utils import escape_html
 
+from btu.btu_core.legacy_config import ORIGINAL_SOCKET_PATH
 from btu.contracts import protocol
 from btu.contracts.protocol import DaemonReply
 
@@ -25,17 +26,20 @@ PROBE_SECONDS = 0.5
 
 
 def socket_path() -> str:
-	"""The daemon's socket: BTU Configuration's path, else ``btu_socket_path`` of (common_)site_config,
-	else the bench default. (``frappe.flags.btu_socket_path`` overrides all three for this process
-	only: BTU's tests point it at a daemon of their own.)"""
+	"""The daemon's socket, as the server's administrator set it: ``btu_socket_path`` of
+	(common_)site_config, else the bench default. BTU Configuration's path counts only when it is
+	the original BTU's ``/tmp/btu_scheduler.sock`` (kept by the upgrade while a BTU daemon answers
+	there): a site's System Manager must not point the Desk at another Unix socket of the server.
+	(``frappe.flags.btu_socket_path`` overrides all for this process only: BTU's tests point it at
+	a daemon of their own.)"""
 	if frappe.flags.get("btu_socket_path"):
 		return frappe.flags.btu_socket_path
-	configured = (frappe.db.get_single_value("BTU Configuration", "path_to_btu_scheduler_uds") or "").strip()
-	if configured:
-		return configured
 	from_conf = (frappe.conf.get("btu_socket_path") or "").strip()
 	if from_conf:
 		return from_conf
+	configured = (frappe.db.get_single_value("BTU Configuration", "path_to_btu_scheduler_uds") or "").strip()
+	if configured == ORIGINAL_SOCKET_PATH:
+		return configured
 	from frappe.utils import get_bench_path
 
 	return protocol.default_socket_path(get_bench_path())

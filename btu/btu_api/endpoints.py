@@ -15,7 +15,8 @@ from frappe.utils import cint
 
 from btu.btu_api import daemon_link, status
 from btu.btu_api.permissions import require_doc_permission, require_manager
-from btu.contracts import protocol
+from btu.btu_core.text import throw_text
+from btu.contracts import pending, protocol
 from btu.contracts.runs import ONCE
 from btu.contracts.schedule_rules import (
 	CronError,
@@ -29,7 +30,7 @@ from btu.contracts.schedule_rules import (
 MAX_PREVIEW = 100
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def run_task_now(task: str) -> dict[str, Any]:
 	"""Run a task synchronously in this web worker and return its log (or its output for transient tasks)."""
 	require_manager()
@@ -39,7 +40,7 @@ def run_task_now(task: str) -> dict[str, Any]:
 	return run_task_on_server(task)
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def run_task_in_worker(task: str) -> dict[str, Any]:
 	"""Enqueue a task for an RQ worker (its BTU Queue); returns the RQ job id."""
 	require_manager()
@@ -57,7 +58,7 @@ def ping_daemon() -> dict[str, Any]:
 	return daemon_link.reply_as_dict(protocol.ping(path), path)
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def resync_all_schedules() -> dict[str, Any]:
 	"""Ask the daemon for a full refresh of this site's schedules."""
 	require_manager()
@@ -65,7 +66,7 @@ def resync_all_schedules() -> dict[str, Any]:
 	return daemon_link.reply_as_dict(protocol.refresh(path, frappe.local.site), path)
 
 
-@frappe.whitelist()
+@frappe.whitelist(methods=["POST"])
 def resync_schedule(schedule: str) -> dict[str, Any]:
 	"""Send one schedule to the daemon again (cancel when it is disabled)."""
 	require_manager()
@@ -105,7 +106,7 @@ def preview_schedule(
 		validate_timezone(zone)
 		runs = next_fire_times(cron, zone, count=count)
 	except (CronError, TimeZoneError) as exc:
-		frappe.throw(str(exc), title=_("Invalid Schedule"))
+		throw_text(str(exc), title=_("Invalid Schedule"))
 	user_zone = status.user_time_zone()
 	return {
 		"cron_string": cron,
@@ -132,17 +133,30 @@ def schedule_daemon_state(schedule: str) -> dict[str, Any]:
 		or status.configuration_time_zone()
 	)
 	try:
-		next_ts = status.next_run_of(schedule)
+		held = pending.read_pending(status.redis_conn(), status.keys(), frappe.local.site, [schedule]).get(
+			schedule
+		)
 		error = status.schedule_errors().get(schedule)
 	except Exception as exc:  # noqa: BLE001 - Redis down: say so, do not break the form
 		return {"schedule": schedule, "redis_ok": False, "error": f"{type(exc).__name__}: {exc}"}
+	next_ts = held.fire_time if held is not None else None
 	out: dict[str, Any] = {"schedule": schedule, "redis_ok": True, "next_run": None, "daemon_error": error}
 	if next_ts is not None:
+		# Confirmed only when the daemon planned it by the rule and zone the schedule has now
+		# (btu.contracts.pending): after an edit the daemon has not applied, the time is the old rule's.
+		try:
+			row = frappe.db.get_value("BTU Task Schedule", schedule, "*", as_dict=True)
+			current = pending.timing_of_row(row, status.configuration_time_zone())
+		except Exception:  # noqa: BLE001 - a rule the daemon refuses too: its error says why
+			current = None
 		out["next_run"] = {
 			"fire_time_schedule_zone": status.wall_time(next_ts, zone),
 			"fire_time_user_zone": status.wall_time(next_ts, status.user_time_zone()),
 			"time_zone": zone,
 			"user_time_zone": status.user_time_zone(),
+			"state": pending.confirmation(held, current),
+			"planned_by": held.rule,
+			"planned_zone": held.zone,
 		}
 	# Skipped fire times (overlap policy Skip, misfires), the site's pause, a one-shot's progress.
 	out["skipped"] = status.skipped_runs(schedule)

@@ -22,6 +22,7 @@ import frappe
 from frappe import _
 
 from btu.btu_api.permissions import require_manager
+from btu.btu_core.text import throw_text
 
 TASK_RUNNER_PREFIX = "btu.btu_core.task_runner."
 FRAPPE_EXECUTE_JOB = "frappe.utils.background_jobs.execute_job"
@@ -152,8 +153,9 @@ def _summary(job, btu_queue: str, rq_name: str, user_zone: str) -> dict[str, Any
 	}
 
 
-def _failed_jobs(site: str, queues: dict[str, str]):
-	"""Yield (job, BTU queue, RQ queue, registry) for this site's failed BTU jobs."""
+def _failed_jobs(site: str, queues: dict[str, str], scan_limit: int = SCAN_LIMIT):
+	"""Yield (job, BTU queue, RQ queue, registry) for this site's failed BTU jobs, among the newest
+	``scan_limit`` failures of each queue."""
 	from rq import Queue
 	from rq.job import Job
 
@@ -161,7 +163,7 @@ def _failed_jobs(site: str, queues: dict[str, str]):
 	for rq_name, btu_queue in queues.items():
 		registry = Queue(rq_name, connection=conn).failed_job_registry
 		ids = [
-			i.decode() if isinstance(i, bytes) else i for i in conn.zrevrange(registry.key, 0, SCAN_LIMIT - 1)
+			i.decode() if isinstance(i, bytes) else i for i in conn.zrevrange(registry.key, 0, scan_limit - 1)
 		]
 		for start in range(0, len(ids), FETCH_BATCH):
 			for job in Job.fetch_many(ids[start : start + FETCH_BATCH], connection=conn):
@@ -245,7 +247,7 @@ def requeue(job_id: str) -> dict[str, Any]:
 	method, kwargs = _job_call(job)
 	task = (job.meta or {}).get("btu_task") or kwargs.get("task_name")
 	if not task:
-		frappe.throw(_("Failed job {0} names no BTU Task, so it cannot be run again.").format(job.id))
+		throw_text(_("Failed job {0} names no BTU Task, so it cannot be run again.").format(job.id))
 	conn = _conn()
 	score = conn.zscore(registry.key, job.id)
 	if not conn.zrem(registry.key, job.id):

@@ -18,6 +18,7 @@ from frappe import _
 from frappe.utils import getdate, validate_email_address
 
 from btu.btu_api.permissions import require_doc_permission, require_manager
+from btu.btu_core.text import throw_text
 
 LOG = "BTU Task Log"
 STATUSES = ("Success", "Failed", "Timeout")
@@ -69,9 +70,9 @@ def _range_filters(from_date: Any, to_date: Any, status: str | None, task: str |
 	try:
 		start, end = getdate(from_date), getdate(to_date)
 	except Exception:  # noqa: BLE001 - frappe raises several kinds for bad text
-		frappe.throw(_("From Date {0!r} or To Date {1!r} is not a date.").format(from_date, to_date))
+		throw_text(_("From Date {0!r} or To Date {1!r} is not a date.").format(from_date, to_date))
 	if start > end:
-		frappe.throw(_("From Date {0} is after To Date {1}.").format(start, end))
+		throw_text(_("From Date {0} is after To Date {1}.").format(start, end))
 	status = (status or "").strip() or None
 	if status and status not in STATUSES:
 		frappe.throw(
@@ -81,7 +82,7 @@ def _range_filters(from_date: Any, to_date: Any, status: str | None, task: str |
 		)
 	task = (task or "").strip() or None
 	if task and not frappe.db.exists("BTU Task", task) and not frappe.db.exists(LOG, {"task": task}):
-		frappe.throw(_("Task {0} has no Task Logs and does not exist.").format(task))
+		throw_text(_("Task {0} has no Task Logs and does not exist.").format(task))
 	return log_filters(start, end, status, task)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import frappe
+from frappe import _
 
 from btu.btu_api import daemon_link
 from btu.contracts import protocol
@@ -159,11 +161,15 @@ def pause_state() -> dict[str, Any]:
 
 
 def queue_lengths() -> list[dict[str, Any]]:
-	"""Jobs waiting, running workers and failed jobs of each BTU Queue's RQ queue."""
+	"""Jobs waiting (and how long the oldest has waited), running, failed, and workers of each BTU
+	Queue's RQ queue. Read with plain Redis counts: rq's registry ``count`` cleans the registry up
+	first, which calls ``signal`` for an expired job and fails outside a process's main thread (a
+	web request)."""
 	from frappe.utils.background_jobs import generate_qname
 	from rq import Queue, Worker
 
 	conn = redis_conn()
+	now = time.time()
 	result = []
 	for name in frappe.get_all("BTU Queue", pluck="name", order_by="name asc"):
 		rq_name = generate_qname(name)
@@ -172,13 +178,49 @@ def queue_lengths() -> list[dict[str, Any]]:
 			{
 				"queue": name,
 				"rq_name": rq_name,
-				"queued": queue.count,
-				"started": queue.started_job_registry.count,
-				"failed": queue.failed_job_registry.count,
+				"queued": conn.llen(queue.key),
+				"oldest_waiting_s": _oldest_waiting_seconds(conn, queue.key, now),
+				"started": conn.zcard(queue.started_job_registry.key),
+				"failed": conn.zcard(queue.failed_job_registry.key),
 				"workers": Worker.count(connection=conn, queue=queue),
 			}
 		)
 	return result
+
+
+def _oldest_waiting_seconds(conn: Any, queue_key: str, now: float) -> float | None:
+	"""Seconds since the job at the head of the queue was enqueued (None: nothing waits)."""
+	head = conn.lindex(queue_key, 0)
+	if head is None:
+		return None
+	job_id = head.decode() if isinstance(head, bytes) else str(head)
+	enqueued = conn.hget(f"rq:job:{job_id}", "enqueued_at")
+	if not enqueued:
+		return None
+	text = enqueued.decode() if isinstance(enqueued, bytes) else str(enqueued)
+	try:
+		stamp = datetime.strptime(text.rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+	except ValueError:
+		return None
+	return max(0.0, now - stamp.timestamp())
+
+
+def email_warning() -> str | None:
+	"""Why enabled schedules' emails cannot go out (None: they can, or nobody asked for any)."""
+	from btu.btu_core import email_notify
+
+	if email_notify.outgoing_account() is not None:
+		return None
+	schedules = frappe.db.sql(
+		"""SELECT COUNT(DISTINCT s.name) FROM `tabBTU Task Schedule` s
+		JOIN `tabBTU Email Recipient` r ON r.parent = s.name AND r.parenttype = 'BTU Task Schedule'
+		WHERE s.enabled = 1 AND IFNULL(r.email_address, '') != ''"""
+	)[0][0]
+	if not schedules:
+		return None
+	return _("{0} enabled schedule(s) have email recipients, but their emails cannot be sent: {1}.").format(
+		schedules, email_notify.no_account_reason()
+	)
 
 
 def configuration_time_zone() -> str:
@@ -205,7 +247,7 @@ def latest_logs(limit: int = 10) -> list[dict[str, Any]]:
 def scheduler_status(upcoming: int = 20) -> dict[str, Any]:
 	"""Everything the BTU Scheduler Status page shows; each part fails on its own."""
 	path = daemon_link.socket_path()
-	reply = protocol.status(path)
+	reply = protocol.status(path, site=frappe.local.site)  # this site's details only
 	out: dict[str, Any] = {
 		"site": frappe.local.site,
 		"now_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
@@ -232,5 +274,6 @@ def scheduler_status(upcoming: int = 20) -> dict[str, Any]:
 		except Exception as exc:  # noqa: BLE001 - Redis down must not break the page
 			out[key] = None
 			out.setdefault("errors", {})[key] = f"{type(exc).__name__}: {exc}"
+	out["email_warning"] = email_warning()
 	out["latest_logs"] = latest_logs()
 	return out

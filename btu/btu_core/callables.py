@@ -15,7 +15,10 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from btu import RUNNABLE_MARK
 
 _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 
@@ -39,39 +42,102 @@ class BTUAwareFunction:
 		raise NotImplementedError(f"{type(self).__qualname__} must define run(self, **kwargs).")
 
 
-def resolve_callable(path: str, allowed_packages: Iterable[str] | None = None) -> Callable[..., Any]:
-	"""Import ``package.module.function`` (or ``...Class.method``) and return the callable.
+@dataclass(frozen=True)
+class RunnablePolicy:
+	"""What a function path may name on one site.
 
-	``allowed_packages``: when given, the first component must be one of them (BTU passes
-	the site's installed apps, so a task cannot name ``os.system`` or ``subprocess.run``).
-	"""
+	``installed_apps``: the site's apps; a path must start with one of them.
+	``declared``: paths their hooks offer (``btu_runnable_functions``): a function or class path,
+	or ``module.*`` for every public function and class defined in that module.
+	``allow_any_app_function``: the server administrator's opt-in (site or bench config
+	``btu_allow_any_app_function``) to any function defined in an installed app's own modules."""
+
+	installed_apps: frozenset[str]
+	declared: frozenset[str] = frozenset()
+	allow_any_app_function: bool = False
+
+
+ALLOW_ANY_KEY = "btu_allow_any_app_function"
+DECLARATION_HOOK = "btu_runnable_functions"
+
+
+def resolve_callable(path: str, policy: RunnablePolicy) -> Callable[..., Any]:
+	"""The function (or BTU-aware class) ``path`` names, when ``policy`` lets a task run it.
+
+	Whatever the policy, a path names ``app.module.name``: a public function or class defined
+	in that very module (never an attribute reached through another module or a class, a
+	builtin, a module object, or a name starting with ``_``). Then it must be declared runnable
+	(``@btu.runnable``, or listed in an app's hooks) unless the server allows any app function."""
 	text = (path or "").strip() if isinstance(path, str) else ""
 	if not text:
 		raise CallableError("Function is empty; expected a dotted path such as 'myapp.tasks.cleanup'.")
 	if not _DOTTED.match(text):
 		raise CallableError(f"{text!r} is not a dotted Python path such as 'myapp.tasks.cleanup'.")
 	parts = text.split(".")
-	if allowed_packages is not None:
-		allowed = sorted(set(allowed_packages))
-		if parts[0] not in allowed:
-			raise CallableError(
-				f"{parts[0]!r} is not an installed app; a task function must live in one of: {', '.join(allowed)}."
-			)
+	private = [part for part in parts if part.startswith("_")]
+	if private:
+		raise CallableError(
+			f"{text!r} names {private[0]!r}: names starting with '_' are private and never run."
+		)
+	if parts[0] not in policy.installed_apps:
+		raise CallableError(
+			f"{parts[0]!r} is not an installed app; a task function must live in one of: "
+			f"{', '.join(sorted(policy.installed_apps))}."
+		)
 
 	module, used = _import_longest_prefix(parts)
-	obj: Any = module
-	owner = ".".join(parts[:used])
-	for index in range(used, len(parts)):
-		attribute = parts[index]
-		try:
-			obj = getattr(obj, attribute)
-		except AttributeError:
-			kind = "attribute or submodule" if inspect.ismodule(obj) else "attribute"
-			raise CallableError(f"{owner!r} has no {kind} {attribute!r} (looking up {text!r}).") from None
-		owner = f"{owner}.{attribute}"
-	if not callable(obj):
-		raise CallableError(f"{text!r} is a {type(obj).__name__}, not a function.")
-	return obj
+	module_name = ".".join(parts[:used])
+	rest = parts[used:]
+	if len(rest) > 1:
+		if not hasattr(module, rest[0]):
+			kind = "attribute or submodule"
+			raise CallableError(f"{module_name!r} has no {kind} {rest[0]!r} (looking up {text!r}).")
+		raise CallableError(
+			f"{text!r} reaches {rest[-1]!r} through {module_name}.{rest[0]}: a task names a function "
+			f"or class defined in a module itself (module.function), never one reached through another "
+			"object or module."
+		)
+	name = rest[0]
+	try:
+		obj = getattr(module, name)
+	except AttributeError:
+		raise CallableError(
+			f"{module_name!r} has no attribute or submodule {name!r} (looking up {text!r})."
+		) from None
+	if inspect.ismodule(obj):
+		raise CallableError(f"{text!r} is a module, not a function: name a function defined in it.")
+	if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+		what = "a built-in function" if callable(obj) else f"a {type(obj).__name__}"
+		raise CallableError(f"{text!r} is {what}, not a function: name a Python function defined in an app.")
+	defined_in = getattr(obj, "__module__", None)
+	if defined_in != module_name:
+		raise CallableError(
+			f"{text!r} is defined in {defined_in!r}, not in {module_name!r}: a task names a function "
+			"where it is defined."
+		)
+	if _declared(obj, text, module_name, policy.declared):
+		return obj
+	if policy.allow_any_app_function and (inspect.isfunction(obj) or issubclass(obj, BTUAwareFunction)):
+		return obj
+	raise CallableError(undeclared_message(text))
+
+
+def undeclared_message(path: str) -> str:
+	"""Why an undeclared function is refused, and each thing that would allow it."""
+	parts = path.split(".")
+	module = ".".join(parts[:-1])
+	return (
+		f"{path!r} is not declared runnable by BTU, so a task may not run it. Its app can declare it: "
+		f"decorate it with @runnable ('from btu import runnable'), or list {path!r} (or {module + '.*'!r}) "
+		f"under {DECLARATION_HOOK} in {parts[0]}/hooks.py. Or the server's administrator may let tasks "
+		f"run any function defined in an installed app: bench set-config -g {ALLOW_ANY_KEY} 1 "
+		"(docs/security.md)."
+	)
+
+
+def _declared(obj: Any, path: str, module_name: str, declared: frozenset[str]) -> bool:
+	own = vars(obj) if inspect.isclass(obj) else getattr(obj, "__dict__", {})
+	return bool(own.get(RUNNABLE_MARK)) or path in declared or f"{module_name}.*" in declared
 
 
 def _import_longest_prefix(parts: list[str]) -> tuple[Any, int]:

@@ -24,6 +24,17 @@ MAX_EMAIL_OUTPUT = 20_000
 TEMPLATE = "btu/templates/emails/btu_task_run.html"
 
 
+class EmailNotQueued(Exception):
+	"""Recipients want this email, but it cannot be queued (the message says why and what to do)."""
+
+
+def no_account_reason() -> str:
+	return _(
+		"no outgoing Email Account: set one as Default Outgoing (Email Account) or in BTU Configuration "
+		"> Email Account"
+	)
+
+
 def recipients_for(schedule: Document, event: str) -> list[str]:
 	"""Addresses of the schedule's recipients that asked for ``event`` (unique, in table order)."""
 	flag = EVENT_FLAGS[event]
@@ -70,6 +81,10 @@ def send_run_email(
 	recipients = recipients_for(schedule, event)
 	if not recipients:
 		return False
+	if outgoing_account() is None:
+		raise EmailNotQueued(
+			_("The email to {0} could not be queued: {1}.").format(", ".join(recipients), no_account_reason())
+		)
 	prefix = frappe.db.get_single_value("BTU Configuration", "email_subject_prefix") or ""
 	include_stdout = cint(frappe.db.get_single_value("BTU Configuration", "email_include_stdout"))
 	subject = f"{prefix} {task.desc_short}: {_(EVENT_LABELS[event])}".strip()

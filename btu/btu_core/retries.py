@@ -28,6 +28,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint
 
+from btu.btu_core.text import throw_text
 from btu.contracts.arguments import ArgumentsError, parse_arguments
 
 FAILED = "Failed"
@@ -155,7 +156,7 @@ def run_again(
 	if previous_log:
 		values = frappe.db.get_value(LOG, previous_log, ["attempt", "arguments", "schedule"], as_dict=True)
 		if values is None:
-			frappe.throw(_("Task Log {0} does not exist.").format(previous_log), frappe.DoesNotExistError)
+			throw_text(_("Task Log {0} does not exist.").format(previous_log), frappe.DoesNotExistError)
 		attempt = (cint(values.attempt) or 1) + 1
 		if values.arguments:
 			try:
@@ -175,7 +176,7 @@ def run_again(
 					values.argument_overrides, f"BTU Task Schedule {schedule} argument overrides"
 				)
 			except ArgumentsError as exc:
-				frappe.throw(str(exc))
+				throw_text(str(exc))
 		queue = queue or values.queue_name
 	if queue and not frappe.db.exists("BTU Queue", queue):
 		queue = None  # deleted since: the task's own queue
@@ -202,7 +203,7 @@ def retry_log(log_name: str, *, run_later: Callable[..., str]) -> str:
 		)
 	refuse_if_retried(log.name)
 	if not log.task or not frappe.db.exists("BTU Task", log.task):
-		frappe.throw(_("The task of Task Log {0} ({1}) no longer exists.").format(log.name, log.task))
+		throw_text(_("The task of Task Log {0} ({1}) no longer exists.").format(log.name, log.task))
 	return run_again(log.task, previous_log=log.name, run_later=run_later)
 
 
@@ -218,7 +219,7 @@ def refuse_if_retried(log_name: str) -> None:
 		message = _(
 			"Task Log {0} already has a retry planned: run {1} ({2}). Cancel it first to retry now."
 		).format(log_name, found["run_id"], found.get("when") or "")
-	frappe.throw(message, title=_("Already Retried"))
+	throw_text(message, title=_("Already Retried"))
 
 
 @contextmanager

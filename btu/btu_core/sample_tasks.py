@@ -1,7 +1,8 @@
 """Small task functions to try BTU with (and that BTU's own real-bench tests schedule).
 
 Point a BTU Task's Function at one of them, e.g. ``btu.btu_core.sample_tasks.hello`` with the
-arguments ``{"name": "Desk"}``. Frappe-free on purpose: they run anywhere.
+arguments ``{"name": "Desk"}``. Frappe-free on purpose: they run anywhere. Each is declared runnable with ``@runnable``, as
+an app declares the functions its tasks may run (docs/security.md).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import sys
 import time
 
+from btu import runnable
 from btu.btu_core.callables import BTUAwareFunction  # the original BTU's BTU_AWARE_FUNCTION
 
 
+@runnable
 def hello(name: str = "world") -> dict:
 	"""Prints a greeting (stdout and stderr) and returns a small result."""
 	print(f"Hello, {name}!")
@@ -19,12 +22,14 @@ def hello(name: str = "world") -> dict:
 	return {"greeted": name}
 
 
+@runnable
 def fail(message: str = "this task fails on purpose") -> None:
 	"""Prints a line, then raises: a Failed Task Log with the traceback."""
 	print("about to fail")
 	raise RuntimeError(message)
 
 
+@runnable
 def sleep(seconds: float = 5.0) -> str:
 	"""Sleeps: with a Max Task Duration below ``seconds`` the run ends as Timeout."""
 	print(f"sleeping {seconds} s")
@@ -32,6 +37,7 @@ def sleep(seconds: float = 5.0) -> str:
 	return f"slept {seconds} s"
 
 
+@runnable
 def crash_work_horse(marker: str = "") -> str:
 	"""Ends the RQ work horse running it at once (``os._exit``), as the out-of-memory killer would:
 	the run leaves a failed RQ job (the BTU Failed Jobs page) and no finished Task Log. With
@@ -55,6 +61,7 @@ def crash_work_horse(marker: str = "") -> str:
 	os._exit(1)
 
 
+@runnable
 def with_steps(orders: int = 3) -> str:
 	"""Records three named steps (one inside another); its Task Log shows them under Steps."""
 	from btu.btu_core.steps import step
@@ -68,6 +75,7 @@ def with_steps(orders: int = 3) -> str:
 	return f"{orders} orders done"
 
 
+@runnable
 class GreetingReport(BTUAwareFunction):
 	"""A BTU-aware class (as the original BTU's): Function names the class, BTU calls its run()."""
 

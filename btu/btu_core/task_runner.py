@@ -34,9 +34,9 @@ from btu.btu_core.callables import (
 	bind_task_class,
 	check_arguments,
 	is_task_class,
-	resolve_callable,
 )
 from btu.btu_core.output_capture import capture_output
+from btu.btu_core.runnables import resolve_task_function
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.contracts.runs import ONCE
 
@@ -277,7 +277,7 @@ def prepare_call(
 			schedule.argument_overrides, f"BTU Task Schedule {schedule.name} argument overrides"
 		)
 		arguments = merge_arguments(arguments, overrides)
-	func = resolve_callable(task.function_string, allowed_packages=frappe.get_installed_apps())
+	func = resolve_task_function(task.function_string)
 	check_arguments(func, arguments, complete=True)
 	if is_task_class(func):  # a BTU-aware class: Class(btu_task_id=...).run(**arguments)
 		func = bind_task_class(func, task.name, schedule.name if schedule is not None else None)
@@ -437,6 +437,17 @@ class _RunRecord:
 		schedule = retries.email_schedule(self.schedule)  # a retry tells its first attempt's recipients
 		if schedule is None:
 			return
+		try:
+			self._send(event, schedule, status, elapsed, stdout, result_message)
+		except email_notify.EmailNotQueued as exc:
+			frappe.logger("btu").warning(f"{self.task.name}: {exc}")
+			if self.log is not None:
+				note = "\n".join(filter(None, [self.log.get("email_note"), str(exc)]))
+				self.log.db_set("email_note", note, update_modified=False)
+
+	def _send(
+		self, event: str, schedule: Document, status: str, elapsed: float, stdout: str, result_message: str
+	) -> None:
 		email_notify.send_run_email(
 			event,
 			task=self.task,

@@ -201,8 +201,9 @@ def ping(socket_path: str, timeout: float = 2.0) -> DaemonReply:
 	return send_request(socket_path, "ping", timeout=timeout)
 
 
-def status(socket_path: str, timeout: float = 2.0) -> DaemonReply:
-	return send_request(socket_path, "status", timeout=timeout)
+def status(socket_path: str, timeout: float = 2.0, site: str | None = None) -> DaemonReply:
+	"""The daemon's state: a summary per site, or ``site``'s details (next runs, invalid schedules)."""
+	return send_request(socket_path, "status", site=site, timeout=timeout)
 
 
 def refresh(socket_path: str, site: str | None = None, timeout: float = 2.0) -> DaemonReply:

@@ -16,6 +16,7 @@ from btu.contracts import protocol
 from btu.contracts.pending import OVERDUE, UNCONFIRMED, Pending, confirmation, read_upcoming, timing_of_row
 from btu.contracts.schedule_rules import CronError, TimeZoneError, next_fire_times, validate_timezone
 
+from . import cli_errors
 from .config import ConfigError, DaemonConfig, insecure_file_warning, load_config
 
 
@@ -45,10 +46,14 @@ def _load(
 	bench_path: str | None, sites: tuple[str, ...], config_file: str | None, **overrides: Any
 ) -> DaemonConfig:
 	try:
-		return load_config(bench_path, list(sites) or None, config_file, overrides=overrides)
+		config = load_config(bench_path, list(sites) or None, config_file, overrides=overrides)
 	except ConfigError as exc:
 		click.echo(f"btu-scheduler: configuration error: {exc}", err=True)
-		sys.exit(2)
+		sys.exit(cli_errors.EXIT_USAGE)
+	context = click.get_current_context(silent=True)
+	if context is not None:
+		context.meta[cli_errors.CONFIG_KEY] = config  # for the failure lines of BTUCommandLine
+	return config
 
 
 def _socket_path(
@@ -73,7 +78,34 @@ def _local(ts: float, zone: str) -> str:
 	return datetime.fromtimestamp(ts, validate_timezone(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class BTUCommandLine(click.Group):
+	"""Every subcommand fails with one line and an exit code (cli_errors), never a traceback: a
+	Redis or database that cannot be reached names its URL or site; anything unexpected names its
+	type and message (BTU_TRACEBACK=1 keeps the traceback). ``run`` keeps its traceback: a crash of
+	the daemon belongs in its error log whole."""
+
+	def invoke(self, ctx: click.Context) -> Any:
+		try:
+			return super().invoke(ctx)
+		except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+			raise
+		except Exception as exc:
+			failure = cli_errors.describe_failure(exc, ctx.meta.get(cli_errors.CONFIG_KEY))
+			if failure is None:
+				if ctx.invoked_subcommand == "run" or os.environ.get(cli_errors.TRACEBACK_VARIABLE):
+					raise
+				failure = (
+					cli_errors.EXIT_FAILED,
+					f"btu-scheduler: {ctx.invoked_subcommand or 'command'} failed: "
+					f"{type(exc).__name__}: {' '.join(str(exc).split())} "
+					f"(set {cli_errors.TRACEBACK_VARIABLE}=1 for the traceback)",
+				)
+			code, line = failure
+			click.echo(line, err=True)
+			ctx.exit(code)
+
+
+@click.group(cls=BTUCommandLine, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="btu-scheduler")
 def main() -> None:
 	"""BTU scheduler daemon: runs BTU Task Schedules on time through RQ."""
@@ -105,7 +137,7 @@ def run(bench_path, sites, config_file, socket_path, log_level, job_mode, log_to
 		Daemon(config).run_forever()
 	except (SocketInUse, OSError) as exc:
 		click.echo(f"btu-scheduler: cannot start: {exc}", err=True)
-		sys.exit(3)
+		sys.exit(cli_errors.EXIT_CANNOT_START)
 
 
 @main.command("ping")
@@ -138,6 +170,12 @@ def status_command(bench_path, sites, config_file, socket_path, as_json, check) 
 
 	path = _socket_path(bench_path, sites, config_file, socket_path)
 	reply = protocol.status(path, timeout=5.0)
+	if reply.ok and sites and not reply.data.get("sites_detailed", True):
+		# A large bench: the reply holds a summary per site; ask for the named sites' details.
+		for site in sites:
+			detail = protocol.status(path, timeout=5.0, site=site)
+			if detail.ok and site in (detail.data.get("sites") or {}):
+				reply.data["sites"][site] = detail.data["sites"][site]
 	if check and not as_json:
 		from .health import check_status
 
@@ -151,7 +189,8 @@ def status_command(bench_path, sites, config_file, socket_path, as_json, check) 
 			)
 		)
 	else:
-		for line in status_view.render(reply.ok, reply.message, reply.data, path, sites):
+		hint = status_view.start_hint(config_file or os.environ.get("BTU_CONFIG"), bench_path)
+		for line in status_view.render(reply.ok, reply.message, reply.data, path, sites, hint=hint):
 			click.echo(line)
 	if check:
 		from .health import check_status
@@ -187,6 +226,9 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 		sys.exit(1)
 	if before is None or "refresh" not in before.data:
 		return  # --no-wait, or a daemon too old to report its refresh progress
+	# This request's own refresh: the one that took its ticket (an older daemon gives none: the next
+	# refresh to begin is taken for it).
+	ticket = max((int(r.data.get("ticket") or 0) for r in replies), default=0)
 	number = before.data["refresh"]["number"]
 	deadline = time.monotonic() + timeout
 	state: dict[str, Any] = {}
@@ -197,7 +239,14 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 				click.echo(f"btu-scheduler: lost the daemon during the refresh: {reply.message}", err=True)
 				sys.exit(1)
 			state = reply.data["refresh"]
-			if state["number"] > number:
+			if ticket:
+				if state.get("completed_ticket", 0) >= ticket:
+					done = state.get("last_schedules") or 0
+					progress.update(done, done)
+					break
+				if state["running"] and state.get("ticket", 0) >= ticket:
+					progress.update(state["done"], state["total"])
+			elif state["number"] > number:
 				progress.update(state["done"], state["total"])
 				if not state["running"]:
 					break
@@ -209,10 +258,10 @@ def refresh_command(bench_path, sites, config_file, socket_path, wait, timeout) 
 				err=True,
 			)
 			sys.exit(1)
-	click.echo(
-		f"refresh of {', '.join(state['sites'])} done: {state['last_schedules']} schedules "
-		f"in {state['last_seconds']} s"
-	)
+	shown = ", ".join(state["sites"]) or "no site"
+	if state.get("site_count", 0) > len(state["sites"]):
+		shown = f"{state['site_count']} sites"
+	click.echo(f"refresh of {shown} done: {state['last_schedules']} schedules in {state['last_seconds']} s")
 
 
 @main.command("list")
@@ -226,17 +275,25 @@ def list_command(bench_path, sites, config_file, socket_path, count) -> None:
 
 	config = _load(bench_path, sites, config_file)
 	store = RedisStore(config)
+	# Each site's zone as the daemon read it (one status request, no database connection per site:
+	# a bench may have a thousand); the configured default when the daemon does not answer.
+	status = protocol.status(_socket_path(bench_path, sites, config_file, socket_path), timeout=5.0)
+	zones = {
+		name: entry.get("time_zone")
+		for name, entry in ((status.data.get("sites") or {}) if status.ok else {}).items()
+	}
 	for site in config.sites:
-		database = SiteDatabase(site)
+		# The zone as the daemon read it; each run's rule checked against the schedule's row (one
+		# query per site, its connection closed at once).
+		zone = zones.get(site.name) or config.default_timezone
+		runs = read_upcoming(store.client(site.name), store.keys, site.name, count)
 		rows: dict[str, dict | None] | None = None  # None: the rules could not be checked
+		database = SiteDatabase(site)
 		try:
-			zone = database.configured_timezone() or config.default_timezone
-			runs = read_upcoming(store.client(site.name), store.keys, site.name, count)
 			if runs:
 				rows = database.fetch_schedules([run.schedule for run in runs])
 		except SqlUnavailable:
-			zone = config.default_timezone
-			runs = read_upcoming(store.client(site.name), store.keys, site.name, count)
+			rows = None
 		finally:
 			database.close()
 		click.echo(f"site {site.name} ({store.count(site.name)} schedules, times in {zone}):")
@@ -288,35 +345,44 @@ def _ago(seconds: float) -> str:
 
 @main.command("next-runs")
 @click.option("--cron", required=True, help="Cron string: 5, 6 (seconds first) or 7 fields, or @daily etc.")
-@click.option("--tz", "zone", default="UTC", show_default=True, help="IANA time zone the rule is read in.")
+@click.option(
+	"--tz", "zone", default="UTC", show_default=True, help="IANA time zone the rule is read in (any case)."
+)
 @click.option("--count", default=10, show_default=True, type=click.IntRange(1, 10000))
-@click.option("--after", help="ISO-8601 instant to start after (default: now); naive = in --tz.")
+@click.option(
+	"--after",
+	help="ISO-8601 instant to start after (default: now), e.g. 2026-12-24T14:00:00Z; naive = in --tz.",
+)
 def next_runs(cron, zone, count, after) -> None:
 	"""Print the next fire times as ISO-8601 UTC instants, one per line."""
 	try:
+		zone = cli_errors.resolve_zone(zone)
 		tzinfo = validate_timezone(zone)
 		start = None
 		if after:
 			try:
-				start = datetime.fromisoformat(after.replace("Z", "+00:00"))
+				start = datetime.fromisoformat(after.strip().replace("Z", "+00:00"))
 			except ValueError:
-				raise click.BadParameter(
-					f"{after!r} is not an ISO-8601 date-time", param_hint="--after"
-				) from None
+				click.echo(cli_errors.after_error(after), err=True)
+				sys.exit(cli_errors.EXIT_USAGE)
 			if start.tzinfo is None:
 				start = start.replace(tzinfo=tzinfo)
 		for instant in next_fire_times(cron, zone, start, count):
 			click.echo(instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
 	except (CronError, TimeZoneError) as exc:
 		click.echo(f"btu-scheduler: {exc}", err=True)
-		sys.exit(2)
+		sys.exit(cli_errors.EXIT_USAGE)
 
 
 @main.command("enqueue-now")
 @config_options
+@click.option("--force", is_flag=True, help="Run a disabled schedule once all the same.")
 @click.argument("schedule")
-def enqueue_now(bench_path, sites, config_file, socket_path, schedule) -> None:
-	"""Enqueue one run of SCHEDULE right now (its task, arguments and queue), once."""
+def enqueue_now(bench_path, sites, config_file, socket_path, force, schedule) -> None:
+	"""Enqueue one run of SCHEDULE right now (its task, arguments and queue), once a second at most.
+
+	Exits 1 without enqueueing when the schedule is disabled (unless --force) or already has a run
+	for this second (the scheduler's, or an enqueue-now a moment ago)."""
 	from .jobs import JobBuilder
 	from .redis_store import RedisStore
 	from .specs import ScheduleInvalid, spec_from_row
@@ -325,18 +391,29 @@ def enqueue_now(bench_path, sites, config_file, socket_path, schedule) -> None:
 	config = _load(bench_path, sites, config_file)
 	if len(config.sites) > 1 and len(sites) != 1:
 		click.echo("btu-scheduler: several sites configured; name one with --site", err=True)
-		sys.exit(2)
+		sys.exit(cli_errors.EXIT_USAGE)
 	site = config.sites[0]
 	database = SiteDatabase(site)
 	try:
 		row = database.fetch_schedule(schedule)
 		zone = database.configured_timezone() or config.default_timezone
 	except SqlUnavailable as exc:
-		click.echo(f"btu-scheduler: site {site.name}: database unreachable: {exc}", err=True)
-		sys.exit(1)
+		click.echo(
+			f"btu-scheduler: cannot reach the database of site {site.name} "
+			f"({site.db_name}@{site.db_host}:{site.db_port}): {exc}",
+			err=True,
+		)
+		sys.exit(cli_errors.EXIT_UNREACHABLE)
 	if row is None:
 		click.echo(f"btu-scheduler: schedule {schedule!r} not found in site {site.name}", err=True)
-		sys.exit(1)
+		sys.exit(cli_errors.EXIT_FAILED)
+	if not row.get("enabled") and not force:
+		click.echo(
+			f"btu-scheduler: schedule {schedule} of site {site.name} is disabled; enable it in Desk, "
+			"or pass --force to run it once anyway",
+			err=True,
+		)
+		sys.exit(cli_errors.EXIT_FAILED)
 	try:
 		spec = spec_from_row(site.name, {**row, "enabled": 1}, zone)
 	except ScheduleInvalid as exc:
@@ -348,8 +425,12 @@ def enqueue_now(bench_path, sites, config_file, socket_path, schedule) -> None:
 	queue, job = JobBuilder(config).build(client, spec, fire_ts)
 	markers = store.keys.fired(site.name, fire_ts)  # the same marker the scheduler writes for this second
 	if not client.hsetnx(markers, schedule, job.id):
-		click.echo(f"already enqueued this second: {job.id}")
-		return
+		click.echo(
+			f"btu-scheduler: schedule {schedule} already has a run for this second ({job.id}); "
+			"not enqueued again (try again in a second)",
+			err=True,
+		)
+		sys.exit(cli_errors.EXIT_FAILED)
 	if client.ttl(markers) < 86400:
 		client.expire(markers, 86400)
 	queue.enqueue_job(job)
@@ -405,6 +486,7 @@ def init_db(db_name, db_host, db_port, db_user, db_password, demo, demo_schedule
 	"""Create the BTU tables in a MariaDB database from the DocType JSON files."""
 	import pymysql
 
+	from .demo_data import DemoDataConflict
 	from .progress import Progress
 	from .schema import init_database
 
@@ -415,15 +497,22 @@ def init_db(db_name, db_host, db_port, db_user, db_password, demo, demo_schedule
 		if demo or demo_schedules:
 			from .demo_data import insert_demo_data, insert_load_schedules
 
-			names = insert_demo_data(args, db_name)
+			names = insert_demo_data(args, db_name, load_schedules=bool(demo_schedules))
 			click.echo(f"demo schedules: {', '.join(names)}")
 			if demo_schedules:
 				with Progress("init-db: schedules", demo_schedules) as progress:
 					insert_load_schedules(args, db_name, demo_schedules, progress.update)
 				click.echo(f"load schedules: {demo_schedules} (TS-L{1:07d} ... TS-L{demo_schedules:07d})")
+	except DemoDataConflict as exc:
+		click.echo(f"btu-scheduler: init-db --demo refused: {exc}", err=True)
+		sys.exit(cli_errors.EXIT_FAILED)
 	except pymysql.MySQLError as exc:
 		click.echo(f"btu-scheduler: init-db failed on {db_host}:{db_port}: {exc}", err=True)
-		sys.exit(1)
+		cannot_connect = bool(exc.args) and exc.args[0] in (
+			2002,
+			2003,
+		)  # CR_CONNECTION_ERROR, CR_CONN_HOST_ERROR
+		sys.exit(cli_errors.EXIT_UNREACHABLE if cannot_connect else cli_errors.EXIT_FAILED)
 
 
 @main.command("watch")

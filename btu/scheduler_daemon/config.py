@@ -62,7 +62,14 @@ class DaemonConfig:
 	log_level: str = "INFO"
 	metrics_port: int | None = None
 	metrics_host: str = "127.0.0.1"
+	max_db_connections: int = 8  # bench-wide: database connections the daemon holds at most (sql.py)
 	sources: tuple[str, ...] = field(default_factory=tuple)
+	# The bench's sites are found again at every full refresh (sites.py): the --site / BTU_SITES
+	# selection (None: every site of the bench), the sites a TOML file adds to the bench's, and the
+	# bench sites skipped because their configuration is broken: (site, why).
+	site_selection: tuple[str, ...] | None = None
+	extra_sites: tuple[SiteConfig, ...] = ()
+	skipped_sites: tuple[tuple[str, str], ...] = ()
 
 	def site(self, name: str) -> SiteConfig | None:
 		for site in self.sites:
@@ -81,7 +88,8 @@ class DaemonConfig:
 				return url.replace(f":{parsed.password}@", ":***@")
 			return url
 
-		data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("sites", "sources")}
+		hidden = ("sites", "sources", "extra_sites", "site_selection", "skipped_sites")
+		data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in hidden}
 		data["redis_url"] = mask_url(self.redis_url)
 		data["redis_password"] = "***" if self.redis_password else None
 		data["sites"] = [
@@ -93,6 +101,8 @@ class DaemonConfig:
 			for site in self.sites
 		]
 		data["sources"] = list(self.sources)
+		if self.skipped_sites:
+			data["skipped_sites"] = {name: why for name, why in self.skipped_sites}
 		return data
 
 
@@ -217,6 +227,8 @@ DAEMON_KEYS: dict[str, Callable[[Any], Any]] = {
 	"log_level": _choice(LOG_LEVELS, upper=True),
 	"metrics_port": _optional(_int_range(1, 65535)),
 	"metrics_host": _host,
+	# At least 3: the refiller, the consumer and the prober (sql_gate.py) may each hold one at once.
+	"max_db_connections": _int_range(3, 1000),
 }
 SITE_KEYS: dict[str, Callable[[Any], Any]] = {
 	"db_name": _nonempty,
@@ -302,6 +314,7 @@ BENCH_BTU_KEYS = (
 	"btu_metrics_port",
 	"btu_metrics_host",
 	"btu_log_level",
+	"btu_max_db_connections",
 )
 
 
@@ -320,9 +333,12 @@ def is_bench(path: str) -> bool:
 
 
 def discover_bench(
-	bench_path: str, site_names: list[str] | None
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
-	"""Read a bench's common and site configs; return (daemon values, site dicts, files read)."""
+	bench_path: str, site_names: list[str] | None, missing_is_error: bool = True
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[str], list[tuple[str, str]]]:
+	"""Read a bench's common and site configs; return (daemon values, site dicts, files read, sites
+	skipped). A site whose site_config.json cannot be used is skipped with the reason (one broken
+	site never stops the others); a site named in ``site_names`` that does not exist is an error
+	unless ``missing_is_error`` is false (then it is skipped too: a site dropped while running)."""
 	bench_path = os.path.realpath(bench_path)
 	sites_dir = os.path.join(bench_path, "sites")
 	if not os.path.isdir(sites_dir):
@@ -361,14 +377,23 @@ def discover_bench(
 			if os.path.isfile(os.path.join(sites_dir, entry, "site_config.json"))
 		)
 	sites = []
+	skipped: list[tuple[str, str]] = []
 	for name in site_names:
 		path = os.path.join(sites_dir, name, "site_config.json")
 		if not os.path.exists(path):
-			raise ConfigError(f"{path}: file not found; site '{name}' does not exist in bench {bench_path}.")
-		site_conf = {**common, **_read_json(path)}
+			message = f"{path}: file not found; site '{name}' does not exist in bench {bench_path}."
+			if missing_is_error:
+				raise ConfigError(message)
+			skipped.append((name, message))
+			continue
+		try:
+			site_conf = {**common, **_read_json(path)}
+			if not site_conf.get("db_name"):
+				raise ConfigError(f"{path}: key 'db_name' is missing; expected the site's database name.")
+		except ConfigError as exc:
+			skipped.append((name, str(exc)))
+			continue
 		files.append(path)
-		if not site_conf.get("db_name"):
-			raise ConfigError(f"{path}: key 'db_name' is missing; expected the site's database name.")
 		site: dict[str, Any] = {
 			"name": name,
 			"db_name": site_conf["db_name"],
@@ -377,11 +402,30 @@ def discover_bench(
 			"db_host": site_conf.get("db_host") or "127.0.0.1",
 			"db_port": site_conf.get("db_port") or 3306,
 			"_source": path,
+			"_bench": True,
 		}
 		if site_conf.get("redis_queue") and site_conf.get("redis_queue") != common.get("redis_queue"):
 			site["redis_url"] = site_conf["redis_queue"]
 		sites.append(site)
-	return values, sites, files
+	return values, sites, files, skipped
+
+
+def bench_sites(config: DaemonConfig) -> tuple[list[SiteConfig], list[tuple[str, str]]]:
+	"""The sites to serve now, found again in the bench (plus the TOML file's own sites), and the
+	bench sites skipped because their configuration is broken or gone: (site, why)."""
+	if not config.bench_path:
+		return list(config.sites), []
+	selection = list(config.site_selection) if config.site_selection is not None else None
+	_values, raw_sites, _files, skipped = discover_bench(config.bench_path, selection, missing_is_error=False)
+	sites: list[SiteConfig] = []
+	for raw in raw_sites:
+		try:
+			sites.append(_build_site(dict(raw), {}))
+		except ConfigError as exc:
+			skipped.append((raw["name"], str(exc)))
+	bench_names = {site.name for site in sites}
+	sites += [site for site in config.extra_sites if site.name not in bench_names]
+	return sites, skipped
 
 
 def _read_toml(path: str) -> dict[str, Any]:
@@ -448,6 +492,7 @@ def _env_values(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def _build_site(raw: dict[str, Any], env_site: dict[str, Any]) -> SiteConfig:
+	raw.pop("_bench", None)
 	source = raw.pop("_source", "configuration")
 	name = raw.pop("name")
 	for key, value in env_site.items():
@@ -493,8 +538,9 @@ def load_config(
 	bench_path = bench_path or environ.get("BTU_BENCH_PATH") or None
 	if site_names is None and environ.get("BTU_SITES"):
 		site_names = [s.strip() for s in environ["BTU_SITES"].split(",") if s.strip()]
+	skipped: list[tuple[str, str]] = []
 	if bench_path:
-		bench_values, raw_sites, files = discover_bench(bench_path, site_names)
+		bench_values, raw_sites, files, skipped = discover_bench(bench_path, site_names)
 		take(bench_values, os.path.join(os.path.abspath(bench_path), "sites", "common_site_config.json"))
 		sources.extend(files)
 	config_file = config_file or environ.get("BTU_CONFIG") or None
@@ -533,7 +579,23 @@ def load_config(
 		raise ConfigError(
 			"environment: BTU_DB_* variables are ambiguous with several sites; use a TOML [sites] table."
 		)
-	sites = tuple(_build_site(dict(raw), env_site) for raw in raw_sites)
+	built: list[SiteConfig] = []
+	extra: list[SiteConfig] = []
+	for raw in raw_sites:
+		from_bench = raw.get("_bench", False)
+		try:
+			site = _build_site(dict(raw), env_site)
+		except ConfigError as exc:
+			if not from_bench:
+				raise
+			skipped.append((raw["name"], str(exc)))  # one broken site of a bench never stops the others
+			continue
+		built.append(site)
+		if not from_bench:
+			extra.append(site)
+	sites = tuple(built)
+	if not sites and skipped:
+		raise ConfigError(f"{skipped[0][1]} (no other site of the bench can be served)")
 	if not sites:
 		where = (
 			f"{config_file}: key 'sites' is missing" if config_file and not bench_path else "configuration"
@@ -542,7 +604,14 @@ def load_config(
 			f"{where}: no site defined; expected --bench PATH (a Frappe bench), a TOML file with "
 			'[sites."<name>"] db_name = ..., or BTU_DB_NAME.'
 		)
-	config = DaemonConfig(sites=sites, sources=tuple(sources), **clean)
+	config = DaemonConfig(
+		sites=sites,
+		sources=tuple(sources),
+		site_selection=tuple(site_names) if site_names is not None else None,
+		extra_sites=tuple(extra) if bench_path else (),
+		skipped_sites=tuple(skipped),
+		**clean,
+	)
 	if len(config.socket_path.encode()) > MAX_SOCKET_PATH:
 		where = value_source.get("socket_path", "default socket path")
 		raise ConfigError(

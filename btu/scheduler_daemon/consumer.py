@@ -65,7 +65,6 @@ class Consumer:
 	def __init__(self, ctx: DaemonContext) -> None:
 		self.ctx = ctx
 		self.redis_backoff = Backoff()
-		self.sql_backoff: dict[str, Backoff] = defaultdict(Backoff)
 		self._reported_errors: dict[tuple[str, str], str] = {}
 		# (site, schedule) -> time.monotonic() of the newest SQL read (or cancel) applied for it:
 		# a full refresh's row read before that is stale and must not undo the edit.
@@ -150,7 +149,13 @@ class Consumer:
 		cancels: list[str] = []
 		needs_sql = [name for name, action in items if action[0] == "sync"]
 		fetched: dict[str, dict | None] = {}
-		if needs_sql:
+		if needs_sql and (database is None or ctx.sql_gate.blocked(site)):
+			# The site's database is down (or the site left the bench): its edits wait for it without
+			# holding up any other site; the prober brings them back (sql_gate.py).
+			if database is not None:
+				ctx.sql_gate.park(site, needs_sql, time.monotonic())
+			items = [(n, a) for n, a in items if a[0] != "sync"]
+		elif needs_sql:
 			try:
 				if site not in ctx.site_timezones:
 					apply_site_settings(ctx, site)
@@ -159,41 +164,30 @@ class Consumer:
 					read_at = time.monotonic()
 					fetched.update(database.fetch_schedules(chunk))
 					self._mark_synced(site, chunk, read_at)
-				if self.sql_backoff[site].succeed():
-					ctx.health.sql_up(site)
-					log_event(log, logging.INFO, "sql_recovered", site=site)
-					ctx.request_refresh(site)
 			except SqlUnavailable as exc:
-				ctx.health.sql_down(site, exc)
-				wait = self.sql_backoff[site].fail()
-				log_event(
-					log,
-					logging.WARNING,
-					"sql_unavailable",
-					site=site,
-					error=str(exc),
-					retry_in_s=wait,
-					pending=len(needs_sql) - len(fetched),
-				)
-				# The names read before the failure are applied; the others wait for the database.
-				unread = [((site, n), ("sync", None)) for n in needs_sql if n not in fetched]
-				ctx.queue.requeue(unread, priority=True)
+				# The names read before the failure are applied; the others are parked (not put back in
+				# the queue, where they would hide the rows of a refresh of the same schedules).
+				unread = [n for n in needs_sql if n not in fetched]
+				ctx.sql_gate.park(site, unread, time.monotonic())
+				ctx.sql_gate.failed(site, exc)
 				items = [(n, a) for n, a in items if a[0] != "sync" or n in fetched]
-				ctx.stop.wait(wait)
 		for name, action in items:
 			kind = action[0]
 			if kind == "cancel":
 				cancels.append(name)
-				self._mark_synced(site, [name], time.monotonic())
+				now = time.monotonic()
+				self._mark_synced(site, [name], now)
+				ctx.sql_gate.settle(site, [name], now)
 			elif kind == "row":
-				if action[1].get(ROW_READ_AT, float("inf")) < self._synced_at.get(
-					(site, name), float("-inf")
-				):
+				read_at = action[1].get(ROW_READ_AT, float("inf"))
+				if read_at < self._synced_at.get((site, name), float("-inf")):
 					continue  # read by a full refresh before a newer sync or cancel of it was applied
+				ctx.sql_gate.settle(site, [name], read_at)  # a parked edit older than this read is moot
 				rows.append((name, action[1]))
 			else:
 				rows.append((name, fetched.get(name)))
-		self._apply(site, rows, cancels, verbose=any(a[0] != "row" for _, a in items))
+		verbose = any(a[0] == "sync" or (a[0] == "cancel" and a[1] is None) for _, a in items)
+		self._apply(site, rows, cancels, verbose=verbose)
 
 	def _apply(
 		self, site: str, rows: list[tuple[str, dict | None]], cancels: list[str], verbose: bool

@@ -13,7 +13,8 @@ from .jobs import JobBuilder
 from .leader_memory import LeaderMemory
 from .pause import PauseState
 from .redis_store import RedisStore
-from .sql import SiteDatabase
+from .sql import ConnectionPool, SiteDatabase
+from .sql_gate import SqlGate
 from .unique_queue import UniqueQueue
 
 # Internal queue: key (site, schedule) -> action ("sync", None) | ("row", row dict) | ("cancel", None)
@@ -59,25 +60,37 @@ class Health:
 
 
 class RefreshRequests:
-	"""Sites whose schedules should all be resynced soon: asked for by socket threads, the consumer
-	and the scheduler, taken by the refiller. One lock: a request is never lost between a take and
-	the next wait."""
+	"""Sites whose schedules should all be resynced soon: asked for by socket threads, the consumer,
+	the prober and the scheduler, taken by the refiller. One lock: a request is never lost between a
+	take and the next wait. Each request gets a ticket (increasing); the refresh that takes it reports
+	it (RefreshProgress), so that a client follows its own request, not another one."""
 
 	def __init__(self) -> None:
 		self._lock = threading.Lock()
 		self._sites: set[str] = set()
+		self._discover = False
+		self._ticket = 0
+		self._taken = 0
 		self._event = threading.Event()
 
-	def ask(self, sites: Iterable[str]) -> None:
+	def ask(self, sites: Iterable[str], discover: bool = False) -> int:
+		"""Ask for a refresh of ``sites`` (``discover``: read the bench's sites again first)."""
 		with self._lock:
 			self._sites.update(sites)
+			self._discover = self._discover or discover
+			self._ticket += 1
 			self._event.set()
+			return self._ticket
 
-	def take(self) -> set[str]:
+	def take(self) -> tuple[set[str], bool, int]:
+		"""(sites, discover, highest ticket taken; 0: none new)."""
 		with self._lock:
 			sites, self._sites = self._sites, set()
+			discover, self._discover = self._discover, False
+			ticket = self._ticket if self._ticket > self._taken else 0
+			self._taken = self._ticket
 			self._event.clear()
-		return sites
+		return sites, discover, ticket
 
 	def wait(self, timeout: float | None) -> None:
 		self._event.wait(timeout)
@@ -92,7 +105,9 @@ class RefreshProgress:
 	"""The full refresh in progress (or the last one): rows handed to the consumer out of the total.
 
 	``queued`` counts rows (and removals of stale entries) put on the internal queue; the refresh
-	is done when they have all left the queue. Written by the refiller only; read by status/metrics.
+	is done when they have all left the queue. ``ticket`` is the newest request it answers,
+	``completed_ticket`` the newest request answered by a completed refresh. Written by the refiller
+	only; read by status/metrics.
 	"""
 
 	number: int = 0  # how many refreshes have begun
@@ -101,13 +116,17 @@ class RefreshProgress:
 	sites: tuple[str, ...] = ()
 	total: int = 0
 	queued: int = 0
+	ticket: int = 0
+	completed_ticket: int = 0
 	started_at: float | None = None
 	started_mono: float = 0.0
 	last_completed_at: float | None = None
 	last_seconds: float | None = None
 	last_schedules: int | None = None
 
-	def begin(self, sites: list[str], total: int) -> None:
+	def begin(self, sites: list[str], total: int, ticket: int = 0) -> None:
+		# A refresh begun before the previous one completed answers its requests too.
+		self.ticket = max(ticket, self.ticket if self.running else 0)
 		self.number += 1
 		self.sites = tuple(sites)
 		self.total = total
@@ -117,19 +136,29 @@ class RefreshProgress:
 		self.pushing = True
 		self.running = True
 
+	def complete(self) -> None:
+		self.running = False
+		self.completed_ticket = max(self.completed_ticket, self.ticket)
+		self.last_completed_at = time.time()
+		self.last_seconds = round(time.monotonic() - self.started_mono, 3)
+		self.last_schedules = self.queued
+
 	def done(self, bulk_waiting: int) -> int:
 		"""Rows the consumer has taken so far (approximate while it works through a batch)."""
 		if not self.running:
 			return self.last_schedules or 0
 		return max(0, min(self.total, self.queued - bulk_waiting))
 
-	def snapshot(self, bulk_waiting: int) -> dict[str, Any]:
+	def snapshot(self, bulk_waiting: int, site_limit: int = 20) -> dict[str, Any]:
 		return {
 			"number": self.number,
 			"running": self.running,
-			"sites": list(self.sites),
+			"sites": list(self.sites[:site_limit]),
+			"site_count": len(self.sites),
 			"done": self.done(bulk_waiting),
 			"total": self.total,
+			"ticket": self.ticket,
+			"completed_ticket": self.completed_ticket,
 			"started_at": self.started_at,
 			"seconds": round(time.monotonic() - self.started_mono, 3) if self.running else self.last_seconds,
 			"last_completed_at": self.last_completed_at,
@@ -162,12 +191,14 @@ class DaemonContext:
 		self.queue: UniqueQueue[tuple[str, str], Action] = UniqueQueue()
 		self.store = RedisStore(config)
 		self.jobs = JobBuilder(config)
-		self.databases = {site.name: SiteDatabase(site) for site in config.sites}
+		self.pool = ConnectionPool(config.max_db_connections)  # every database connection of the daemon
+		self.databases = {site.name: SiteDatabase(site, pool=self.pool) for site in config.sites}
 		self.site_timezones: dict[str, str] = {}
 		self.pause = PauseState(config)  # why a site is paused (nothing enqueued for it meanwhile)
 		self.sites_without_btu: set[str] = set()  # bench sites whose database has no BTU tables
 		self.memory = LeaderMemory()  # fire times the leader planned, for catch-ups after Redis loses data
 		self.health = Health(sql_ok={site.name: True for site in config.sites})
+		self.sql_gate = SqlGate(self.health)  # sites whose database is down: retried apart (sql_gate.py)
 		self.counters = Counters()
 		self.counters_lock = threading.Lock()
 		self.refresh_progress = RefreshProgress()
@@ -196,5 +227,13 @@ class DaemonContext:
 	def timezone_for(self, site: str) -> str:
 		return self.site_timezones.get(site) or self.config.default_timezone
 
-	def request_refresh(self, site: str | None = None) -> None:
-		self.refresh_requests.ask([site] if site else self.databases)
+	def request_refresh(self, site: str | None = None, discover: bool = False) -> int:
+		"""Ask the refiller for a refresh of one site or all; returns the request's ticket."""
+		return self.refresh_requests.ask([site] if site else list(self.databases), discover)
+
+	def set_sites(self, databases: dict[str, SiteDatabase]) -> None:
+		"""Replace the sites served (sites.py): a new dict, so that iterations in progress are unharmed."""
+		for name in databases:
+			self.health.sql_ok.setdefault(name, True)
+		self.databases = databases
+		self.pause.set_sites(list(databases))

@@ -25,11 +25,20 @@ from .refiller import Refiller
 from .scheduler import Scheduler
 from .socket_server import SocketServer
 from .specs import ScheduleSpec
+from .sql_gate import SqlProber
 
 log = logging.getLogger("btu.daemon")
 STOP_SECONDS = 1.5
 GIL_SWITCH_INTERVAL = 0.001
 METRICS_RETRY_SECONDS = 30.0
+DETAIL_SITES = 10  # status gives every site's details up to this many sites, else a summary per site
+MAX_STATUS_SITES = 5000  # sites in one status reply at most (about 200 bytes each in summary)
+MAX_LISTED = 100  # invalid schedules, down or skipped sites listed in a reply at most
+
+
+def _names(sites: list[str], limit: int = 20) -> str:
+	shown = ", ".join(sites[:limit])
+	return shown if len(sites) <= limit else f"{shown}, ... ({len(sites)} sites)"
 
 
 class Daemon:
@@ -54,12 +63,15 @@ class Daemon:
 			"daemon_started",
 			version=__version__,
 			pid=os.getpid(),
-			sites=",".join(s.name for s in self.config.sites),
+			sites=_names(list(self.ctx.databases)),
+			site_count=len(self.ctx.databases),
+			max_db_connections=self.config.max_db_connections,
 			job_mode=self.config.job_mode,
 			socket=self.config.socket_path,
 			bench=self.config.bench_path,
 			full_refresh_interval_s=self.config.full_refresh_interval,
 		)
+		self.refiller.sites.announce_skipped(list(self.config.skipped_sites))
 		for name, target in (
 			("btu-socket", lambda: self.server.serve(self.ctx.stop)),
 			("btu-consumer", self.consumer.run),
@@ -67,6 +79,7 @@ class Daemon:
 			("btu-scheduler", self.scheduler.run),
 			("btu-preparer", self.scheduler.preparer.run),
 			("btu-pause", PauseWatcher(self.ctx).run),
+			("btu-sqlprobe", SqlProber(self.ctx).run),
 		):
 			self.threads.append(self._start(self._guard(name, target), name))
 
@@ -137,6 +150,7 @@ class Daemon:
 		if self.ctx.metrics is not None:
 			self.ctx.metrics.stop()
 		self.ctx.store.close()
+		self.ctx.pool.close()
 		log_event(log, logging.INFO, "daemon_stopped", threads_still_busy=",".join(alive) or None)
 
 	def run_forever(self) -> None:
@@ -164,14 +178,14 @@ class Daemon:
 		self.ctx.count("socket_errors")
 
 	def _site_for(self, request: Request) -> tuple[str | None, bytes | None]:
-		names = [s.name for s in self.config.sites]
+		names = self.ctx.databases
 		if request.site is None:
 			if len(names) == 1:
-				return names[0], None
-			return None, encode_reply(False, "'site' is required: this daemon serves " + ", ".join(names))
+				return next(iter(names)), None
+			return None, encode_reply(False, "'site' is required: this daemon serves " + _names(list(names)))
 		if request.site not in names:
 			return None, encode_reply(
-				False, f"unknown site {request.site!r}; this daemon serves " + ", ".join(names)
+				False, f"unknown site {request.site!r}; this daemon serves " + _names(list(names))
 			)
 		return request.site, None
 
@@ -189,17 +203,11 @@ class Daemon:
 				leader=ctx.leads(),
 			)
 		if kind == "status":
-			return encode_reply(True, "running", **self.status())
+			if request.site is not None and request.site not in ctx.databases:
+				return self._site_for(request)[1]
+			return encode_reply(True, "running", **self.status(only=request.site))
 		if kind == "refresh":
-			if request.site is not None:
-				site, error = self._site_for(request)
-				if error:
-					return error
-			else:
-				site = None
-			ctx.request_refresh(site)
-			log_event(log, logging.INFO, "refresh_requested", site=site or "all")
-			return encode_reply(True, f"full refresh of {site or 'all sites'} started")
+			return self._refresh(request)
 		site, error = self._site_for(request)
 		if error:
 			return error
@@ -219,33 +227,37 @@ class Daemon:
 		# parse_request refuses unknown types; a type added there but not here must not cancel anything.
 		return encode_reply(False, f"request_type {kind!r} is not handled by this daemon")
 
-	def status(self, upcoming: int = 10) -> dict[str, Any]:
+	def _refresh(self, request: Request) -> bytes:
+		"""A refresh of every site (the bench's sites read again first) or of one; a site the daemon
+		does not serve yet is looked for in the bench (BTU's install hook asks so for a new site).
+		The reply's ``ticket`` lets the client follow this request's refresh (status: refresh)."""
+		ctx = self.ctx
+		site = request.site
+		if site is not None and site not in ctx.databases:
+			if not ctx.config.bench_path:
+				return self._site_for(request)[1]
+			ticket = ctx.refresh_requests.ask([site], discover=True)
+			log_event(log, logging.INFO, "refresh_requested", site=site, new_site=True)
+			return encode_reply(
+				True,
+				f"site {site} is not served yet: looking for it in the bench, then its refresh",
+				ticket=ticket,
+			)
+		ticket = ctx.request_refresh(site, discover=site is None)
+		log_event(log, logging.INFO, "refresh_requested", site=site or "all")
+		return encode_reply(True, f"full refresh of {site or 'all sites'} started", ticket=ticket)
+
+	def status(self, upcoming: int = 10, only: str | None = None) -> dict[str, Any]:
+		"""The daemon's state. Per site a summary; the details (next runs, invalid schedules) for the
+		site asked for, or for every site while there are at most DETAIL_SITES: the reply stays well
+		under the 1 MiB a client reads, at any number of sites."""
 		ctx = self.ctx
 		priority, bulk = ctx.queue.sizes()
+		names = [only] if only else list(ctx.databases)
+		detailed = only is not None or len(names) <= DETAIL_SITES
 		sites: dict[str, Any] = {}
-		for site in ctx.databases:
-			site_error = ctx.health.site_errors.get(site)
-			entry: dict[str, Any] = {
-				"sql_ok": ctx.health.sql_ok.get(site, False),
-				"btu_installed": site not in ctx.sites_without_btu,
-				"time_zone": ctx.timezone_for(site),
-				"paused": ctx.pause.paused(site),
-				"pause_reasons": ctx.pause.reasons(site),
-				"last_error": site_error[0] if site_error else None,
-				"last_error_at": site_error[1] if site_error else None,
-			}
-			if ctx.health.redis_ok:
-				try:
-					entry["schedules"] = ctx.store.count(site)
-					entry["invalid_schedules"] = ctx.store.errors(site)
-					# Each fire time with the timing it was planned by, read together (pending.py).
-					runs = read_upcoming(ctx.store.client(site), ctx.store.keys, site, upcoming)
-					specs = ctx.store.specs(site, [run.schedule for run in runs])
-					entry["next_runs"] = [self._next_run(run, raw) for run, raw in zip(runs, specs)]
-					entry["runs_last_hour"] = ctx.store.enqueued_since(site, time.time() - 3600)
-				except RedisError as exc:
-					entry["redis_error"] = str(exc)
-			sites[site] = entry
+		for site in names[:MAX_STATUS_SITES]:
+			sites[site] = self._site_status(site, detailed, upcoming)
 		lease_holder = None
 		if ctx.health.redis_ok:
 			try:
@@ -254,6 +266,7 @@ class Daemon:
 			except RedisError:
 				pass
 		counters = dict(vars(ctx.counters))
+		down = ctx.sql_gate.down_sites()
 		return {
 			"version": __version__,
 			"pid": os.getpid(),
@@ -277,8 +290,57 @@ class Daemon:
 			"refresh": ctx.refresh_progress.snapshot(bulk),
 			"prepare": self.scheduler.preparer.status(),
 			"counters": counters,
+			"db_connections": ctx.pool.stats(),
+			"site_count": len(ctx.databases),
+			"sites_down": down[:MAX_LISTED],
+			"sites_down_count": len(down),
+			"sites_skipped": dict(list(self.refiller.sites.skipped.items())[:MAX_LISTED]),
+			"sites_detailed": detailed,
 			"sites": sites,
 		}
+
+	def _site_status(self, site: str, detailed: bool, upcoming: int) -> dict[str, Any]:
+		ctx = self.ctx
+		site_error = ctx.health.site_errors.get(site)
+		entry: dict[str, Any] = {
+			"sql_ok": ctx.health.sql_ok.get(site, False),
+			"btu_installed": site not in ctx.sites_without_btu,
+			"time_zone": ctx.timezone_for(site),
+			"paused": ctx.pause.paused(site),
+			"pause_reasons": ctx.pause.reasons(site),
+			"last_error": site_error[0][:300] if site_error else None,
+			"last_error_at": site_error[1] if site_error else None,
+		}
+		down = ctx.sql_gate.describe(site)
+		if down is not None:
+			entry["sql_retry_in_s"] = down["retry_in_s"]
+			entry["pending_edits"] = down["pending_edits"]
+		if not ctx.health.redis_ok:
+			return entry
+		try:
+			if detailed:
+				entry["schedules"] = ctx.store.count(site)
+				invalid = ctx.store.errors(site)
+				entry["invalid_count"] = len(invalid)
+				entry["invalid_schedules"] = dict(list(invalid.items())[:MAX_LISTED])
+				# Each fire time with the timing it was planned by, read together (pending.py).
+				runs = read_upcoming(ctx.store.client(site), ctx.store.keys, site, upcoming)
+				specs = ctx.store.specs(site, [run.schedule for run in runs])
+				entry["next_runs"] = [self._next_run(run, raw) for run, raw in zip(runs, specs)]
+				entry["runs_last_hour"] = ctx.store.enqueued_since(site, time.time() - 3600)
+			else:
+				client = ctx.store.client(site)
+				pipe = client.pipeline(transaction=False)
+				pipe.zcard(ctx.store.keys.next_runs(site))
+				pipe.hlen(ctx.store.keys.errors(site))
+				pipe.zrange(ctx.store.keys.next_runs(site), 0, 0, withscores=True)
+				count, invalid, first = pipe.execute()
+				entry["schedules"] = int(count)
+				entry["invalid_count"] = int(invalid)
+				entry["next_fire_time"] = int(first[0][1]) if first else None
+		except RedisError as exc:
+			entry["redis_error"] = str(exc)
+		return entry
 
 	@staticmethod
 	def _next_run(pending: Pending, raw_spec: bytes | None) -> dict[str, Any]:

@@ -21,10 +21,62 @@ DEMO_SCHEDULES = [
 ]
 
 
-def insert_demo_data(connection_args: dict[str, Any], db_name: str) -> list[str]:
+class DemoDataConflict(Exception):
+	"""The database holds a task or schedule of a demo name that is not the demo's."""
+
+
+def _refuse_foreign_load_schedules(cur: Any, db_name: str) -> None:
+	cur.execute(
+		"SELECT name, task FROM `tabBTU Task Schedule` WHERE name LIKE %s AND task <> %s LIMIT 1",
+		("TS-L%", "BTU-00001"),
+	)
+	foreign = cur.fetchone()
+	if foreign:
+		raise DemoDataConflict(
+			f"database {db_name} already has a BTU Task Schedule {foreign[0]} that is not a demo load "
+			f"schedule (task {foreign[1]!r}); the demo erases nothing it did not create: "
+			"use a database of its own"
+		)
+
+
+def _refuse_foreign_rows(cur: Any, db_name: str) -> None:
+	"""The demo writes its own rows again (init-db --demo twice) but never overwrites another
+	task or schedule that happens to bear one of its names (a site's TS-000001, say)."""
+	cur.execute(
+		"SELECT name, function_string FROM `tabBTU Task` WHERE name IN %s", ([t[0] for t in DEMO_TASKS],)
+	)
+	functions = {name: function for name, _desc, function, _args in DEMO_TASKS}
+	for name, function in cur.fetchall():
+		if function != functions[name]:
+			raise DemoDataConflict(
+				f"database {db_name} already has a BTU Task {name} that is not the demo's (it runs "
+				f"{function!r}); the demo erases nothing it did not create: use a database of its own"
+			)
+	cur.execute(
+		"SELECT name, task, cron_string FROM `tabBTU Task Schedule` WHERE name IN %s",
+		([s[0] for s in DEMO_SCHEDULES],),
+	)
+	rules = {name: (task, cron) for name, task, cron, *_ in DEMO_SCHEDULES}
+	for name, task, cron in cur.fetchall():
+		if (task, cron) != rules[name]:
+			raise DemoDataConflict(
+				f"database {db_name} already has a BTU Task Schedule {name} that is not the demo's "
+				f"(task {task!r}, cron {cron!r}); the demo erases nothing it did not create: "
+				"use a database of its own"
+			)
+
+
+def insert_demo_data(
+	connection_args: dict[str, Any], db_name: str, load_schedules: bool = False
+) -> list[str]:
+	"""The demo's tasks and schedules; DemoDataConflict, before writing anything, when one of their
+	names (or, with ``load_schedules``, a load schedule's) is taken by another."""
 	conn = pymysql.connect(**connection_args, database=db_name, autocommit=True)
 	try:
 		with conn.cursor() as cur:
+			_refuse_foreign_rows(cur, db_name)
+			if load_schedules:
+				_refuse_foreign_load_schedules(cur, db_name)
 			for name, desc, function, arguments in DEMO_TASKS:
 				cur.execute(
 					"REPLACE INTO `tabBTU Task` (name, creation, modified, owner, modified_by, docstatus, desc_short,"
@@ -67,6 +119,7 @@ def insert_load_schedules(
 	done = 0
 	try:
 		with conn.cursor() as cur:
+			_refuse_foreign_load_schedules(cur, db_name)
 			while done < count:
 				rows = []
 				for number in range(done + 1, min(count, done + batch) + 1):

@@ -27,8 +27,10 @@ from redis.exceptions import RedisError
 from btu import __version__
 from btu.contracts import protocol
 
+from .sql import SqlUnavailable, open_connection
+
 # The activities daemon.Daemon.start runs, by thread name.
-ACTIVITIES = ("btu-socket", "btu-consumer", "btu-refiller", "btu-scheduler", "btu-pause")
+ACTIVITIES = ("btu-socket", "btu-consumer", "btu-refiller", "btu-scheduler", "btu-pause", "btu-sqlprobe")
 CHECK_TIMEOUT = 2.0  # seconds for each Redis / database check and for the socket self-ping
 READY_CACHE_SECONDS = 1.0  # probes within this reuse the last readiness answer
 CHECKS = ("live", "ready", "leader")
@@ -112,36 +114,24 @@ class HealthChecks:
 
 	def _check_sql(self, site: Any) -> str | None:
 		"""A new connection and ``SELECT 1``: proves now that the database exists, the site's user
-		may log in and the server answers (a kept connection would not notice a dropped database)."""
-		kwargs: dict[str, Any] = dict(
-			user=site.db_user,
-			password=site.db_password,
-			database=site.db_name,
-			connect_timeout=CHECK_TIMEOUT,
-			read_timeout=CHECK_TIMEOUT,
-			write_timeout=CHECK_TIMEOUT,
-			autocommit=True,
-		)
-		if site.db_socket:
-			kwargs["unix_socket"] = site.db_socket
-		else:
-			kwargs.update(host=site.db_host, port=site.db_port)
+		may log in and the server answers (a kept connection would not notice a dropped database).
+		Taken from the daemon's pool (max_db_connections holds); a site the daemon already knows to
+		be down is reported as such without a new try (a hung host would hold the probe)."""
+		down = self.ctx.sql_gate.describe(site.name) if hasattr(self.ctx, "sql_gate") else None
+		if down is not None:
+			return down["error"][:300]
+
+		def opener(config: Any) -> Any:
+			return open_connection(config, CHECK_TIMEOUT, CHECK_TIMEOUT)
+
 		try:
-			conn = pymysql.connect(**kwargs)
-		except (pymysql.MySQLError, OSError) as exc:
-			return _short(exc)
-		try:
-			with conn.cursor() as cur:
-				cur.execute("SELECT 1")
-				cur.fetchall()
+			with self.ctx.pool.connection(site, opener, fresh=True) as conn:
+				with conn.cursor() as cur:
+					cur.execute("SELECT 1")
+					cur.fetchall()
 			return None
-		except (pymysql.MySQLError, OSError) as exc:
+		except (pymysql.MySQLError, OSError, SqlUnavailable) as exc:
 			return _short(exc)
-		finally:
-			try:
-				conn.close()
-			except Exception:  # noqa: BLE001 - a broken connection may fail to close; it is dropped anyway
-				pass
 
 	def _check_ready(self) -> tuple[bool, dict[str, Any]]:
 		ctx = self.ctx
@@ -161,7 +151,7 @@ class HealthChecks:
 		else:
 			role = "standby"
 		sites: dict[str, Any] = {}
-		for site in config.sites:
+		for site in [database.site for database in ctx.databases.values()]:
 			sql_error = self._check_sql(site)
 			entry: dict[str, Any] = {
 				"database": "ok" if sql_error is None else "unreachable",

@@ -50,6 +50,10 @@ class PauseState:
 		self._stamps: dict[str, tuple[int, int, int] | None] = {}  # path -> (mtime_ns, size, inode)
 		self._values: dict[str, dict[str, Any]] = {}  # path -> the flags last read from it
 
+	def set_sites(self, sites: list[str]) -> None:
+		"""The sites served changed (sites.py); a new site's files are read at the next check."""
+		self.sites = list(sites)
+
 	def reasons(self, site: str) -> list[str]:
 		with self._lock:
 			found = list(self._conf.get(site, []))

@@ -205,6 +205,9 @@ class RedisStore:
 		self.config = config
 		self.keys = RedisKeys(config.key_prefix)
 		self._clients: dict[str, redis.Redis] = {}
+		# site -> its own Redis URL (sites.py adds the sites found while running; a site that left
+		# keeps its entry so that its keys are removed where they are)
+		self.site_redis: dict[str, str] = {s.name: s.redis_url for s in config.sites if s.redis_url}
 		self._upsert: dict[str, object] = {}
 		self._fire_batch: dict[int, object] = {}
 		self._skip: dict[int, object] = {}
@@ -230,9 +233,9 @@ class RedisStore:
 		return self._client(self.config.redis_url)
 
 	def client(self, site: str | SiteConfig) -> redis.Redis:
-		site_config = site if isinstance(site, SiteConfig) else self.config.site(site)
-		url = site_config.redis_url if site_config and site_config.redis_url else self.config.redis_url
-		return self._client(url)
+		if isinstance(site, SiteConfig):
+			return self._client(site.redis_url or self.config.redis_url)
+		return self._client(self.site_redis.get(site) or self.config.redis_url)
 
 	def upsert_script(self, site: str):
 		client = self.client(site)

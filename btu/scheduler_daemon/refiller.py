@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
 
 from redis.exceptions import RedisError
 
@@ -17,6 +16,7 @@ from .backoff import Backoff
 from .context import DaemonContext
 from .logutil import log_event
 from .pause import apply_site_settings, check_files
+from .sites import SiteDirectory
 from .sql import SqlUnavailable
 
 log = logging.getLogger("btu.refiller")
@@ -28,71 +28,103 @@ PROGRESS_EVERY = 1.0  # seconds between refresh_progress log lines while a refre
 class Refiller:
 	def __init__(self, ctx: DaemonContext) -> None:
 		self.ctx = ctx
-		self.backoff: dict[str, Backoff] = defaultdict(Backoff)
-		self.retry_at: dict[str, float] = {}
+		self.sites = SiteDirectory(ctx)
 		self._progress_logged_at = 0.0
 		self._progress_logged_done = -1
+		self.redis_backoff = Backoff()
+		self.redis_retry: set[str] = set()  # sites whose refresh failed on Redis: tried again
+		self.redis_retry_at = 0.0
 
 	def run(self) -> None:
 		ctx = self.ctx
 		next_full = 0.0
 		while not ctx.stop.is_set():
+			asked, discover, ticket = ctx.refresh_requests.take()
 			now = time.monotonic()
-			if now >= next_full:
+			full = now >= next_full
+			if full or discover:
+				self.sites.rediscover()  # sites added, dropped or fixed since the last look
+			if full:
 				sites = set(ctx.databases)
 				next_full = now + ctx.config.full_refresh_interval
 			else:
-				sites = {s for s, at in self.retry_at.items() if at <= now}
-			sites |= ctx.refresh_requests.take()
-			if sites:
-				self.refresh(sorted(sites))
+				sites = set()
+			sites |= {site for site in asked if site in ctx.databases}
+			if self.redis_retry and now >= self.redis_retry_at:
+				sites |= {site for site in self.redis_retry if site in ctx.databases}
+				self.redis_retry.clear()
+			# A site whose database is down is left to the prober (sql_gate.py), which asks for its
+			# refresh once it answers; one an operator asks for is tried at once.
+			for site in sorted(sites):
+				if ctx.sql_gate.blocked(site):
+					sites.discard(site)
+					if site in asked:
+						ctx.sql_gate.retry_soon(site)
+			if sites or ticket:
+				self.refresh(sorted(sites), ticket)
 			self._follow_progress()
-			wake_at = min([next_full, *self.retry_at.values()])
+			wake_at = min(next_full, self.redis_retry_at) if self.redis_retry else next_full
 			timeout = max(0.0, wake_at - time.monotonic())
 			if ctx.refresh_progress.running:
 				timeout = min(timeout, 0.2)  # watch the consumer work through the refresh
 			ctx.refresh_requests.wait(timeout)
 
-	def refresh(self, sites: list[str]) -> None:
+	def _estimate(self, sites: list[str]) -> dict[str, int]:
+		"""Each site's schedules as Redis knows them: the refresh's total until the site's own count."""
+		counts: dict[str, int] = {}
+		for site in sites:
+			try:
+				counts[site] = self.ctx.store.count(site)
+			except RedisError:
+				counts[site] = 0
+		return counts
+
+	def refresh(self, sites: list[str], ticket: int = 0) -> None:
 		ctx = self.ctx
 		started = time.monotonic()
 		ctx.counters.last_refresh_started = time.time()
 		total = 0
 		progress = ctx.refresh_progress
-		counts: dict[str, int] = {}
-		for site in sites:
-			try:
-				counts[site] = ctx.databases[site].count_schedules()
-			except SqlUnavailable:
-				counts[site] = 0  # the site's refresh below fails the same way and is retried
-		progress.begin(sites, sum(counts.values()))
+		counts = self._estimate(sites)
+		progress.begin(sites, sum(counts.values()), ticket)
 		check_files(ctx, force=True)  # site_config.json's maintenance_mode / pause_scheduler
 		self._progress_logged_at = 0.0
 		self._progress_logged_done = -1
 		for site in sites:
 			if ctx.stop.is_set():
 				return
+			if ctx.sql_gate.blocked(site) or site not in ctx.databases:
+				continue  # went down (or left) during this refresh
 			queued_before = progress.queued
 			try:
-				total += self.refresh_site(site)
-				self.retry_at.pop(site, None)
-				if self.backoff[site].succeed() and not ctx.health.sql_ok.get(site, True):
-					ctx.health.sql_up(site)  # (a failure run of Redis errors is not an SQL recovery)
-					log_event(log, logging.INFO, "sql_recovered", site=site)
+				total += self.refresh_site(site, counts)
+				self.redis_retry.discard(site)
+				parked = ctx.sql_gate.succeeded(site)  # (None: it was not down, the usual case)
+				if parked:
+					ctx.queue.requeue([((site, n), ("sync", None)) for n in parked], priority=True)
+				ctx.health.sql_up(site)
 			except SqlUnavailable as exc:
-				ctx.health.sql_down(site, exc)
-				wait = self.backoff[site].fail()
-				self.retry_at[site] = time.monotonic() + wait
-				log_event(log, logging.WARNING, "refresh_failed", site=site, error=str(exc), retry_in_s=wait)
+				ctx.sql_gate.failed(site, exc)  # logs sql_unavailable once; the prober takes the site on
+				log_event(
+					log,
+					logging.WARNING,
+					"refresh_failed",
+					site=site,
+					error=str(exc)[:300],
+					action="runs go on from Redis; the site is refreshed once its database answers",
+				)
 			except RedisError as exc:
 				ctx.health.redis_down(exc)
-				wait = self.backoff[site].fail()
-				self.retry_at[site] = time.monotonic() + wait
+				wait = self.redis_backoff.fail()
+				self.redis_retry.add(site)
+				self.redis_retry_at = time.monotonic() + wait
 				log_event(
 					log, logging.WARNING, "refresh_failed", site=site, error=f"Redis: {exc}", retry_in_s=wait
 				)
 			# The site is through: its exact share of the total is what was queued for it.
 			progress.total += (progress.queued - queued_before) - counts.get(site, 0)
+		if not self.redis_retry:
+			self.redis_backoff.succeed()
 		progress.pushing = False
 		elapsed = time.monotonic() - started
 		ctx.count("refreshes")
@@ -101,7 +133,7 @@ class Refiller:
 			log,
 			logging.INFO,
 			"full_refresh_queued",
-			sites=",".join(sites),
+			sites=_names(sites),
 			schedules=total,
 			seconds=round(elapsed, 3),
 		)
@@ -115,15 +147,12 @@ class Refiller:
 		if progress.total and self.ctx.queue.sizes()[1] > 0:
 			self._log_progress()
 			return
-		progress.running = False
-		progress.last_completed_at = time.time()
-		progress.last_seconds = round(time.monotonic() - progress.started_mono, 3)
-		progress.last_schedules = progress.queued
+		progress.complete()
 		log_event(
 			log,
 			logging.INFO if self._progress_logged_at else logging.DEBUG,
 			"refresh_completed",
-			sites=",".join(progress.sites),
+			sites=_names(progress.sites),
 			schedules=progress.queued,
 			seconds=progress.last_seconds,
 		)
@@ -144,14 +173,14 @@ class Refiller:
 			log,
 			logging.INFO,
 			"refresh_progress",
-			sites=",".join(progress.sites),
+			sites=_names(progress.sites),
 			done=done,
 			total=progress.total,
 			percent=percent,
 			elapsed_s=round(now - progress.started_mono, 1),
 		)
 
-	def refresh_site(self, site: str) -> int:
+	def refresh_site(self, site: str, counts: dict[str, int] | None = None) -> int:
 		ctx = self.ctx
 		database = ctx.databases[site]
 		seen: set[str] = set()
@@ -159,6 +188,10 @@ class Refiller:
 		installed = self._btu_installed(site)
 		if installed:
 			apply_site_settings(ctx, site)  # its zone and BTU Configuration's Pause All Schedules
+			if counts is not None:  # the progress's total: the site's own count, not Redis's estimate
+				count = database.count_schedules()
+				ctx.refresh_progress.total += count - counts.get(site, 0)
+				counts[site] = count
 			read_at = time.monotonic()  # the rows show the database as of (about) now
 			for row in database.iter_all_schedules():
 				seen.add(row["name"])
@@ -206,3 +239,9 @@ class Refiller:
 		self.ctx.queue.put_many(chunk)
 		self.ctx.refresh_progress.queued += len(chunk)
 		self._log_progress()
+
+
+def _names(sites: tuple[str, ...] | list[str], limit: int = 20) -> str:
+	"""Site names for a log line, at most ``limit`` of them (a bench may have a thousand)."""
+	shown = ",".join(sites[:limit])
+	return shown if len(sites) <= limit else f"{shown},... ({len(sites)} sites)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -73,6 +74,24 @@ def _refresh_line(data: dict[str, Any], now: float) -> str:
 	return f"not run yet{tail}"
 
 
+BENCH_START_HINT = [
+	"bench start (development, with the Procfile line from 'bench btu-scheduler setup-procfile'),",
+	"or your process manager: sudo supervisorctl start <bench>-btu-scheduler /",
+	"sudo systemctl start <bench>-btu-scheduler",
+]
+
+
+def start_hint(config_file: str | None, bench_path: str | None) -> list[str]:
+	"""How to start the daemon, for the set-up the command was pointed at: a TOML file (plain
+	set-up), a bench, or neither said (both ways)."""
+	plain = f"btu-scheduler run --config {os.path.abspath(config_file) if config_file else '<your btu.toml>'}"
+	if config_file and not bench_path:
+		return [f"{plain} (in the foreground; or the unit your process manager runs it with)"]
+	if bench_path:
+		return BENCH_START_HINT
+	return ["in a bench: " + BENCH_START_HINT[0], *BENCH_START_HINT[1:], f"outside a bench: {plain}"]
+
+
 def render(
 	reply_ok: bool,
 	message: str,
@@ -80,16 +99,18 @@ def render(
 	socket_path: str,
 	only_sites: tuple[str, ...] = (),
 	upcoming: int = 10,
+	hint: list[str] | None = None,
 ) -> list[str]:
-	"""The status as lines of text: the daemon's health, then one table per site."""
+	"""The status as lines of text: the daemon's health, then one table per site. ``hint``: how to
+	start a daemon that is down (default: the bench's ways)."""
 	if not reply_ok:
+		hint = hint or BENCH_START_HINT
 		return [
 			"daemon    DOWN",
 			f"socket    {socket_path}",
 			f"reason    {message}",
-			"start it  bench start (development, with the Procfile line from 'bench btu-scheduler setup-procfile'),",
-			"          or your process manager: sudo supervisorctl start <bench>-btu-scheduler /",
-			"          sudo systemctl start <bench>-btu-scheduler",
+			f"start it  {hint[0]}",
+			*(f"          {line}" for line in hint[1:]),
 		]
 	now = time.time()
 	counters = data.get("counters") or {}
@@ -118,9 +139,44 @@ def render(
 		lines.append(f"metrics   http://{host}:{data['metrics_port']}/metrics  (/healthz, /readyz)")
 		if data.get("metrics_error"):
 			lines.append(f"          NOT SERVED: {data['metrics_error']}")
+	conns = data.get("db_connections")
+	if conns:
+		lines.append(
+			f"database  {conns.get('open', 0)} connections open of max_db_connections {conns.get('limit')}"
+			f" (peak {conns.get('peak', 0)}, {conns.get('opened', 0)} opened since start)"
+		)
+	if "site_count" in data:
+		lines.append(
+			f"sites     {data['site_count']} served, {data.get('sites_down_count', 0)} with their database down,"
+			f" {len(data.get('sites_skipped') or {})} skipped (configuration broken)"
+		)
+		for name, why in (data.get("sites_skipped") or {}).items():
+			lines.append(f"  ! skipped {name}: {why}")
+	summary = [
+		(name, site)
+		for name, site in (data.get("sites") or {}).items()
+		if "next_runs" not in site and (not only_sites or name in only_sites)
+	]
+	if summary:
+		rows = [
+			[
+				name,
+				("ok" if site.get("sql_ok") else "DOWN")
+				+ ("" if site.get("btu_installed", True) else " (no BTU)"),
+				str(site.get("schedules", "?")),
+				str(site.get("invalid_count", "?")),
+				utc_text(site["next_fire_time"]) if site.get("next_fire_time") else "-",
+				"PAUSED" if site.get("paused") else "no",
+			]
+			for name, site in summary
+		]
+		lines += ["", *table(["SITE", "DATABASE", "SCHEDULES", "INVALID", "NEXT RUN", "PAUSED"], rows)]
+		lines.append("(details of a site: status --site <site>)")
 	for name, site in (data.get("sites") or {}).items():
 		if only_sites and name not in only_sites:
 			continue
+		if "next_runs" not in site and "schedules" in site:
+			continue  # in the summary table above
 		zone = site.get("time_zone") or "UTC"
 		invalid = site.get("invalid_schedules") or {}
 		schedules = site.get("schedules")
@@ -149,7 +205,12 @@ def render(
 						if site.get("paused")
 						else "no",
 					],
-					["schedules", "?" if schedules is None else f"{schedules} known, {len(invalid)} invalid"],
+					[
+						"schedules",
+						"?"
+						if schedules is None
+						else f"{schedules} known, {site.get('invalid_count', len(invalid))} invalid",
+					],
 					["runs last hour", str(site.get("runs_last_hour", "?"))],
 					[
 						"last error",
@@ -176,10 +237,11 @@ def render(
 			lines += table(["SCHEDULE", "TASK", "LOCAL (schedule's zone)", "UTC"], rows, indent="    ")
 		elif schedules is not None:
 			lines.append("  next runs: none (no enabled schedule)")
+		invalid_count = site.get("invalid_count", len(invalid))
 		for schedule, why in list(invalid.items())[:20]:
 			lines.append(f"  ! {schedule}: {why}")
-		if len(invalid) > 20:
-			lines.append(f"  ! ... and {len(invalid) - 20} more invalid schedules")
+		if invalid_count > 20:
+			lines.append(f"  ! ... and {invalid_count - 20} more invalid schedules")
 	return lines
 
 

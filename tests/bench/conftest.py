@@ -4,6 +4,7 @@ with one reason that says what to set; CI has no bench."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import tempfile
 import urllib.request
@@ -213,6 +214,52 @@ def bench_processes(bench, bench_config, suite_dir, one_session_per_bench):
 @pytest.fixture(scope="session")
 def api(bench_processes, bench_config) -> Api:
 	return Api(bench_config.base_url, bench_config.admin_password)
+
+
+def _free_port() -> int:
+	import socket
+
+	with socket.socket() as probe:
+		probe.bind(("127.0.0.1", 0))
+		return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def site2_api(bench, bench_config, bench_processes, suite_dir):
+	"""The REST API of BTU_SITE2 for real, or None without BTU_SITE2.
+
+	The bench's web server is asked with ``X-Frappe-Site-Name`` first; when it answers as another
+	site (it was started while the bench had a default site, `bench use`, and serves that site for
+	every name), a web server of the bench's own for site2 is started (``bench --site <site2> serve``
+	on a free port, as the bench user) for the session and stopped at its end. Either way the site
+	that answers is checked: the site2 checks never quietly talk to site1."""
+	site2 = bench_config.site2
+	if not site2:
+		yield None
+		return
+	api = Api(bench_config.base_url, bench_config.admin_password, site=site2)
+	if api.served_site() == site2:
+		yield api
+		return
+	port = _free_port()
+	server = bench.popen(
+		f"bench --site {shlex.quote(site2)} serve --port {port} --noreload",
+		os.path.join(suite_dir, "site2-web.log"),
+	)
+	try:
+		base_url = f"http://127.0.0.1:{port}"
+		wait_for(lambda: _web_up(base_url), 120, 1.0, what=f"{site2}'s own web server at {base_url}")
+		api = Api(base_url, bench_config.admin_password, site=site2)
+		served = api.served_site()
+		assert served == site2, f"the web server started for {site2} answers as {served}"
+		print(
+			f"\n{site2}: the bench's web server serves {bench_config.site} for every name; "
+			f"using `bench --site {site2} serve --port {port}`",
+			flush=True,
+		)
+		yield api
+	finally:
+		stop_session(server)
 
 
 @pytest.fixture(scope="session")

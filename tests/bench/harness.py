@@ -158,12 +158,21 @@ def stop_session(process: subprocess.Popen, timeout: float = 20) -> None:
 
 
 class Api:
-	"""Frappe's REST API as Administrator (cookie session)."""
+	"""Frappe's REST API as Administrator (cookie session). With ``site``, every request names it in
+	``X-Frappe-Site-Name``, which Frappe's web server follows unless it was started for one site
+	(``bench serve`` on a bench with a default site serves that site for every request):
+	``served_site()`` says which site really answered."""
 
-	def __init__(self, base_url: str, password: str) -> None:
+	def __init__(self, base_url: str, password: str, site: str | None = None) -> None:
 		self.base_url = base_url.rstrip("/")
+		self.site = site
 		self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
 		self.call("login", usr="Administrator", pwd=password)
+
+	def served_site(self) -> str:
+		"""The site that answers this API's requests (frappe.local.site, as BTU's Failed Jobs page
+		reports it)."""
+		return self.call("btu.btu_api.failed_jobs.list_failed_jobs")["site"]
 
 	def _request(self, method: str, path: str, data: dict | None = None) -> Any:
 		body = json.dumps(data).encode() if data is not None else None
@@ -171,7 +180,11 @@ class Api:
 			self.base_url + path,
 			data=body,
 			method=method,
-			headers={"Content-Type": "application/json", "Accept": "application/json"},
+			headers={
+				"Content-Type": "application/json",
+				"Accept": "application/json",
+				**({"X-Frappe-Site-Name": self.site} if self.site else {}),
+			},
 		)
 		try:
 			with self.opener.open(request, timeout=60) as response:

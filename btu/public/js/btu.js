@@ -13,6 +13,33 @@ btu.STATUS_COLORS = {
 
 btu.escape = (text) => frappe.utils.escape_html(text == null ? "" : String(text));
 
+// Free text of BTU's DocTypes (descriptions, groups, task output, names of things a task
+// printed) is text, never markup: Frappe's own list, report view and read-only form fields format
+// Data and Text values as HTML, so each of these fields gets a formatter that escapes it
+// (frappe.format uses df.formatter first). Task output fields are Code, which Frappe escapes.
+btu.TEXT_FIELDS = {
+	"BTU Task": ["desc_short", "task_group", "desc_long", "function_string"],
+	"BTU Task Schedule": ["task_description", "schedule_description", "cron_string", "redis_job_id"],
+	"BTU Task Log": ["task_desc_short", "task_component", "job_id", "email_note"],
+	"BTU Task Log Step": ["step_name"],
+	"BTU Queue": ["description"],
+	"BTU Configuration": ["email_subject_prefix", "path_to_btu_scheduler_uds"],
+};
+btu.text_formatter = (value) => btu.escape(value).replace(/\n/g, "<br>");
+btu.mark_text_field = (df) => {
+	if (df && (btu.TEXT_FIELDS[df.parent] || []).includes(df.fieldname)) df.formatter = btu.text_formatter;
+};
+(() => {
+	const add_field = frappe.meta.add_field;
+	frappe.meta.add_field = function (df) {
+		btu.mark_text_field(df);
+		return add_field.apply(this, arguments);
+	};
+	for (const [doctype, fields] of Object.entries(frappe.meta.docfield_map || {})) {
+		if (btu.TEXT_FIELDS[doctype]) Object.values(fields).forEach(btu.mark_text_field);
+	}
+})();
+
 btu.pre = (text) =>
 	`<pre class="btu-output">${btu.escape(text || "") || `<span class="text-muted">${__("(empty)")}</span>`}</pre>`;
 

@@ -10,6 +10,8 @@ from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon_link import refresh_after_commit
+from btu.btu_core.legacy_config import ORIGINAL_SOCKET_PATH
+from btu.btu_core.text import throw_text
 from btu.contracts.protocol import MAX_SOCKET_PATH
 from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 
@@ -49,11 +51,13 @@ class BTUConfiguration(Document):
 			self.email_subject_prefix = "[BTU]"
 
 	def validate_time_zone(self) -> None:
-		self.cron_time_zone = (self.cron_time_zone or "").strip() or "UTC"
+		from btu.install import site_time_zone
+
+		self.cron_time_zone = (self.cron_time_zone or "").strip() or site_time_zone() or "UTC"
 		try:
 			validate_timezone(self.cron_time_zone)
 		except TimeZoneError as exc:
-			frappe.throw(str(exc), title=_("Invalid Time Zone"))
+			throw_text(str(exc), title=_("Invalid Time Zone"))
 
 	def validate_socket_path(self) -> None:
 		path = (self.path_to_btu_scheduler_uds or "").strip()
@@ -69,6 +73,14 @@ class BTUConfiguration(Document):
 				_("The socket path is {0} bytes long; a Unix socket path may have at most {1}.").format(
 					len(path.encode()), MAX_SOCKET_PATH
 				)
+			)
+		if path != ORIGINAL_SOCKET_PATH:
+			frappe.throw(
+				_(
+					"The daemon's socket is set by the server's administrator (bench set-config "
+					"btu_socket_path PATH): here only the original BTU's {0} may be kept, or leave it empty."
+				).format(ORIGINAL_SOCKET_PATH),
+				title=_("Set by the server"),
 			)
 
 	def validate_email_account(self) -> None:

@@ -23,8 +23,25 @@ class TestBTUConfiguration(BTUTestCase):
 			self.save_with(cron_time_zone="Atlantis/Capital")
 		self.assertIn("Unknown time zone 'Atlantis/Capital'", str(ctx.exception))
 
-	def test_empty_time_zone_becomes_utc(self):
-		self.assertEqual(self.save_with(cron_time_zone="").cron_time_zone, "UTC")
+	def test_empty_time_zone_becomes_the_sites_own(self):
+		site_zone = frappe.db.get_single_value("System Settings", "time_zone") or "UTC"
+		self.assertEqual(self.save_with(cron_time_zone="").cron_time_zone, site_zone)
+
+	def test_a_new_install_takes_the_sites_zone_and_an_upgrade_keeps_its_own(self):
+		from btu.install import ensure_configuration
+
+		site_zone = frappe.db.get_single_value("System Settings", "time_zone")
+		before = frappe.db.get_single_value("BTU Configuration", "cron_time_zone")
+		try:
+			frappe.db.set_single_value("BTU Configuration", "cron_time_zone", "")
+			ensure_configuration()  # as after_install / the setup wizard's hook
+			self.assertEqual(frappe.db.get_single_value("BTU Configuration", "cron_time_zone"), site_zone)
+			frappe.db.set_single_value("BTU Configuration", "cron_time_zone", "Asia/Tokyo")
+			ensure_configuration()  # as after_migrate: what the site had stays
+			self.assertEqual(frappe.db.get_single_value("BTU Configuration", "cron_time_zone"), "Asia/Tokyo")
+		finally:
+			frappe.db.set_single_value("BTU Configuration", "cron_time_zone", before)
+			frappe.db.commit()
 
 	def test_socket_path_must_be_absolute_and_short(self):
 		with self.assertRaises(frappe.ValidationError):
@@ -32,6 +49,13 @@ class TestBTUConfiguration(BTUTestCase):
 		with self.assertRaises(frappe.ValidationError) as ctx:
 			self.save_with(path_to_btu_scheduler_uds="/" + "x" * 120 + ".sock")
 		self.assertIn("at most 107", str(ctx.exception))
+
+	def test_only_the_server_sets_the_socket_path(self):
+		"""A System Manager must not point the Desk at another Unix socket of the server."""
+		with self.assertRaises(frappe.ValidationError) as ctx:
+			self.save_with(path_to_btu_scheduler_uds="/var/run/docker.sock")
+		self.assertIn("bench set-config btu_socket_path", str(ctx.exception))
+		self.assertEqual(self.save_with(path_to_btu_scheduler_uds="").path_to_btu_scheduler_uds, "")
 
 
 class TestConfigurationReachesTheDaemon(DaemonTestCase):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import frappe
 from frappe import _
-from frappe.model.document import Document
 
+from btu.btu_core.text import TextDocument
 from btu.contracts.queues import STANDARD_QUEUES
 
 
-class BTUQueue(Document):
+class BTUQueue(TextDocument):
 	def validate(self) -> None:
 		if not self.name or any(ch.isspace() for ch in self.name):
 			frappe.throw(_("A queue name must not contain spaces."), title=_("Invalid Queue Name"))

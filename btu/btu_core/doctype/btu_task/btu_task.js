@@ -110,10 +110,10 @@ function btu_run_once_dialog(frm) {
 	// Run At is read in the chosen zone: never shifted to the system time zone by the control.
 	dialog.fields_dict.run_at.parse = (value) => (value ? frappe.datetime.user_to_str(value, false) : value);
 	dialog.show();
-	frappe.db.get_single_value("BTU Configuration", "cron_time_zone").then((zone) => {
-		dialog.set_value("time_zone", zone || "UTC");
-		if (!dialog.get_value("run_at")) dialog.set_value("run_at", in_zone(zone || "UTC"));
-	});
+	// The user's own zone first (what they mean by "at 09:00"), else the site's, else UTC.
+	const zone = (frappe.boot.time_zone && (frappe.boot.time_zone.user || frappe.boot.time_zone.system)) || "UTC";
+	dialog.set_value("time_zone", zone);
+	if (!dialog.get_value("run_at")) dialog.set_value("run_at", in_zone(zone));
 	frappe.xcall(btu.api + "time_zones").then((zones) => {
 		btu._zones = zones;
 		dialog.fields_dict.time_zone.set_data(zones);

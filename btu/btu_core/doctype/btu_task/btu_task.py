@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import frappe
 from frappe import _
-from frappe.model.document import Document
 from frappe.utils import cint
 
 from btu.btu_api.daemon_link import notify_after_commit
@@ -13,10 +12,11 @@ from btu.btu_core.callables import (
 	CallableError,
 	check_arguments,
 	is_task_class,
-	resolve_callable,
 	task_class_run,
 )
 from btu.btu_core.naming import name_not_in_logs
+from btu.btu_core.runnables import resolve_task_function
+from btu.btu_core.text import TextDocument, throw_text
 from btu.contracts.arguments import ArgumentsError, parse_arguments
 
 # The original BTU's base of BTU-aware classes, where its users import it from.
@@ -24,7 +24,7 @@ BTU_AWARE_FUNCTION = BTUAwareFunction
 ORIGINAL_TASK_COMPONENT = "btu.btu_core.btu_task_component"
 
 
-class BTUTask(Document):
+class BTUTask(TextDocument):
 	def autoname(self) -> None:
 		self.name = name_not_in_logs("BTU-.#####", "task")
 
@@ -73,7 +73,7 @@ class BTUTask(Document):
 		run() method and be creatable by BTU (btu.btu_core.callables explains BTU-aware classes)."""
 		self.function_string = (self.function_string or "").strip()
 		try:
-			func = resolve_callable(self.function_string, allowed_packages=frappe.get_installed_apps())
+			func = resolve_task_function(self.function_string)
 			if is_task_class(func):
 				task_class_run(func)
 			return func
@@ -84,18 +84,18 @@ class BTUTask(Document):
 					"The original BTU's TaskComponent is not part of this BTU: record the parts of a run with "
 					"btu.api.step('name') and start further runs with btu.api.run_later(task, ...)."
 				)
-			frappe.throw(message, title=_("Invalid Function"))
+			throw_text(message, title=_("Invalid Function"))
 
 	def validate_arguments(self, func) -> None:
 		"""JSON object whose names the function accepts (required ones may come from schedules)."""
 		try:
 			arguments = parse_arguments(self.arguments, _("Arguments"))
 		except ArgumentsError as exc:
-			frappe.throw(str(exc), title=_("Invalid Arguments"))
+			throw_text(str(exc), title=_("Invalid Arguments"))
 		try:
 			check_arguments(func, arguments, complete=False)
 		except CallableError as exc:
-			frappe.throw(str(exc), title=_("Invalid Arguments"))
+			throw_text(str(exc), title=_("Invalid Arguments"))
 
 	def on_submit(self) -> None:
 		if self.amended_from:

@@ -6,6 +6,7 @@ import sys
 
 import frappe
 
+from btu import runnable
 from btu.btu_core.testing import BTUTestCase
 
 HERE = "btu.btu_core.doctype.btu_task.test_btu_task"
@@ -14,6 +15,7 @@ HERE = "btu.btu_core.doctype.btu_task.test_btu_task"
 # --- sample task functions (other BTU test modules use them too) -----------------------------
 
 
+@runnable
 def sample_success(name: str = "world", repeat: int = 1) -> dict:
 	for _ in range(repeat):
 		print(f"hello {name}")
@@ -21,11 +23,13 @@ def sample_success(name: str = "world", repeat: int = 1) -> dict:
 	return {"greeted": name, "times": repeat}
 
 
+@runnable
 def sample_failure() -> None:
 	print("about to fail")
 	raise ValueError("sample failure")
 
 
+@runnable
 def sample_timeout() -> None:
 	from rq.timeouts import JobTimeoutException
 
@@ -33,11 +37,13 @@ def sample_timeout() -> None:
 	raise JobTimeoutException("Task exceeded maximum timeout value (1 seconds)")
 
 
+@runnable
 def sample_write_then_fail(marker: str) -> None:
 	frappe.get_doc({"doctype": "ToDo", "description": marker}).insert(ignore_permissions=True)
 	raise RuntimeError("failed after writing")
 
 
+@runnable
 def sample_report_in_progress(task: str) -> None:
 	print(
 		"in-progress:", bool(frappe.db.exists("BTU Task Log", {"task": task, "success_fail": "In-Progress"}))
@@ -52,16 +58,19 @@ NOT_CALLABLE = 42
 from btu.btu_core.doctype.btu_task.btu_task import BTU_AWARE_FUNCTION  # noqa: E402 - where users import it
 
 
+@runnable
 class SampleAwareTask(BTU_AWARE_FUNCTION):
 	def run(self, name: str = "world") -> str:
 		print(f"task {self.btu_task_id} schedule {self.btu_task_schedule_id} greets {name}")
 		return f"greeted {name}"
 
 
+@runnable
 class SampleClassWithoutRun:
 	pass
 
 
+@runnable
 class SampleClassNeedingSettings:
 	def __init__(self, url: str, token: str) -> None:
 		self.url = url
@@ -141,7 +150,7 @@ class TestBTUTask(BTUTestCase):
 	def test_a_class_without_run_is_refused_with_what_to_change(self):
 		self.assert_rejected(
 			"is a class without a run() method; BTU runs a class as "
-			"SampleClassWithoutRun(btu_task_id=<task>).run(**arguments). Give it a method "
+			"SampleClassWithoutRun(btu_task_id=&lt;task&gt;).run(**arguments). Give it a method "  # shown as text
 			"'def run(self, **kwargs)' that does the work, or set Function to a plain function.",
 			function="SampleClassWithoutRun",
 		)
@@ -161,8 +170,8 @@ class TestBTUTask(BTUTestCase):
 		import btu.btu_core
 
 		folder = tempfile.mkdtemp(prefix="btu-tc-")
-		module = "btu.btu_core._btu_sample_original_code"
-		path = os.path.join(folder, "_btu_sample_original_code.py")
+		module = "btu.btu_core.btu_sample_original_code"
+		path = os.path.join(folder, "btu_sample_original_code.py")
 		with open(path, "w") as handle:
 			handle.write(
 				"from btu.btu_core.btu_task_component import TaskComponent\n\n\ndef run():\n\tpass\n"

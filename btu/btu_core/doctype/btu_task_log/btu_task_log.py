@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import frappe
-from frappe.model.document import Document
 from frappe.query_builder import Interval
 from frappe.query_builder.functions import Now
+
+from btu.btu_core.text import TextDocument
 
 STEP_DOCTYPE = "BTU Task Log Step"
 DELETE_BATCH = 1000
 
 
-class BTUTaskLog(Document):
+class BTUTaskLog(TextDocument):
 	def on_trash(self) -> None:
 		release_retry_links([self.name])
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import frappe
 from frappe.utils import get_datetime, get_system_timezone
 
+from btu import runnable
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
 from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule
 from btu.btu_core.steps import step
@@ -22,6 +23,7 @@ HERE = "btu.btu_core.doctype.btu_task_log.test_btu_task_log"
 # --- sample task functions with steps ---------------------------------------------------------
 
 
+@runnable
 def sample_steps(orders: int = 3) -> str:
 	with step("Fetch orders"):
 		print(f"{orders} orders")
@@ -36,6 +38,7 @@ def send_summary() -> None:
 	print("summary sent")
 
 
+@runnable
 def sample_failing_step() -> None:
 	with step("Prepare"):
 		print("prepared")
@@ -46,6 +49,7 @@ def sample_failing_step() -> None:
 		pass
 
 
+@runnable
 def sample_caught_step() -> str:
 	try:
 		with step("Optional export"):
@@ -55,6 +59,7 @@ def sample_caught_step() -> str:
 	return "ok without the export"
 
 
+@runnable
 def sample_timeout_in_step() -> None:
 	from rq.timeouts import JobTimeoutException
 
@@ -171,6 +176,26 @@ class TestTaskRunner(BTUTestCase):
 		)
 		self.assertEqual(recipients, ["on-error@example.com"])
 		self.assertIn("Failed", emails[0].message)  # the subject is in the message's headers
+
+	def test_without_an_outgoing_account_the_log_says_why_no_email_went_out(self):
+		"""Recipients, no outgoing Email Account: a warning on save, the reason in the Task Log, no
+		Email Queue row (Frappe alone would only leave an Error Log per run)."""
+		if frappe.db.exists("Email Account", {"default_outgoing": 1, "enable_outgoing": 1}):
+			self.skipTest(
+				"the site has a default outgoing Email Account (this case needs a site without one)"
+			)
+		task = make_task("sample_failure")
+		frappe.clear_messages()
+		schedule = make_schedule(
+			task.name, email_recipients=[{"email_address": "ops@example.com", "email_on_error": 1}]
+		)
+		self.assertIn("will not be sent", " ".join(str(m) for m in frappe.get_message_log()))
+		outcome = run_scheduled_task(task.name, schedule.name, time.time())
+		log = frappe.get_doc("BTU Task Log", outcome["log"])
+		self.assertIn(
+			"The email to ops@example.com could not be queued: no outgoing Email Account", log.email_note
+		)
+		self.assertFalse(frappe.get_all("Email Queue", filters={"reference_name": outcome["log"]}))
 
 	# --- steps ---------------------------------------------------------------------------------------
 

@@ -150,6 +150,40 @@ class TestFailedJobs(DaemonTestCase):
 		self.assertEqual((log.success_fail, log.attempt, log.retry_of), ("Success", 2, first_log))
 		self.assertIn("not crashing this time", log.stdout)
 
+	def test_a_dead_work_horse_leaves_a_failed_log_its_retry_and_it_is_recorded_once(self):
+		"""os._exit in a task (as the out-of-memory killer): the sweep finishes the run as the runner
+		would have, whatever the In-Progress setting, and plans the task's automatic retry."""
+		from btu.btu_core.dead_work_horses import record_dead_work_horses
+
+		for in_progress in (0, 1):
+			with self.subTest(in_progress_logs=in_progress):
+				frappe.db.set_single_value("BTU Configuration", "create_in_progress_logs", in_progress)
+				marker = os.path.join(self.folder, f"crashed-{in_progress}")
+				task = make_task(
+					"btu.btu_core.sample_tasks.crash_work_horse",
+					arguments=json.dumps({"marker": marker}),
+					max_retries=1,
+				)
+				run_id = btu.api.run_now(task.name)
+				frappe.db.commit()
+				(job_id,) = self.wait_enqueued()
+				self.assertIn("Work-horse terminated unexpectedly", self.run_worker())
+				self.assertEqual(record_dead_work_horses(), 1)
+				frappe.db.commit()
+				logs = frappe.get_all(
+					"BTU Task Log",
+					filters={"job_id": job_id},
+					fields=["name", "success_fail", "result_message", "schedule"],
+				)
+				self.assertEqual(len(logs), 1, logs)  # the In-Progress one finished, or one new
+				self.assertEqual((logs[0].success_fail, logs[0].schedule), ("Failed", run_id))
+				self.assertIn("work horse running this task died", logs[0].result_message)
+				self.assertIn("Work-horse terminated unexpectedly", logs[0].result_message)
+				self.assertEqual(btu.api.run_status(run_id)["state"], "Failed")  # not "cancelled"
+				retry = frappe.get_all("BTU Task Schedule", filters={"retry_of": logs[0].name}, pluck="name")
+				self.assertEqual(len(retry), 1)  # the task's automatic retry
+				self.assertEqual(record_dead_work_horses(), 0)  # recorded once
+
 	def test_only_this_sites_btu_jobs_are_listed_and_touched(self):
 		site = frappe.local.site
 		ours = self.failed_job_shaped(site, "btu.btu_core.task_runner.run_enqueued_task")

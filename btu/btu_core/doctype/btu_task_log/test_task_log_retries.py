@@ -12,6 +12,7 @@ import time
 import frappe
 
 import btu.api
+from btu import runnable
 from btu.btu_core import retries
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
 from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule
@@ -21,6 +22,7 @@ from btu.btu_core.testing import DaemonTestCase, outgoing_email_account, wait_fo
 HERE = "btu.btu_core.doctype.btu_task_log.test_task_log_retries"
 
 
+@runnable
 def sample_fail_first(marker: str, name: str = "world") -> str:
 	"""Fails on its first call (leaves ``marker``), succeeds afterwards."""
 	if not os.path.exists(marker):
@@ -30,6 +32,7 @@ def sample_fail_first(marker: str, name: str = "world") -> str:
 	return f"ok {name}"
 
 
+@runnable
 def sample_always_fails(name: str = "world") -> None:
 	print(f"failing for {name}")
 	raise RuntimeError("always fails")

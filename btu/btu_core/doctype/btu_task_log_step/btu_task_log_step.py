@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from frappe.model.document import Document
+from btu.btu_core.text import TextDocument
 
 
-class BTUTaskLogStep(Document):
+class BTUTaskLogStep(TextDocument):
 	pass

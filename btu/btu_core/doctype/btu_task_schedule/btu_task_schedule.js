@@ -142,7 +142,22 @@ function show_daemon_state(frm) {
 		} else if (s.next_run) {
 			const n = s.next_run;
 			const mine = n.user_time_zone !== n.time_zone ? ` (${n.fire_time_user_zone} ${btu.escape(n.user_time_zone)})` : "";
-			lines.push(__("Next run: {0} {1}{2}", [n.fire_time_schedule_zone, btu.escape(n.time_zone), mine]));
+			const when = `${n.fire_time_schedule_zone} ${btu.escape(n.time_zone)}${mine}`;
+			if (n.state === "unconfirmed") {
+				lines.push(
+					__("Not confirmed by the scheduler: it still plans {0} by the previous rule {1} ({2}); the new rule applies once the daemon reads this schedule (is it running?).", [
+						when,
+						`<code>${btu.escape(n.planned_by)}</code>`,
+						btu.escape(n.planned_zone),
+					])
+				);
+				worse("orange");
+			} else if (n.state === "overdue") {
+				lines.push(__("Next run {0} is past and was not run: the scheduler is not firing (daemon down, site paused, or no leader).", [when]));
+				worse("orange");
+			} else {
+				lines.push(__("Next run: {0}", [when]));
+			}
 		} else if (frm.doc.enabled) {
 			lines.push(__("The scheduler holds no next run for this schedule yet (is the daemon running?)."));
 			worse("orange");

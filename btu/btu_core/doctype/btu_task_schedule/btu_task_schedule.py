@@ -12,12 +12,13 @@ import time
 
 import frappe
 from frappe import _
-from frappe.model.document import Document
 from frappe.utils import cint, get_datetime
 
 from btu.btu_api.daemon_link import notify_after_commit
-from btu.btu_core.callables import CallableError, check_arguments, resolve_callable
+from btu.btu_core.callables import CallableError, check_arguments
 from btu.btu_core.naming import name_not_in_logs
+from btu.btu_core.runnables import resolve_task_function
+from btu.btu_core.text import TextDocument, throw_text
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.contracts.runs import ONCE, RunAtError, describe_once, normalize_overlap, wall_time_to_timestamp
 from btu.contracts.schedule_rules import (
@@ -33,7 +34,7 @@ from btu.contracts.schedule_rules import (
 PAST_TOLERANCE_SECONDS = 300
 
 
-class BTUTaskSchedule(Document):
+class BTUTaskSchedule(TextDocument):
 	def autoname(self) -> None:
 		self.name = name_not_in_logs("TS-.######", "schedule")
 
@@ -79,7 +80,7 @@ class BTUTaskSchedule(Document):
 		try:
 			fire_ts = self.run_at_timestamp()
 		except RunAtError as exc:
-			frappe.throw(str(exc), title=_("Invalid Schedule"))
+			throw_text(str(exc), title=_("Invalid Schedule"))
 		changed = self.is_new() or self.has_value_changed("run_at") or self.has_value_changed("enabled")
 		if cint(self.enabled) and changed and fire_ts < time.time() - PAST_TOLERANCE_SECONDS:
 			frappe.throw(
@@ -94,7 +95,7 @@ class BTUTaskSchedule(Document):
 		try:
 			self.overlap_policy = normalize_overlap(self.overlap_policy)
 		except ValueError as exc:
-			frappe.throw(str(exc), title=_("Invalid Schedule"))
+			throw_text(str(exc), title=_("Invalid Schedule"))
 
 	def validate_task(self):
 		if not self.task:
@@ -122,7 +123,7 @@ class BTUTaskSchedule(Document):
 				cron_string=self.cron_string,
 			)
 		except CronError as exc:
-			frappe.throw(str(exc), title=_("Invalid Schedule"))
+			throw_text(str(exc), title=_("Invalid Schedule"))
 		self.schedule_description = describe_cron(self.cron_string)
 
 	def validate_time_zone(self) -> None:
@@ -132,7 +133,7 @@ class BTUTaskSchedule(Document):
 			try:
 				validate_timezone(self.cron_timezone)
 			except TimeZoneError as exc:
-				frappe.throw(str(exc), title=_("Invalid Time Zone"))
+				throw_text(str(exc), title=_("Invalid Time Zone"))
 
 	def validate_argument_overrides(self, task) -> None:
 		"""Overrides are a JSON object, and task arguments + overrides fit the function."""
@@ -142,14 +143,29 @@ class BTUTaskSchedule(Document):
 				parse_arguments(task.arguments, _("Task {0} arguments").format(task.name)), overrides
 			)
 		except ArgumentsError as exc:
-			frappe.throw(str(exc), title=_("Invalid Arguments"))
+			throw_text(str(exc), title=_("Invalid Arguments"))
 		try:
-			func = resolve_callable(task.function_string, allowed_packages=frappe.get_installed_apps())
+			func = resolve_task_function(task.function_string)
 			check_arguments(func, arguments, complete=True)
 		except CallableError as exc:
-			frappe.throw(str(exc), title=_("Invalid Arguments"))
+			throw_text(str(exc), title=_("Invalid Arguments"))
+
+	def warn_when_emails_cannot_go_out(self) -> None:
+		"""Recipients but no outgoing Email Account: the save goes through, with a warning."""
+		from btu.btu_core import email_notify
+
+		if any((row.email_address or "").strip() for row in self.get("email_recipients") or []):
+			if email_notify.outgoing_account() is None:
+				frappe.msgprint(
+					_("This schedule's emails will not be sent: {0}.").format(
+						email_notify.no_account_reason()
+					),
+					title=_("No Outgoing Email Account"),
+					indicator="orange",
+				)
 
 	def on_update(self) -> None:
+		self.warn_when_emails_cannot_go_out()
 		notify_after_commit("create" if cint(self.enabled) else "cancel", self.name)
 
 	def on_trash(self) -> None:

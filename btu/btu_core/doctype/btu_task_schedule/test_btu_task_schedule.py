@@ -176,6 +176,23 @@ class TestScheduleReachesTheDaemon(DaemonTestCase):
 		wait_for(lambda: self.daemon.next_run(schedule.name), what=f"{schedule.name} in the daemon's Redis")
 		self.assertIn(f"schedule={schedule.name}", self.daemon.output(mark))
 
+	def test_the_form_says_whether_the_next_run_is_the_current_rules(self):
+		"""An edit the daemon has not read (written past the form: no socket message) leaves the old
+		rule's time in Redis: the form must not show it as this rule's next run."""
+		from btu.btu_api.endpoints import schedule_daemon_state
+
+		schedule = make_schedule(self.task.name, cron_string="0 3 * * *")
+		frappe.db.commit()
+		wait_for(lambda: self.daemon.next_run(schedule.name), what="schedule planned")
+		state = schedule_daemon_state(schedule.name)["next_run"]
+		self.assertEqual((state["state"], state["planned_by"]), ("confirmed", "0 3 * * *"))
+		frappe.db.set_value(
+			"BTU Task Schedule", schedule.name, "cron_string", "0 4 * * *", update_modified=False
+		)
+		frappe.db.commit()
+		state = schedule_daemon_state(schedule.name)["next_run"]
+		self.assertEqual((state["state"], state["planned_by"]), ("unconfirmed", "0 3 * * *"))
+
 	def test_nothing_is_sent_after_a_rollback(self):
 		mark = self.daemon.mark()
 		schedule = make_schedule(self.task.name)

@@ -93,7 +93,7 @@ class BTUFailedJobs {
 				[__("Task Log"), link("BTU Task Log", j.log)],
 			];
 			const dialog = new frappe.ui.Dialog({
-				title: __("Failed job {0}", [j.job_id]),
+				title: __("Failed job {0}", [btu.escape(j.job_id)]),
 				size: "extra-large",
 				fields: [{ fieldtype: "HTML", fieldname: "job" }],
 				primary_action_label: __("Requeue"),

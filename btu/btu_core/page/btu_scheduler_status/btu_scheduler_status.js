@@ -44,7 +44,7 @@ class BTUSchedulerStatus {
 		else if (pause.length) this.page.set_indicator(__("Daemon running, site paused"), "orange");
 		else this.page.set_indicator(__("Daemon running"), "green");
 		this.$body.html(
-			[this.pause_card(pause), this.daemon_card(s), this.upcoming_card(s), this.queues_card(s), this.logs_card(s)].join("")
+			[this.pause_card(pause), this.email_card(s), this.daemon_card(s), this.upcoming_card(s), this.queues_card(s), this.logs_card(s)].join("")
 		);
 	}
 
@@ -61,6 +61,12 @@ class BTUSchedulerStatus {
 		return `<div class="btu-card btu-paused frappe-card p-3 border-warning"><h5 class="text-warning">${__("Schedules paused")}</h5>
 			<p>${__("The scheduler enqueues nothing for this site while any of these is set:")}</p><ul>${items}</ul>
 			<p class="text-muted">${__("Runs that fall due meanwhile wait. On resume, one at most misfire_grace late runs once; older ones are skipped and logged.")}</p></div>`;
+	}
+
+	email_card(s) {
+		if (!s.email_warning) return "";
+		return `<div class="btu-card btu-email-warning frappe-card p-3 border-warning"><h5 class="text-warning">${__("Emails not sent")}</h5>
+			<p>${btu.escape(s.email_warning)}</p></div>`;
 	}
 
 	card(title, body) {
@@ -134,13 +140,14 @@ class BTUSchedulerStatus {
 			btu.escape(q.queue),
 			`<code>${btu.escape(q.rq_name)}</code>`,
 			q.queued,
+			q.oldest_waiting_s == null ? "" : btu.format_duration(q.oldest_waiting_s),
 			q.started,
 			q.failed,
 			q.workers ? q.workers : `<span class="text-danger">0</span>`,
 		]);
 		return this.card(
 			__("Queues"),
-			this.table([__("BTU Queue"), __("RQ queue"), __("Waiting"), __("Running"), __("Failed"), __("Workers")], rows, __("No BTU Queues."))
+			this.table([__("BTU Queue"), __("RQ queue"), __("Waiting"), __("Oldest waiting"), __("Running"), __("Failed"), __("Workers")], rows, __("No BTU Queues."))
 		);
 	}
 

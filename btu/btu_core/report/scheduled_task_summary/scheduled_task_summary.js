@@ -11,6 +11,8 @@ frappe.query_reports["Scheduled Task Summary"] = {
 		},
 	],
 	formatter(value, row, column, data, default_formatter) {
+		// Text columns (descriptions, groups, rules) may hold markup: Frappe formats Data as HTML.
+		if (column.fieldtype === "Data" && value != null) value = btu.escape(value);
 		value = default_formatter(value, row, column, data);
 		if (column.fieldname === "scheduler_note" && data && data.scheduler_note) {
 			value = `<span class="text-danger">${value}</span>`;
