@@ -42,6 +42,7 @@ EPOCH_CHECK_SECONDS = 0.5
 # before they fire (as at start).
 STALL_SECONDS = 5.0
 DUE_CHECK_LIMIT = 200_000  # due runs per site checked against SQL after a start or a stall
+DUE_CHECK_BUDGET = 5.0  # s for that check across sites; the sites left fire by the rules Redis holds
 
 
 class Scheduler:
@@ -216,8 +217,9 @@ class Scheduler:
 		active = [site for site in ctx.databases if not ctx.pause.paused(site)]
 		if self.check_due:
 			self.check_due = False
+			deadline = time.monotonic() + DUE_CHECK_BUDGET
 			for site in active:
-				self._check_due_against_sql(site)
+				self._check_due_against_sql(site, deadline)
 		for site in active:
 			due = ctx.store.due(site, time.time(), BATCH)
 			if due:
@@ -230,29 +232,39 @@ class Scheduler:
 		sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
 		return max(sleep, 0.001)
 
-	def _check_due_against_sql(self, site: str) -> None:
+	def _check_due_against_sql(self, site: str, deadline: float) -> None:
 		"""Read the rows of the site's due runs from SQL and apply them (as the consumer does) before
 		they fire: an edit made while this daemon was stopped or stalled, its socket message unread,
-		replaces an old rule's fire time first (it never runs). With the database away, the rules
-		Redis holds decide (runs are enqueued from Redis while MariaDB is down)."""
+		replaces an old rule's fire time first (it never runs). A site whose database is down
+		(sql_gate.py), or any site once ``deadline`` (time.monotonic()) has passed, is left to the
+		rules Redis holds (runs are enqueued from Redis while MariaDB is down)."""
 		ctx = self.ctx
 		due = ctx.store.due(site, time.time(), DUE_CHECK_LIMIT)
+		database = ctx.databases.get(site)
 		if not due or site in ctx.sites_without_btu:
 			return
 		names = [name for name, _score in due]
-		try:
-			apply_site_settings(ctx, site)  # the site's zone and pause as they are now
-			read_at = time.monotonic()
-			rows = ctx.databases[site].fetch_schedules(names)
-		except SqlUnavailable as exc:
-			ctx.health.sql_down(site, exc)
+		why = None
+		if database is None or ctx.sql_gate.blocked(site):
+			why = "its database is down"
+		elif time.monotonic() > deadline:
+			why = f"the check of due runs took its {DUE_CHECK_BUDGET:g} s"
+		else:
+			try:
+				apply_site_settings(ctx, site)  # the site's zone and pause as they are now
+				read_at = time.monotonic()
+				rows = database.fetch_schedules(names)
+			except SqlUnavailable as exc:
+				ctx.sql_gate.failed(site, exc)
+				why = str(exc)
+		if why is not None:
 			log_event(
 				log,
 				logging.WARNING,
 				"due_runs_unchecked",
 				site=site,
 				runs=len(names),
-				error=str(exc),
+				error=why,
 				action="fired by the rules Redis holds",
 			)
 			return
