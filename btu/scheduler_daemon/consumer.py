@@ -85,6 +85,7 @@ class Consumer:
 		request's are (the scheduler's check of due runs after a start or a stall)."""
 		with self._lock:
 			self._mark_synced(site, list(rows), read_at)
+			self.ctx.sql_gate.settle(site, list(rows), read_at)  # a parked edit older than this read is moot
 			self._apply(site, list(rows.items()), [], verbose=False)
 
 	def run(self) -> None:

@@ -42,6 +42,7 @@ EPOCH_CHECK_SECONDS = 0.5
 # before they fire (as at start).
 STALL_SECONDS = 5.0
 DUE_CHECK_LIMIT = 200_000  # due runs per site checked against SQL after a start or a stall
+DUE_CHECK_BUDGET = 5.0  # s for that check across sites; the sites left fire by the rules Redis holds
 
 
 class Scheduler:
@@ -57,7 +58,10 @@ class Scheduler:
 		self.acquire_not_before = 0.0
 		self.prepared = PreparedRuns()
 		self.preparer = Preparer(ctx, self.prepared, self.holder)
-		self.check_due = True  # at start and after a stall: due runs are checked against SQL first
+		# At start and after a stall: the due runs are checked against SQL before they fire, if this
+		# daemon leads at that pass (otherwise another daemon fired meanwhile, and this one's full
+		# refresh at start reads every row before it can take the lease over).
+		self.check_due = True
 		ctx.wake_scheduler = self.notify
 		ctx.prepared_changed = self.preparer.notify
 
@@ -206,14 +210,16 @@ class Scheduler:
 			self.prepared.clear()  # after a stall: what was packed may be an old rule's (the ordinary path checks)
 		self._check_data_lost()
 		if not self._check_lease():
+			self.check_due = False  # another daemon leads: it fires
 			return self.lease.renew_interval
 		fired_any = False
 		# A paused site's due runs stay in Redis; when it resumes, the misfire rule decides.
 		active = [site for site in ctx.databases if not ctx.pause.paused(site)]
 		if self.check_due:
 			self.check_due = False
+			deadline = time.monotonic() + DUE_CHECK_BUDGET
 			for site in active:
-				self._check_due_against_sql(site)
+				self._check_due_against_sql(site, deadline)
 		for site in active:
 			due = ctx.store.due(site, time.time(), BATCH)
 			if due:
@@ -226,29 +232,39 @@ class Scheduler:
 		sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
 		return max(sleep, 0.001)
 
-	def _check_due_against_sql(self, site: str) -> None:
+	def _check_due_against_sql(self, site: str, deadline: float) -> None:
 		"""Read the rows of the site's due runs from SQL and apply them (as the consumer does) before
 		they fire: an edit made while this daemon was stopped or stalled, its socket message unread,
-		replaces an old rule's fire time first (it never runs). With the database away, the rules
-		Redis holds decide (runs are enqueued from Redis while MariaDB is down)."""
+		replaces an old rule's fire time first (it never runs). A site whose database is down
+		(sql_gate.py), or any site once ``deadline`` (time.monotonic()) has passed, is left to the
+		rules Redis holds (runs are enqueued from Redis while MariaDB is down)."""
 		ctx = self.ctx
 		due = ctx.store.due(site, time.time(), DUE_CHECK_LIMIT)
+		database = ctx.databases.get(site)
 		if not due or site in ctx.sites_without_btu:
 			return
 		names = [name for name, _score in due]
-		try:
-			apply_site_settings(ctx, site)  # the site's zone and pause as they are now
-			read_at = time.monotonic()
-			rows = ctx.databases[site].fetch_schedules(names)
-		except SqlUnavailable as exc:
-			ctx.health.sql_down(site, exc)
+		why = None
+		if database is None or ctx.sql_gate.blocked(site):
+			why = "its database is down"
+		elif time.monotonic() > deadline:
+			why = f"the check of due runs took its {DUE_CHECK_BUDGET:g} s"
+		else:
+			try:
+				apply_site_settings(ctx, site)  # the site's zone and pause as they are now
+				read_at = time.monotonic()
+				rows = database.fetch_schedules(names)
+			except SqlUnavailable as exc:
+				ctx.sql_gate.failed(site, exc)
+				why = str(exc)
+		if why is not None:
 			log_event(
 				log,
 				logging.WARNING,
 				"due_runs_unchecked",
 				site=site,
 				runs=len(names),
-				error=str(exc),
+				error=why,
 				action="fired by the rules Redis holds",
 			)
 			return
