@@ -398,7 +398,32 @@ def run_size(server: OwnMariaDB, redis_server: RedisServer, n: int, cap: int, ed
 	names = sorted(sites)
 	first, all_loaded = wait_loaded(client, names, SCHEDULES, started, 600)
 	loaded_at = time.monotonic()
+	spy = None
+	if PROFILE:
+		import subprocess
+
+		spy = subprocess.Popen(
+			[
+				os.path.join(os.path.dirname(sys.executable), "py-spy"),
+				"record",
+				"-p",
+				str(process.pid),
+				"-r",
+				"200",
+				"-f",
+				"raw",
+				"-o",
+				os.path.join(PROFILE, f"fire-{n}.txt"),
+				"-d",
+				"75",
+				"--threads",
+			],
+			stdout=subprocess.DEVNULL,
+			stderr=subprocess.DEVNULL,
+		)
 	fire = watch_fire(client, n * SCHEDULES, {})
+	if spy is not None:
+		spy.wait()
 	latencies = edit_latencies(server.args(), socket_path, client, sites, edits, refresh=True)
 	steady = sampler.since(loaded_at)
 	cpu = psutil.Process(process.pid).cpu_times()
@@ -494,6 +519,7 @@ def run_broken(
 
 
 _DIRS: list[str] = []
+PROFILE = os.environ.get("BENCH_PROFILE")  # a folder: py-spy records the daemon around the fire time
 _DAEMONS: list[Process] = []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from typing import Any
 
 import pymysql
 import pymysql.cursors
+from pymysql.constants import COMMAND
 
 from .config import SiteConfig
 
@@ -103,11 +105,24 @@ def open_connection(
 	return conn
 
 
-def _close_quietly(conn: pymysql.connections.Connection) -> None:
+def _close_quietly(conn: pymysql.connections.Connection, polite: bool = False) -> None:
+	"""Close a connection: ``polite`` (an idle, healthy one) tells the server first (COM_QUIT, no
+	answer awaited), so that it ends the session at once; a broken one is just dropped."""
 	try:
-		conn._force_close()  # no COM_QUIT round trip: the peer may be the one that hangs
+		if polite and conn.open:
+			# COM_QUIT, then wait (1 s at most) for the server to close its end: by then the session
+			# has left the server's process list, so a connection opened next never overlaps it there.
+			sock = conn._sock
+			sock.settimeout(1.0)
+			sock.sendall(struct.pack("<iB", 1, COMMAND.COM_QUIT))
+			while sock.recv(4096):
+				pass
+		conn._force_close()
 	except Exception:  # noqa: BLE001 - already broken
-		pass
+		try:
+			conn._force_close()
+		except Exception:  # noqa: BLE001
+			pass
 
 
 class ConnectionPool:
@@ -197,7 +212,7 @@ class ConnectionPool:
 					)
 				self._condition.wait(remaining)
 		if victim is not None:
-			_close_quietly(victim)
+			_close_quietly(victim, polite=True)
 		try:
 			conn = opener(site)
 		except BaseException:
@@ -271,7 +286,7 @@ class ConnectionPool:
 			if closing:
 				self._condition.notify_all()
 		for conn in closing:
-			_close_quietly(conn)
+			_close_quietly(conn, polite=True)
 		return len(closing)
 
 	def forget(self, site_name: str) -> None:
@@ -284,7 +299,7 @@ class ConnectionPool:
 			if closing:
 				self._condition.notify_all()
 		for conn in closing:
-			_close_quietly(conn)
+			_close_quietly(conn, polite=True)
 
 	def close(self) -> None:
 		self.close_idle(older_than=-1.0)
