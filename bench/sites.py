@@ -300,27 +300,35 @@ def wait_loaded(client: redis.Redis, sites: list[str], per_site: int, started: f
 	return first, None
 
 
-def watch_fire(client: redis.Redis, expected: int, schedules_per_site: dict[str, int]) -> dict[str, Any]:
-	"""The next minute's fire time F: seconds until the queue holds ``expected`` more runs of F; then
-	count missing and doubled runs of F by their deterministic job ids."""
+def watch_fire(client: redis.Redis, expected: int, limit: float = 120.0) -> dict[str, Any]:
+	"""The next minute's fire time F (at least 8 s ahead): seconds from F until the last of its
+	``expected`` runs is in the RQ queue (the queue is read as it grows, every 20 ms; runs of other
+	fire times are told apart by their deterministic job ids); then missing and doubled runs of F."""
 	now = time.time()
 	fire = (int(now) // 60 + 1) * 60
 	if fire - now < 8:
 		fire += 60
-	before = client.llen(QUEUE_KEY)
-	time.sleep(max(0.0, fire - time.time() - 0.5))
+	tag = f"-{fire}-".encode()
+	time.sleep(max(0.0, fire - time.time() - 1.0))
+	index = client.llen(QUEUE_KEY)
+	ids: list[bytes] = []
 	visible = None
-	while time.time() < fire + 60:
-		if client.llen(QUEUE_KEY) - before >= expected:
+	while time.time() < fire + limit:
+		new = client.lrange(QUEUE_KEY, index, index + 50_000)
+		index += len(new)
+		ids += [job for job in new if tag in job]
+		if len(set(ids)) >= expected:
 			visible = time.time() - fire
 			break
-		time.sleep(0.002)
+		time.sleep(0.02)
 	time.sleep(2)
-	ids = [i.decode() for i in client.lrange(QUEUE_KEY, before, -1)]
-	of_fire = [i for i in ids if f"-{fire}-" in i]
-	doubled = len(of_fire) - len(set(of_fire))
-	missing = expected - len(set(of_fire))
-	return {"fire": fire, "visible_s": visible, "missing": missing, "doubled": doubled}
+	ids += [job for job in client.lrange(QUEUE_KEY, index, -1) if tag in job]
+	return {
+		"fire": fire,
+		"visible_s": visible,
+		"missing": expected - len(set(ids)),
+		"doubled": len(ids) - len(set(ids)),
+	}
 
 
 def edit_latencies(
@@ -421,7 +429,7 @@ def run_size(server: OwnMariaDB, redis_server: RedisServer, n: int, cap: int, ed
 			stdout=subprocess.DEVNULL,
 			stderr=subprocess.DEVNULL,
 		)
-	fire = watch_fire(client, n * SCHEDULES, {})
+	fire = watch_fire(client, n * SCHEDULES)
 	if spy is not None:
 		spy.wait()
 	latencies = edit_latencies(server.args(), socket_path, client, sites, edits, refresh=True)
@@ -457,7 +465,7 @@ def run_size(server: OwnMariaDB, redis_server: RedisServer, n: int, cap: int, ed
 	bench = bench_folder(tempfile_dir(f"btu-one{n}-"), redis_server.url(0), one)
 	process, socket_path, started = start_daemon(os.path.dirname(bench), bench, cap)
 	wait_loaded(client, ["one.localhost"], n * SCHEDULES, started, 600)
-	peer = watch_fire(client, n * SCHEDULES, {})
+	peer = watch_fire(client, n * SCHEDULES)
 	stop_daemon(process)
 	result["one_site_visible_s"] = peer["visible_s"]
 	result["one_site_missing"] = peer["missing"]

@@ -258,3 +258,24 @@ def test_check_config_reaches_services_and_fails_when_they_are_down(tmp_path, re
 	result = run_cli("check-config", "--config", down)
 	assert result.returncode == 1
 	assert "redis: UNREACHABLE" in result.stderr and "site s: database UNREACHABLE" in result.stderr
+
+
+def test_max_db_connections_is_checked(tmp_path):
+	path = write_toml(str(tmp_path / "c.toml"), {"max_db_connections": 2}, {"s": {"db_name": "d"}})
+	with pytest.raises(
+		ConfigError, match=r"c.toml: key 'max_db_connections' is 2; expected a whole number from 3 to 1000"
+	):
+		load_config(config_file=path, environ={})
+	assert load_config(config_file=path, environ={"BTU_MAX_DB_CONNECTIONS": "12"}).max_db_connections == 12
+	bench = make_bench(tmp_path / "b", {"btu_max_db_connections": 20}, {"a": {"db_name": "x"}})
+	assert load_config(str(bench), environ={}).max_db_connections == 20
+
+
+def test_a_broken_site_config_is_skipped_not_fatal(tmp_path):
+	bench = make_bench(tmp_path, {}, {"a": {"db_name": "x"}, "b": {"db_name": "y"}, "c": {"db_port": 1}})
+	(bench / "sites" / "b" / "site_config.json").write_text("{oops")
+	config = load_config(str(bench), environ={})
+	assert [site.name for site in config.sites] == ["a"]
+	skipped = dict(config.skipped_sites)
+	assert "invalid JSON at line 1, column 2" in skipped["b"]
+	assert "key 'db_name' is missing" in skipped["c"]

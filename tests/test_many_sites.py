@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -20,7 +23,7 @@ import redis
 
 from btu.contracts.redis_keys import KEYS
 
-from .services import MARIADB, DaemonProcess, SiteDB, wait_for, write_toml
+from .services import MARIADB, REPO, DaemonProcess, SiteDB, wait_for, write_toml
 
 RECORD = "tests.run_tasks.record"
 NEVER = "0 0 1 1 *"  # once a year: planned, never fired during a test
@@ -274,6 +277,26 @@ def test_connections_held_stay_under_the_cap_with_many_sites(bench, make_sites, 
 		"TS-000002",
 		"TS-000001",
 	]
+	# The command line: one line per site, the details of the one named; refresh follows its own request.
+	text = cli("status", "--socket", one.socket_path)
+	assert "30 served, 0 with their database down, 0 skipped" in text, text
+	assert re.search(r"^s07\.localhost\s+ok\s+2\s+0\s", text, re.M), text
+	text = cli("status", "--socket", one.socket_path, "--site", "s07.localhost")
+	assert "site s07.localhost" in text and "next 2 runs:" in text, text
+	text = cli("refresh", "--socket", one.socket_path)
+	assert re.search(r"^refresh of 30 sites done: 60 schedules in [\d.]+ s$", text, re.M), text
+
+
+def cli(*args: str) -> str:
+	result = subprocess.run(
+		[sys.executable, "-m", "btu.scheduler_daemon", *args],
+		capture_output=True,
+		text=True,
+		cwd=str(REPO),
+		timeout=120,
+	)
+	assert result.returncode == 0, result.stderr
+	return result.stdout
 
 
 def test_a_hung_or_refusing_site_does_not_hold_up_another_sites_edit(bench, make_sites, redis_client):
