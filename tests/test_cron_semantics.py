@@ -604,10 +604,12 @@ def test_daemon_plans_isc_rules_and_reports_the_refused_ones(site_db, start_daem
 	daemon = start_daemon()
 	wait_for(lambda: set(_next_runs(redis_client)) == set(good), 20, what="the valid schedules in Redis")
 	wait_for(lambda: set(_errors(redis_client)) == set(bad), 20, what="a reason for each refused one")
-	runs, errors, output = _next_runs(redis_client), _errors(redis_client), daemon.output()
+	runs, errors = _next_runs(redis_client), _errors(redis_client)
 	for name, (cron, reason) in bad.items():
 		assert errors[name].startswith(f"Cron string {cron!r} ") and reason in errors[name], errors[name]
-		assert re.search(rf"event=schedule_invalid site={re.escape(SITE)} schedule={name} ", output), name
+		# The consumer logs a refused schedule just after writing its reason to Redis: wait for the line.
+		line = rf"event=schedule_invalid site={re.escape(SITE)} schedule={name} "
+		wait_for(lambda: re.search(line, daemon.output()), 10, what=f"the log line of {name}")
 	# planned as ISC cron reads them (the schedules' zone is UTC)
 	monday = datetime.fromtimestamp(runs["TS-MONDAYS"], UTC)
 	assert (monday.weekday(), monday.hour, monday.minute) == (0, 2, 30)
