@@ -6,5 +6,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup_env.sh"
 cd "$ROOT"
-# -rs: every skipped test's reason (what to set to run it) in the closing summary.
-exec "${BTU_VENV:-$ROOT/.venv}/bin/python" -m pytest -q -rs -p no:cacheprovider "${@:-tests}"
+# -rfEs: every failure and error, and every skipped test's reason (what to set to run it), in the closing summary.
+exec "${BTU_VENV:-$ROOT/.venv}/bin/python" -m pytest -q -rfEs -p no:cacheprovider "${@:-tests}"

@@ -43,7 +43,7 @@ def test_no_refresh_request_is_lost_between_a_take_and_the_next_wait():
 
 	def refiller():
 		while True:
-			sites = requests.take()
+			sites, _discover, _ticket = requests.take()
 			taken.update(sites)
 			if done.is_set() and not sites:
 				return
@@ -64,5 +64,5 @@ def test_no_refresh_request_is_lost_between_a_take_and_the_next_wait():
 	reader.join(10)
 	assert not reader.is_alive()
 	assert taken == set(asked)
-	requests.ask(["x"])
-	assert requests.take() == {"x"} and requests.take() == set()
+	ticket = requests.ask(["x"], discover=True)
+	assert requests.take() == ({"x"}, True, ticket) and requests.take() == (set(), False, 0)
