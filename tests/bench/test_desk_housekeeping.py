@@ -103,7 +103,9 @@ def test_02_a_btu_aware_class_runs_and_a_class_without_run_is_refused(desk, api)
 
 	desk.new_form("btu-task")
 	desk.type_into("desc_short", f"BTU e2e not a task {TOKEN}")
-	desk.type_into("function_string", "btu.btu_core.doctype.btu_task.test_btu_task.SampleClassWithoutRun"  # declared, no run())
+	desk.type_into(
+		"function_string", "btu.btu_core.doctype.btu_task.test_btu_task.SampleClassWithoutRun"
+	)  # declared, no run()
 	with desk.expecting_errors(*VALIDATION_ERRORS):
 		desk.page.keyboard.press("Control+S")
 		text = desk.dialog().inner_text()
