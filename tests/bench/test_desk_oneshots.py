@@ -114,7 +114,8 @@ def test_02_the_one_shot_among_the_upcoming_runs(desk, bench, bench_config):
 	utc = dt.datetime.fromtimestamp(int(STORY["once_fire"]), dt.timezone.utc).strftime(
 		"%Y-%m-%d %H:%M:%S UTC"
 	)
-	assert utc in line and line.rstrip().endswith("once"), line
+	# its rule ("once") and the daemon's word that it is planned by the one-shot's current Run At
+	assert utc in line and " once " in line and line.rstrip().endswith("confirmed"), line
 
 
 def test_03_its_form_says_when_it_runs(desk):
