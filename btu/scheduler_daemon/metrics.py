@@ -123,6 +123,14 @@ class DaemonCollector:
 		for site in ctx.databases:
 			sql_up.add_metric([site], 1 if ctx.health.sql_ok.get(site, False) else 0)
 		yield sql_up
+		pool = ctx.pool.stats()
+		yield GaugeMetricFamily(
+			"btu_db_connections_open",
+			"Database connections the daemon holds now, all sites together (at most max_db_connections).",
+			value=pool["open"],
+		)
+		yield GaugeMetricFamily("btu_db_connections_limit", "max_db_connections.", value=pool["limit"])
+		yield GaugeMetricFamily("btu_sites", "Sites the daemon serves.", value=len(ctx.databases))
 
 		with ctx.counters_lock:
 			counters = dict(vars(ctx.counters))

@@ -60,6 +60,15 @@ class Refiller:
 					sites.discard(site)
 					if site in asked:
 						ctx.sql_gate.retry_soon(site)
+						down = ctx.sql_gate.describe(site) or {}
+						log_event(
+							log,
+							logging.WARNING,
+							"refresh_failed",
+							site=site,
+							error=down.get("error"),
+							action="its database is down: tried again now, refreshed once it answers",
+						)
 			if sites or ticket:
 				self.refresh(sorted(sites), ticket)
 			self._follow_progress()
