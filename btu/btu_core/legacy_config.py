@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tomllib
+try:
+	import tomllib
+except ModuleNotFoundError:  # Python 3.10 (Frappe v15 supports it): the same parser, from PyPI
+	import tomli as tomllib
 
 from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
 

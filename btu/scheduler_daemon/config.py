@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-import tomllib
+try:
+	import tomllib
+except ModuleNotFoundError:  # Python 3.10 (Frappe v15 supports it): the same parser, from PyPI
+	import tomli as tomllib
 
 from btu.contracts.protocol import DEFAULT_SOCKET_PATH, MAX_SOCKET_PATH, default_socket_path
 from btu.contracts.schedule_rules import TimeZoneError, validate_timezone
