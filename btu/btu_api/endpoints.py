@@ -143,20 +143,24 @@ def schedule_daemon_state(schedule: str) -> dict[str, Any]:
 	out: dict[str, Any] = {"schedule": schedule, "redis_ok": True, "next_run": None, "daemon_error": error}
 	if next_ts is not None:
 		# Confirmed only when the daemon planned it by the rule and zone the schedule has now
-		# (btu.contracts.pending): after an edit the daemon has not applied, the time is the old rule's.
+		# (btu.contracts.pending): after an edit the daemon has not applied, the time is the old rule's,
+		# and a disabled schedule (or a rule the daemon refuses) holds no time of its current rule.
+		row = frappe.db.get_value("BTU Task Schedule", schedule, "*", as_dict=True)
 		try:
-			row = frappe.db.get_value("BTU Task Schedule", schedule, "*", as_dict=True)
-			current = pending.timing_of_row(row, status.configuration_time_zone())
+			current = (
+				pending.timing_of_row(row, status.configuration_time_zone()) if row and row.enabled else ""
+			)
 		except Exception:  # noqa: BLE001 - a rule the daemon refuses too: its error says why
-			current = None
+			current = ""  # matches no planned timing: not confirmed
+		planned_zone = held.zone or zone  # the time is shown in the zone that produced it
 		out["next_run"] = {
-			"fire_time_schedule_zone": status.wall_time(next_ts, zone),
+			"fire_time_schedule_zone": status.wall_time(next_ts, planned_zone),
 			"fire_time_user_zone": status.wall_time(next_ts, status.user_time_zone()),
-			"time_zone": zone,
+			"time_zone": planned_zone,
 			"user_time_zone": status.user_time_zone(),
 			"state": pending.confirmation(held, current),
 			"planned_by": held.rule,
-			"planned_zone": held.zone,
+			"planned_zone": planned_zone,
 		}
 	# Skipped fire times (overlap policy Skip, misfires), the site's pause, a one-shot's progress.
 	out["skipped"] = status.skipped_runs(schedule)

@@ -192,6 +192,10 @@ class TestScheduleReachesTheDaemon(DaemonTestCase):
 		frappe.db.commit()
 		state = schedule_daemon_state(schedule.name)["next_run"]
 		self.assertEqual((state["state"], state["planned_by"]), ("unconfirmed", "0 3 * * *"))
+		# a disable the daemon has not heard of: its time is no longer this schedule's either
+		frappe.db.set_value("BTU Task Schedule", schedule.name, {"cron_string": "0 3 * * *", "enabled": 0})
+		frappe.db.commit()
+		self.assertEqual(schedule_daemon_state(schedule.name)["next_run"]["state"], "unconfirmed")
 
 	def test_nothing_is_sent_after_a_rollback(self):
 		mark = self.daemon.mark()
