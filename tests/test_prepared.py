@@ -182,6 +182,7 @@ def test_prepared_runs_are_stored_unseen_then_made_visible_as_ordinary_rq_jobs(e
 			"btu_schedule": job.meta["btu_schedule"],
 			"btu_task": "BTU-00001",
 			"btu_fire_time": fire,
+			"btu_key_prefix": e.keys.prefix,
 		}
 	# Exactly-once markers (one hash per fire time) and the schedules moved on to the next fire time.
 	marks = e.client.hgetall(prepared.fired_key("btu", SITE, fire))

@@ -146,12 +146,7 @@ def schedule_daemon_state(schedule: str) -> dict[str, Any]:
 		# (btu.contracts.pending): after an edit the daemon has not applied, the time is the old rule's,
 		# and a disabled schedule (or a rule the daemon refuses) holds no time of its current rule.
 		row = frappe.db.get_value("BTU Task Schedule", schedule, "*", as_dict=True)
-		try:
-			current = (
-				pending.timing_of_row(row, status.configuration_time_zone()) if row and row.enabled else ""
-			)
-		except Exception:  # noqa: BLE001 - a rule the daemon refuses too: its error says why
-			current = ""  # matches no planned timing: not confirmed
+		current = status.current_timing(row, status.configuration_time_zone())
 		planned_zone = held.zone or zone  # the time is shown in the zone that produced it
 		out["next_run"] = {
 			"fire_time_schedule_zone": status.wall_time(next_ts, planned_zone),

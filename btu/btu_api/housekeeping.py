@@ -21,7 +21,7 @@ from btu.btu_api.permissions import require_doc_permission, require_manager
 from btu.btu_core.text import throw_text
 
 LOG = "BTU Task Log"
-STATUSES = ("Success", "Failed", "Timeout")
+STATUSES = ("Success", "Failed", "Timeout", "Skipped")
 
 
 # --- retries ------------------------------------------------------------------------------------

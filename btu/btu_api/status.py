@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 
 import frappe
 from frappe import _
+from frappe.utils import cint
 
 from btu.btu_api import daemon_link
-from btu.contracts import protocol
+from btu.contracts import pending, protocol
 from btu.contracts.redis_keys import KEYS, RedisKeys
 from btu.contracts.runs import ONCE
 
@@ -45,50 +46,62 @@ def wall_time(ts: float, zone: str) -> str:
 
 
 def upcoming_runs(limit: int = 20, site: str | None = None) -> list[dict[str, Any]]:
-	"""The next runs the daemon holds in Redis for this site, joined with their schedules."""
+	"""The next runs the daemon holds in Redis for this site, each with the rule and zone that
+	produced its time (one atomic read), joined with its schedule. ``state`` says whether that is the
+	schedule's current rule (``btu.contracts.pending.confirmation``): after an edit the daemon has not
+	applied yet, the row shows the old rule's time as *unconfirmed*, never the new rule beside it."""
 	site = site or frappe.local.site
-	rows = redis_conn().zrange(keys().next_runs(site), 0, max(limit, 1) - 1, withscores=True)
-	names = [_decode(member) for member, _score in rows]
+	held = pending.read_upcoming(redis_conn(), keys(), site, max(limit, 1))
+	names = [run.schedule for run in held]
 	schedules = {
 		row.name: row
 		for row in frappe.get_all(
 			"BTU Task Schedule",
 			filters={"name": ("in", names or [""])},
-			fields=[
-				"name",
-				"task",
-				"task_description",
-				"cron_string",
-				"cron_timezone",
-				"enabled",
-				"run_frequency",
-				"overlap_policy",
-			],
+			fields=["name", "task", "task_description", "enabled", "overlap_policy", *TIMING_FIELDS],
 		)
 	}
 	default_zone = configuration_time_zone()
 	user_zone = user_time_zone()
 	result = []
-	for name, (_member, score) in zip(names, rows):
-		schedule = schedules.get(name) or frappe._dict()
-		zone = schedule.get("cron_timezone") or default_zone
+	for run in held:
+		schedule = schedules.get(run.schedule) or frappe._dict()
+		zone = run.zone or schedule.get("cron_timezone") or default_zone  # the zone that produced the time
 		result.append(
 			{
-				"schedule": name,
+				"schedule": run.schedule,
 				"task": schedule.get("task"),
 				"task_description": schedule.get("task_description"),
-				"cron_string": schedule.get("cron_string"),
-				"once": schedule.get("run_frequency") == ONCE,
+				"cron_string": run.rule if run.rule != "once" else schedule.get("cron_string"),
+				"once": run.rule == "once" or schedule.get("run_frequency") == ONCE,
 				"overlap_policy": schedule.get("overlap_policy") or "Allow",
 				"time_zone": zone,
-				"fire_ts": float(score),
-				"fire_time_utc": wall_time(score, "UTC"),
-				"fire_time_schedule_zone": wall_time(score, zone),
-				"fire_time_user_zone": wall_time(score, user_zone),
+				"fire_ts": float(run.fire_time),
+				"fire_time_utc": wall_time(run.fire_time, "UTC"),
+				"fire_time_schedule_zone": wall_time(run.fire_time, zone),
+				"fire_time_user_zone": wall_time(run.fire_time, user_zone),
 				"exists": bool(schedule),
+				"state": pending.confirmation(run, current_timing(schedule, default_zone)),
 			}
 		)
 	return result
+
+
+TIMING_FIELDS = (
+	"run_frequency", "minute", "hour", "day_of_week", "day_of_month", "month", "cron_string",
+	"cron_timezone", "run_at",
+)  # fmt: skip
+
+
+def current_timing(row: Any, default_zone: str) -> str:
+	"""The timing a schedule row has now ("" for a missing or disabled row, or a rule the daemon
+	refuses too: such a row confirms no planned time)."""
+	if not row or not cint(row.get("enabled")):
+		return ""
+	try:
+		return pending.timing_of_row(row, default_zone)
+	except Exception:  # noqa: BLE001 - the daemon's error for it says why
+		return ""
 
 
 def schedule_errors(site: str | None = None) -> dict[str, str]:
@@ -186,6 +199,15 @@ def queue_lengths() -> list[dict[str, Any]]:
 			}
 		)
 	return result
+
+
+def workers_listening(queue_name: str) -> int:
+	"""How many RQ workers registered themselves as listening on a BTU Queue's RQ queue."""
+	from frappe.utils.background_jobs import generate_qname
+	from rq import Queue, Worker
+
+	conn = redis_conn()
+	return Worker.count(connection=conn, queue=Queue(generate_qname(queue_name), connection=conn))
 
 
 def _oldest_waiting_seconds(conn: Any, queue_key: str, now: float) -> float | None:

@@ -19,7 +19,7 @@ import json
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
-from btu.btu_core import email_notify, retries, steps
+from btu.btu_core import email_notify, late_runs, retries, steps
 from btu.btu_core.callables import (
 	CallableError,
 	bind_task_class,
@@ -38,6 +38,7 @@ from btu.btu_core.callables import (
 from btu.btu_core.output_capture import capture_output
 from btu.btu_core.runnables import resolve_task_function
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
+from btu.contracts.redis_keys import DEFAULT_PREFIX, RedisKeys
 from btu.contracts.runs import ONCE
 
 try:
@@ -52,7 +53,9 @@ IN_PROGRESS = "In-Progress"
 SUCCESS = "Success"
 FAILED = "Failed"
 TIMEOUT = "Timeout"
-SKIPPED = "Skipped"  # not a log status: the run did not happen (schedule gone or disabled)
+# The run did not happen. A Task Log status only for a run a worker refused because it came too late
+# (btu.btu_core.late_runs); a run of a deleted or disabled schedule leaves no log.
+SKIPPED = "Skipped"
 
 COMPONENT_SCHEDULER = "Scheduler"
 COMPONENT_WORKER = "Worker"
@@ -127,6 +130,7 @@ def run_scheduled_task(
 		fire_time=fire_time,
 		component=COMPONENT_SCHEDULER,
 		job_id=current_job_id(),
+		judge_start=schedule is not None,
 	)
 	if schedule is not None and schedule.run_frequency == ONCE:
 		_after_one_shot(schedule, outcome)
@@ -203,12 +207,7 @@ def enqueue_task(task_name: str) -> dict[str, Any]:
 
 def current_job_id() -> str | None:
 	"""The RQ job id when running inside a work horse."""
-	try:
-		from rq import get_current_job
-
-		job = get_current_job()
-	except Exception:  # noqa: BLE001 - outside a worker there is no job
-		return None
+	job = _current_job()
 	return job.id if job else None
 
 
@@ -221,8 +220,11 @@ def execute_task(
 	fire_time: float | str | None = None,
 	component: str = "",
 	job_id: str | None = None,
+	judge_start: bool = False,
 ) -> RunOutcome:
-	"""Run one task now, capture its output and record the outcome. Never raises (except KeyboardInterrupt)."""
+	"""Run one task now, capture its output and record the outcome. Never raises (except KeyboardInterrupt).
+
+	``judge_start``: a scheduled run, refused when it reaches the worker too late (``late_runs``)."""
 	task = _get_or_none("BTU Task", task_name)
 	if task is None:
 		frappe.log_error(
@@ -233,6 +235,11 @@ def execute_task(
 		)
 
 	record = _RunRecord(task, schedule, component, job_id, _fire_time_to_system(fire_time))
+	if judge_start and schedule is not None and _is_number(str(fire_time)):
+		decision = _judge_start(schedule, float(fire_time))
+		record.start_delay = round(decision.delay, 3)
+		if decision.skip_reason:
+			return record.skipped(decision.skip_reason)
 	if task.docstatus == 2:
 		return record.finish(
 			FAILED, 0.0, "", _("Task {0} is cancelled; the run did not happen.").format(task.name)
@@ -300,6 +307,51 @@ def format_result(value: Any) -> str:
 	return text
 
 
+def _judge_start(schedule: Document, fire_ts: float) -> late_runs.StartDecision:
+	"""The start deadline and the one-late-run rule for a scheduled run starting now."""
+	default = frappe.db.get_single_value("BTU Configuration", "default_start_deadline")
+	deadline = late_runs.effective_deadline(schedule.get("start_deadline"), default)
+	cron = None if schedule.run_frequency == ONCE else schedule.cron_string
+	job = _current_job()
+	claim = None
+	if job is not None and cron:
+		keys = RedisKeys(job.meta.get("btu_key_prefix") or DEFAULT_PREFIX)  # the daemon's keys
+		claim = late_runs.LateRunClaim(job.connection, keys, frappe.local.site, schedule.name)
+	enqueued = getattr(job, "enqueued_at", None) if job is not None else None
+	if enqueued is not None and enqueued.tzinfo is None:
+		enqueued = enqueued.replace(tzinfo=timezone.utc)  # rq keeps UTC without a zone
+	try:
+		return late_runs.decide_start(
+			fire_ts=fire_ts,
+			now=time.time(),
+			deadline=deadline,
+			cron=cron,
+			zone=schedule.time_zone(),
+			enqueued_ts=enqueued.timestamp() if enqueued is not None else None,
+			claim=claim,
+		)
+	except Exception:  # noqa: BLE001 - Redis unreachable: judge by the deadline alone, never lose the run
+		_report(f"BTU: could not read the late runs of {schedule.name}; the run goes on")
+		return late_runs.decide_start(
+			fire_ts=fire_ts,
+			now=time.time(),
+			deadline=deadline,
+			cron=None,
+			zone="UTC",
+			enqueued_ts=None,
+			claim=None,
+		)
+
+
+def _current_job():
+	try:
+		from rq import get_current_job
+
+		return get_current_job()
+	except Exception:  # noqa: BLE001 - outside a worker there is no job
+		return None
+
+
 class _RunRecord:
 	"""The bookkeeping of one run: In-Progress log, final log, last_runtime, emails."""
 
@@ -322,6 +374,7 @@ class _RunRecord:
 		self.steps: list[dict[str, Any]] = []  # btu.btu_core.steps rows
 		self.called = False  # the function was called (a failure before that is not retried)
 		self.retry: dict[str, Any] | None = None  # the automatic retry planned after a failure
+		self.start_delay: float | None = None  # seconds from the fire time to the worker's start
 
 	def begin(self) -> None:
 		"""Before the task runs: optional In-Progress log and "start" emails, committed."""
@@ -388,6 +441,24 @@ class _RunRecord:
 			extra={"retry": self.retry} if self.retry else {},
 		)
 
+	def skipped(self, reason: str) -> RunOutcome:
+		"""A run refused for coming too late: a Skipped Task Log saying why; no emails, no retry."""
+		try:
+			self.log = self._save_log(SKIPPED, 0.0, "", reason)
+			frappe.db.commit()
+		except Exception:  # noqa: BLE001 - bookkeeping failure is reported, never raised
+			_report(f"BTU: could not record the skipped run of {self.task.name}")
+		frappe.logger("btu").info(f"BTU run of {self.task.name} skipped: {reason}")
+		return RunOutcome(
+			task=self.task.name,
+			status=SKIPPED,
+			log=self.log.name if self.log is not None else None,
+			schedule=self.schedule.name if self.schedule is not None else None,
+			component=self.component,
+			result_message=reason,
+			job_id=self.job_id,
+		)
+
 	def attempt(self) -> int:
 		return (cint(self.schedule.get("attempt")) or 1) if self.schedule is not None else 1
 
@@ -419,6 +490,7 @@ class _RunRecord:
 				"task_component": self.component,
 				"job_id": self.job_id,
 				"fire_time": self.fire_time,
+				"start_delay": self.start_delay,
 				"attempt": (cint(self.schedule.get("attempt")) or 1) if self.schedule is not None else 1,
 				"retry_of": self.schedule.get("retry_of") if self.schedule is not None else None,
 				"arguments": _arguments_json(self.arguments),

@@ -240,6 +240,35 @@ class TestDaemon:
 		os.rmdir(self.folder)
 
 
+BURST_WORKER = (
+	"import sys, redis\n"
+	"from rq import Queue, Worker\n"
+	"conn = redis.Redis.from_url(sys.argv[1])\n"
+	"Worker([Queue(sys.argv[2], connection=conn)], connection=conn).work(burst=True)\n"
+)
+
+
+def run_burst_worker(queue_name: str, timeout: float = 180) -> subprocess.CompletedProcess:
+	"""A real rq worker of the test's own (burst: it stops when the queue is empty), started in the
+	sites folder as bench workers run, on the bench's RQ Redis; then a fresh database snapshot."""
+	result = subprocess.run(
+		[sys.executable, "-c", BURST_WORKER, frappe.conf.redis_queue, queue_name],
+		cwd=os.path.abspath(frappe.local.sites_path),
+		capture_output=True,
+		text=True,
+		timeout=timeout,
+	)
+	frappe.db.rollback()  # see what the worker wrote
+	return result
+
+
+def delete_burst_workers(conn: Any, queue_name: str) -> None:
+	"""The records burst workers of ``queue_name`` left in RQ's worker registry."""
+	for key in conn.scan_iter(match="rq:worker:*", count=1000):
+		if (conn.hget(key, "queues") or b"").decode() == queue_name:
+			conn.delete(key)
+
+
 class DaemonTestCase(BTUTestCase):
 	"""A BTUTestCase with a real test daemon that Desk's notifications go to."""
 

@@ -19,6 +19,10 @@ Per site, with the default prefix ``btu``:
                                     whose overlap policy is Skip: is it still queued or running?)
 ``btu:<site>:rule_edits``           counter: changes of an existing schedule's rule or zone (the fire
                                     transaction watches it: a run is never enqueued by a rule just replaced)
+``btu:<site>:late_run:<schedule>``  ``"<started> <fire time>"`` (Unix s) of the schedule's latest late
+                                    run, written by the worker that started it (expires after a day): a
+                                    run of the schedule queued before that start is covered by it and
+                                    skipped (one late run per backlog; ``btu.btu_core.late_runs``)
 ==================================  ===============================================================
 
 Per bench: ``btu:<bench_id>:lease``, the enqueuing lease (one daemon enqueues at a time).
@@ -71,6 +75,10 @@ class RedisKeys:
 
 	def rule_edits(self, site: str) -> str:
 		return f"{self.prefix}:{site}:rule_edits"
+
+	def late_run(self, site: str, schedule: str) -> str:
+		"""The latest late run of a schedule that a worker started (written by workers, not the daemon)."""
+		return f"{self.prefix}:{site}:late_run:{schedule}"
 
 	def epoch(self, site: str) -> str:
 		return f"{self.prefix}:{site}:epoch"

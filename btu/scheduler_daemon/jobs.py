@@ -83,6 +83,7 @@ class JobBuilder:
 				"btu_schedule": spec.name,
 				"btu_task": spec.task,
 				"btu_fire_time": fire_ts,
+				"btu_key_prefix": self.config.key_prefix,  # the worker's late-run claim lives beside the daemon's keys
 			},
 		)
 		return queue, job

@@ -1,9 +1,9 @@
-// BTU Task Log list: Success / Failed / Timeout / In-Progress, attempts, and Delete by date range.
+// BTU Task Log list: Success / Failed / Timeout / In-Progress / Skipped, attempts, and Delete by date range.
 frappe.listview_settings["BTU Task Log"] = {
 	add_fields: ["success_fail", "attempt", "retry_of"],
 	hide_name_column: false,
 	get_indicator(doc) {
-		const color = { Success: "green", Failed: "red", Timeout: "orange", "In-Progress": "blue" }[doc.success_fail];
+		const color = btu.STATUS_COLORS[doc.success_fail];
 		const label = __(doc.success_fail || "Unknown") + (doc.attempt > 1 ? ` (${__("attempt {0}", [doc.attempt])})` : "");
 		return [label, color || "gray", `success_fail,=,${doc.success_fail}`];
 	},
@@ -22,7 +22,7 @@ function btu_delete_logs_dialog(listview) {
 			{ fieldtype: "Column Break", fieldname: "col1" },
 			{ fieldtype: "Date", fieldname: "to_date", label: __("To Date"), reqd: 1, default: frappe.datetime.add_months(today, -1) },
 			{ fieldtype: "Section Break", fieldname: "sec1" },
-			{ fieldtype: "Select", fieldname: "status", label: __("Status"), options: ["", "Success", "Failed", "Timeout"] },
+			{ fieldtype: "Select", fieldname: "status", label: __("Status"), options: ["", "Success", "Failed", "Timeout", "Skipped"] },
 			{ fieldtype: "Column Break", fieldname: "col2" },
 			{ fieldtype: "Link", fieldname: "task", label: __("Task"), options: "BTU Task" },
 			{ fieldtype: "Section Break", fieldname: "sec2" },

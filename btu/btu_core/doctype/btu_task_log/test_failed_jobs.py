@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import uuid
 
@@ -19,14 +17,7 @@ from rq.job import Job
 import btu.api
 from btu.btu_api import failed_jobs
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
-from btu.btu_core.testing import DaemonTestCase, wait_for
-
-WORKER = (
-	"import sys, redis\n"
-	"from rq import Queue, Worker\n"
-	"conn = redis.Redis.from_url(sys.argv[1])\n"
-	"Worker([Queue(sys.argv[2], connection=conn)], connection=conn).work(burst=True)\n"
-)
+from btu.btu_core.testing import DaemonTestCase, delete_burst_workers, run_burst_worker, wait_for
 
 
 class TestFailedJobs(DaemonTestCase):
@@ -49,9 +40,7 @@ class TestFailedJobs(DaemonTestCase):
 		]:
 			for key in (f"rq:job:{job_id}", f"rq:results:{job_id}"):
 				self.conn.delete(key)
-		for key in self.conn.scan_iter(match="rq:worker:*", count=1000):  # the burst workers' records
-			if (self.conn.hget(key, "queues") or b"").decode() == self.queue.name:
-				self.conn.delete(key)
+		delete_burst_workers(self.conn, self.queue.name)
 		for name in os.listdir(self.folder):
 			os.unlink(os.path.join(self.folder, name))
 		os.rmdir(self.folder)
@@ -60,15 +49,8 @@ class TestFailedJobs(DaemonTestCase):
 
 	def run_worker(self):
 		"""A real rq worker (burst) on the test daemon's queue, in the site's folder as bench workers run."""
-		result = subprocess.run(
-			[sys.executable, "-c", WORKER, frappe.conf.redis_queue, self.queue.name],
-			cwd=os.path.abspath(frappe.local.sites_path),
-			capture_output=True,
-			text=True,
-			timeout=180,
-		)
+		result = run_burst_worker(self.queue.name)
 		self.assertEqual(result.returncode, 0, result.stderr[-3000:])
-		frappe.db.rollback()  # a fresh snapshot: see what the worker wrote
 		return result.stdout + result.stderr
 
 	def wait_enqueued(self):

@@ -232,6 +232,8 @@ function one_shot_line(r) {
 				]),
 				"red",
 			];
+		case "Skipped":
+			return [__("Did not run: it reached a worker too late (see its Task Log).") + log, "orange"];
 		case "Success":
 			return [__("Ran once: Success.") + log, "green"];
 		case "Failed":

@@ -18,7 +18,7 @@ from btu.btu_api.daemon_link import notify_after_commit
 from btu.btu_core.callables import CallableError, check_arguments
 from btu.btu_core.naming import name_not_in_logs
 from btu.btu_core.runnables import resolve_task_function
-from btu.btu_core.text import TextDocument, throw_text
+from btu.btu_core.text import TextDocument, as_html_text, throw_text
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 from btu.contracts.runs import ONCE, RunAtError, describe_once, normalize_overlap, wall_time_to_timestamp
 from btu.contracts.schedule_rules import (
@@ -164,8 +164,30 @@ class BTUTaskSchedule(TextDocument):
 					indicator="orange",
 				)
 
+	def warn_when_no_worker_listens(self) -> None:
+		"""An enabled schedule whose queue no worker serves: its runs would wait, then be skipped."""
+		from btu.btu_api import status
+
+		if not cint(self.enabled):
+			return
+		queue = self.queue_name or "default"
+		try:
+			count = status.workers_listening(queue)
+		except Exception:  # noqa: BLE001 - Redis away: the status page says so; the save goes on
+			return
+		if count == 0:
+			frappe.msgprint(
+				_(
+					"No worker listens on queue {0}: this schedule's runs will wait in it, and a run that "
+					"waits longer than its start deadline is skipped. Start one with: bench worker --queue {0}"
+				).format(as_html_text(queue)),
+				title=_("No Worker for This Queue"),
+				indicator="orange",
+			)
+
 	def on_update(self) -> None:
 		self.warn_when_emails_cannot_go_out()
+		self.warn_when_no_worker_listens()
 		notify_after_commit("create" if cint(self.enabled) else "cancel", self.name)
 
 	def on_trash(self) -> None:

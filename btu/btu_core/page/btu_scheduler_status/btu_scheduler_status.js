@@ -121,15 +121,28 @@ class BTUSchedulerStatus {
 			r.once ? `<span class="indicator-pill blue">${__("once")}</span>` : `<code>${btu.escape(r.cron_string || "")}</code>`,
 			`${r.fire_time_schedule_zone} <span class="text-muted">${btu.escape(r.time_zone)}</span>`,
 			r.fire_time_user_zone,
+			this.upcoming_state(r.state),
 		]);
 		return this.card(
 			__("Upcoming runs"),
 			this.table(
-				[__("Schedule"), __("Task"), __("Rule"), __("Schedule time"), __("Your time ({0})", [btu.escape(s.user_time_zone)])],
+				[__("Schedule"), __("Task"), __("Rule"), __("Schedule time"), __("Your time ({0})", [btu.escape(s.user_time_zone)]), __("State")],
 				rows,
 				__("No runs planned in Redis for this site.")
 			)
 		);
+	}
+
+	// The time's rule is the schedule's current one (confirmed), an older one the daemon has not
+	// replaced yet (unconfirmed), or the time has passed without a run (overdue: is the daemon up?).
+	upcoming_state(state) {
+		const labels = {
+			confirmed: [__("Confirmed"), "green", __("Planned by the schedule's current rule.")],
+			unconfirmed: [__("Not confirmed"), "orange", __("Planned by a rule the schedule no longer has: the daemon has not read the change yet.")],
+			overdue: [__("Overdue"), "red", __("This time has passed and the daemon has not enqueued it: is the daemon running?")],
+		};
+		const [label, color, title] = labels[state] || [__("Unknown"), "gray", ""];
+		return `<span class="indicator-pill ${color}" title="${btu.escape(title)}">${label}</span>`;
 	}
 
 	queues_card(s) {

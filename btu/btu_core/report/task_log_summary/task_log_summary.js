@@ -38,7 +38,7 @@ frappe.query_reports["Task Log Summary"] = {
 		if (column.fieldtype === "Data" && value != null) value = btu.escape(value);
 		value = default_formatter(value, row, column, data);
 		if (column.fieldname === "last_status" && data && data.last_status) {
-			const color = { Success: "green", Failed: "red", Timeout: "orange", "In-Progress": "blue" }[data.last_status];
+			const color = btu.STATUS_COLORS[data.last_status];
 			value = `<span class="indicator-pill ${color || "gray"}">${value}</span>`;
 		}
 		return value;
