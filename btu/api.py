@@ -157,8 +157,8 @@ def run_function(
 @frappe.whitelist()
 def run_status(run_id: str) -> dict[str, Any]:
 	"""Where a run is: ``state`` is waiting (saved, not planned by the daemon yet), pending (planned:
-	the daemon holds its fire time), enqueued (in RQ), running, Success / Failed / Timeout (its
-	Task Log), cancelled, missed (its time passed more than misfire_grace before it could be
+	the daemon holds its fire time), enqueued (in RQ), running, Success / Failed / Timeout / Skipped
+	(its Task Log; Skipped: it reached a worker after its start deadline), cancelled, missed (its time passed more than misfire_grace before it could be
 	enqueued) or unknown; ``log`` is its Task Log once there is one, ``fire_time`` when it runs."""
 	logs = frappe.get_all(
 		"BTU Task Log",

@@ -89,3 +89,18 @@ def ensure_configuration() -> None:
 	}
 	if missing:
 		frappe.db.set_single_value("BTU Configuration", missing)
+	ensure_start_deadline()
+
+
+DEFAULT_START_DEADLINE = 3600  # seconds: the daemon's default misfire_grace
+
+
+def ensure_start_deadline() -> None:
+	"""Store the Default Start Deadline where none is stored yet. Unlike the settings above, 0 is a
+	choice here (no deadline), so only a missing row counts as unset: a Single's field that was
+	never saved reads as 0."""
+	stored = frappe.db.sql(
+		"SELECT 1 FROM `tabSingles` WHERE doctype = 'BTU Configuration' AND field = 'default_start_deadline'"
+	)
+	if not stored:
+		frappe.db.set_single_value("BTU Configuration", "default_start_deadline", DEFAULT_START_DEADLINE)
