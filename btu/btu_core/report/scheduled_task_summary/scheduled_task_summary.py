@@ -8,6 +8,7 @@ import frappe
 from frappe import _
 
 from btu.btu_api import status
+from btu.contracts import pending
 
 
 def execute(filters: dict | None = None):
@@ -66,25 +67,37 @@ def get_data(filters: frappe._dict) -> tuple[list[dict[str, Any]], str | None]:
 			"schedule_description",
 			"cron_timezone",
 			"queue_name",
+			"minute",
+			"hour",
+			"day_of_week",
+			"day_of_month",
+			"month",
+			"run_at",
 		],
 		order_by="task asc, name asc",
 	)
 	default_zone = status.configuration_time_zone()
 	message = None
 	try:
-		next_runs = status.all_next_runs()
+		held = pending.read_pending(
+			status.redis_conn(), status.keys(), frappe.local.site, [row.schedule for row in schedules]
+		)
 		errors = status.schedule_errors()
 	except Exception as exc:  # noqa: BLE001 - Redis down: show the rest
-		next_runs, errors = {}, {}
+		held, errors = {}, {}
 		message = _("Next runs are unavailable: cannot read the scheduler's Redis ({0}).").format(exc)
 	for row in schedules:
 		row.time_zone = row.cron_timezone or f"{default_zone} ({_('default')})"
-		zone = row.cron_timezone or default_zone
-		if row.schedule in next_runs:
-			row.next_run = status.wall_time(next_runs[row.schedule], zone)
-		row.scheduler_note = errors.get(row.schedule) or (
-			_("not planned") if row.enabled and message is None and row.schedule not in next_runs else ""
+		planned = held.get(row.schedule)
+		state = pending.confirmation(
+			planned, status.current_timing({**row, "name": row.schedule}, default_zone)
 		)
+		if planned is not None and planned.fire_time is not None:
+			# Shown in the zone that produced it, with what it is worth (btu.contracts.pending).
+			row.next_run = status.wall_time(
+				planned.fire_time, planned.zone or row.cron_timezone or default_zone
+			)
+		row.scheduler_note = errors.get(row.schedule) or _state_note(row, planned, state, message)
 		last = frappe.get_all(
 			"BTU Task Log",
 			filters={"schedule": row.schedule},
@@ -98,3 +111,16 @@ def get_data(filters: frappe._dict) -> tuple[list[dict[str, Any]], str | None]:
 			"BTU Email Recipient", {"parent": row.schedule, "parenttype": "BTU Task Schedule"}
 		)
 	return schedules, message
+
+
+def _state_note(row: Any, planned: Any, state: str, message: str | None) -> str:
+	"""What the Scheduler column says of a schedule the daemon did not refuse."""
+	if message is not None:
+		return ""
+	if state == pending.NOT_PLANNED:
+		return _("not planned") if row.enabled else ""
+	if state == pending.UNCONFIRMED:
+		return _("not confirmed: planned by the previous rule {0} ({1})").format(planned.rule, planned.zone)
+	if state == pending.OVERDUE:
+		return _("overdue: the daemon has not enqueued it")
+	return ""
