@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import socket
 import time
@@ -161,3 +162,47 @@ def test_check_config_warns_only_about_files_holding_secrets(bench):
 	with open(common, encoding="utf-8") as handle:
 		if not secrets_in(json.load(handle)):
 			assert common not in warned
+
+
+def test_a_site_created_while_the_daemon_runs_is_served_without_a_restart(bench, bench_processes):
+	"""`bench new-site X --install-app btu` while the daemon runs: BTU's install tells the daemon, X's
+	run is enqueued and executed by the bench's worker with no restart (same pid); `bench drop-site`
+	then stops X (gone from `status` after a refresh) while the daemon keeps running."""
+	user, password = os.environ.get("BTU_DB_ROOT_USER"), os.environ.get("BTU_DB_ROOT_PASSWORD")
+	if not user or not password:
+		pytest.skip("set BTU_DB_ROOT_USER and BTU_DB_ROOT_PASSWORD (a MariaDB admin, for bench new-site)")
+	daemon = bench_processes.daemon
+	before = daemon.ping()
+	assert before.ok, before.message
+	site = f"btunew{uuid.uuid4().hex[:6]}.localhost"
+	root = ["--db-root-username", user, "--db-root-password", password]
+	try:
+		bench.bench("new-site", site, *root, "--admin-password", "admin", "--install-app", "btu", timeout=900)
+		run_id = bench.execute(
+			"btu.api.run_function",
+			site=site,
+			function_path=f"{SAMPLES}.hello",
+			arguments={"name": "new site"},
+		)
+
+		def logged() -> list:
+			found = bench.execute(
+				"frappe.get_all",
+				site=site,
+				doctype="BTU Task Log",
+				filters={"schedule": run_id},
+				fields=["success_fail", "stdout"],
+			)
+			return found if isinstance(found, list) and found else []
+
+		log = wait_for(logged, 180, 3.0, what=f"the run on {site}")[0]
+		assert log["success_fail"] == "Success" and "Hello, new site!" in log["stdout"], log
+		after = daemon.ping()
+		assert after.ok and after.data["pid"] == before.data["pid"]  # served without a restart
+	finally:
+		bench.bench("drop-site", site, *root, "--force", "--no-backup", check=False, timeout=600)
+	bench.bench("btu-scheduler", "refresh", check=False)
+	wait_for(
+		lambda: site not in bench.bench("btu-scheduler", "status").stdout, 60, 3.0, what=f"{site} dropped"
+	)
+	assert daemon.ping().data["pid"] == before.data["pid"]
