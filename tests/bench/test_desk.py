@@ -261,3 +261,58 @@ def test_10_a_save_while_the_daemon_is_stopped_shows_why_and_is_picked_up_later(
 	desk.goto(f"/app/btu-task-schedule/{STORY['hourly']}")
 	wait_for(lambda: any("Next run" in t for t in headline_texts(desk)), 20, what="the headline")
 	desk.shot("picked-up-after-restart")
+
+
+def test_11_a_rule_changed_while_the_daemon_is_stopped_is_shown_as_not_confirmed(desk, api, bench_processes):
+	"""Issue 21 item 9: the form and the status page pair a time with the rule that produced it."""
+	daemon = bench_processes.daemon
+	if not daemon.restartable:
+		pytest.skip("the daemon runs under `bench start` (honcho): stopping it would stop the whole bench")
+	doc = api.get_doc("BTU Task Schedule", STORY["hourly"])
+	old_rule, minute = doc["cron_string"], (int(doc["minute"]) + 7) % 60
+	daemon.stop()
+	try:
+		desk.open_form("btu-task-schedule", STORY["hourly"])
+		desk.type_into("minute", str(minute))
+		desk.save()
+		desk.close_dialogs()  # "daemon unreachable" (test_10)
+		desk.goto(f"/app/btu-task-schedule/{STORY['hourly']}")
+		line = wait_for(
+			lambda: [t for t in headline_texts(desk) if "Not confirmed by the scheduler" in t],
+			20,
+			what="the unconfirmed next run",
+		)[0]
+		assert old_rule in line and f"{minute} * * * *" not in line, line
+		desk.shot("next-run-not-confirmed")
+		desk.goto("/app/btu-scheduler-status")
+		row = desk.page.locator(f"tr:has(a:text-is('{STORY['hourly']}'))").first
+		row.wait_for()
+		assert "Not confirmed" in row.inner_text() and old_rule in row.inner_text(), row.inner_text()
+		desk.shot("status-upcoming-not-confirmed")
+	finally:
+		daemon.start()
+	desk.goto(f"/app/btu-task-schedule/{STORY['hourly']}")
+	wait_for(
+		lambda: any(t.startswith("Next run:") for t in headline_texts(desk)), 60, 2.0, what="confirmed again"
+	)
+
+
+def test_12_a_queue_no_worker_listens_on_is_warned_about_on_save(desk, api):
+	"""Issue 21 item 2: runs would pile up in it; the save says so and how to start a worker."""
+	queue = f"btu-noworker-{TOKEN}"
+	api.insert({"doctype": "BTU Queue", "name": queue, "__newname": queue})
+	try:
+		desk.open_form("btu-task-schedule", STORY["hourly"])
+		desk.type_into("queue_name", queue)
+		desk.save()
+		dialog = desk.dialog()
+		assert "No Worker for This Queue" in dialog.locator(".modal-title").inner_text()
+		text = dialog.locator(".modal-body").inner_text()
+		assert f"bench worker --queue {queue}" in text and "start deadline" in text, text
+		desk.shot("no-worker-warning")
+		desk.close_dialogs()
+		desk.type_into("queue_name", "default")
+		desk.save()
+		assert not desk.page.locator(".modal.show:has-text('No Worker for This Queue')").count()
+	finally:
+		api.delete("BTU Queue", queue)
