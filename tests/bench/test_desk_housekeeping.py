@@ -200,7 +200,7 @@ def crashing_task(desk, api, label: str) -> tuple[str, str]:
 	return task, marker
 
 
-def test_05_a_dead_work_horse_is_listed_opened_and_requeued(desk, api, bench_config, site2_api):
+def test_05_a_dead_work_horse_is_listed_opened_and_requeued(desk, api, bench, bench_config, site2_api):
 	task, marker = crashing_task(desk, api, "requeue")
 	try:
 		desk.goto("/app/btu-failed-jobs")
@@ -208,6 +208,20 @@ def test_05_a_dead_work_horse_is_listed_opened_and_requeued(desk, api, bench_con
 		row.wait_for()
 		assert "Work-horse terminated unexpectedly" in row.inner_text()
 		desk.shot("failed-jobs-page")
+		# Issue 21 item 3: the death leaves a Failed Task Log (Frappe's scheduler runs the sweep every
+		# minute; a development site has its scheduler off, so the sweep is run here as it would run).
+		if "disabled" in bench.bench("scheduler", "status", site=bench_config.site, check=False).stdout:
+			bench.execute("btu.btu_core.dead_work_horses.record_dead_work_horses")
+		dead = wait_for(
+			lambda: [r for r in logs(api, task=task) if r["success_fail"] == "Failed"],
+			120,
+			2.0,
+			what="a Failed log",
+		)[0]
+		message = api.get_doc("BTU Task Log", dead["name"])["result_message"]
+		assert "The work horse running this task died" in message and "Work-horse terminated" in message, (
+			message
+		)
 		if site2_api is not None:  # the other site's page does not show this site's job
 			answer = site2_api.call("btu.btu_api.failed_jobs.list_failed_jobs")
 			assert answer["site"] == bench_config.site2, answer.get("site")
