@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 
 import frappe
 
@@ -113,7 +114,7 @@ class TestBTUTaskSchedule(BTUTestCase):
 
 		schedule = make_schedule(self.task.name)
 		frappe.db.commit()
-		outcome = run_scheduled_task(self.task.name, schedule.name, 1_700_000_000)
+		outcome = run_scheduled_task(self.task.name, schedule.name, int(time.time()))
 		self.assertEqual(outcome["status"], "Success", outcome)
 		frappe.delete_doc("BTU Task Schedule", schedule.name)  # as Desk does: no force
 		frappe.db.commit()
@@ -127,7 +128,7 @@ class TestBTUTaskSchedule(BTUTestCase):
 
 		old = make_schedule(self.task.name)
 		frappe.db.commit()
-		run_scheduled_task(self.task.name, old.name, 1_700_000_000)
+		run_scheduled_task(self.task.name, old.name, int(time.time()))
 		frappe.delete_doc("BTU Task Schedule", old.name)
 		frappe.db.commit()
 		new = make_schedule(self.task.name)
@@ -139,7 +140,7 @@ class TestBTUTaskSchedule(BTUTestCase):
 
 		schedule = make_schedule(self.task.name)
 		frappe.db.commit()
-		log = run_scheduled_task(self.task.name, schedule.name, 1_700_000_000)["log"]
+		log = run_scheduled_task(self.task.name, schedule.name, int(time.time()))["log"]
 		task = frappe.get_doc("BTU Task", self.task.name)
 		task.cancel()
 		frappe.delete_doc("BTU Task Schedule", schedule.name)

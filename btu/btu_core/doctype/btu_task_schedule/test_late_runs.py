@@ -34,7 +34,7 @@ class TestLateRuns(DaemonTestCase):
 
 	def pile_up(self, **schedule_fields) -> tuple[str, set[str]]:
 		"""A schedule every 2 s, saved (the daemon is told), and at least BACKLOG of its runs waiting."""
-		task = make_task("hello", arguments='{"name": "late"}')
+		task = make_task("btu.btu_core.sample_tasks.hello", arguments='{"name": "late"}')
 		schedule = make_schedule(
 			task.name, cron_string=EVERY_2_SECONDS, cron_timezone="UTC", **schedule_fields
 		)
