@@ -31,6 +31,7 @@ before_uninstall = "btu.install.before_uninstall"
 # Every minute: runs whose work horse died get their Failed Task Log, emails and retries.
 scheduler_events = {
 	"hourly": ["btu.btu_core.task_runner.expire_stale_in_progress_logs"],
+	"daily": ["btu.btu_core.one_shot_cleanup.delete_finished_one_shots"],
 	"cron": {"* * * * *": ["btu.btu_core.dead_work_horses.record_dead_work_horses"]},
 }
 

@@ -89,18 +89,25 @@ def ensure_configuration() -> None:
 	}
 	if missing:
 		frappe.db.set_single_value("BTU Configuration", missing)
-	ensure_start_deadline()
+	ensure_numeric_defaults()
 
 
-DEFAULT_START_DEADLINE = 3600  # seconds: the daemon's default misfire_grace
+# Settings where 0 is a choice (none / keep all), so only a missing row counts as unset: a Single's
+# field that was never saved reads as 0.
+NUMERIC_DEFAULTS = {
+	"default_start_deadline": 3600,  # seconds: the daemon's default misfire_grace
+	"keep_finished_one_shots_days": 30,
+}
 
 
-def ensure_start_deadline() -> None:
-	"""Store the Default Start Deadline where none is stored yet. Unlike the settings above, 0 is a
-	choice here (no deadline), so only a missing row counts as unset: a Single's field that was
-	never saved reads as 0."""
-	stored = frappe.db.sql(
-		"SELECT 1 FROM `tabSingles` WHERE doctype = 'BTU Configuration' AND field = 'default_start_deadline'"
+def ensure_numeric_defaults() -> None:
+	"""Store each of NUMERIC_DEFAULTS where no value is stored yet (a value set is kept)."""
+	stored = set(
+		frappe.db.sql_list(
+			"SELECT field FROM `tabSingles` WHERE doctype = 'BTU Configuration' AND field IN %(fields)s",
+			{"fields": tuple(NUMERIC_DEFAULTS)},
+		)
 	)
-	if not stored:
-		frappe.db.set_single_value("BTU Configuration", "default_start_deadline", DEFAULT_START_DEADLINE)
+	missing = {field: value for field, value in NUMERIC_DEFAULTS.items() if field not in stored}
+	if missing:
+		frappe.db.set_single_value("BTU Configuration", missing)

@@ -189,3 +189,29 @@ def time_zones() -> list[str]:
 
 def _blank_to_none(value: Any) -> Any:
 	return None if value in (None, "") else value
+
+
+@frappe.whitelist()
+def task_overview(task: str) -> dict[str, Any]:
+	"""A task's runs at a glance: its next run by its enabled schedules' rules, and its last run."""
+	require_doc_permission("BTU Task", task, "read")
+	upcoming = frappe.get_all(
+		"BTU Task Schedule",
+		filters={"task": task, "enabled": 1, "next_run": ("is", "set")},
+		fields=["name", "next_run"],
+		order_by="next_run asc",
+		limit_page_length=1,
+	)
+	last = frappe.get_all(
+		"BTU Task Log",
+		filters={"task": task},
+		fields=["name", "success_fail", "date_time_started", "execution_time"],
+		order_by="creation desc",
+		limit_page_length=1,
+	)
+	return {
+		"task": task,
+		"schedules": frappe.db.count("BTU Task Schedule", {"task": task, "enabled": 1}),
+		"next_run": upcoming[0] if upcoming else None,
+		"last_run": last[0] if last else None,
+	}

@@ -7,7 +7,7 @@ from typing import Any
 import frappe
 from frappe import _
 
-from btu.btu_core.text import throw_text
+from btu.btu_core.text import as_html_text, throw_text
 
 MANAGER_ROLE = "System Manager"
 
@@ -36,11 +36,12 @@ def require_doc_permission(doctype: str, name: str | None = None, ptype: str = "
 	if name and not frappe.db.exists(doctype, name):
 		throw_text(_("{0} {1} does not exist.").format(_(doctype), name), frappe.DoesNotExistError)
 	if not frappe.has_permission(doctype, ptype, doc=name):
-		frappe.throw(
-			_("You are not permitted to {0} {1} {2}.").format(_(ptype), _(doctype), name or ""),
-			frappe.PermissionError,
-			title=_("Not Permitted"),
+		message = (
+			_("You are not permitted to {0} {1} {2}.").format(_(ptype), _(doctype), as_html_text(name))
+			if name
+			else _("You are not permitted to {0} {1}.").format(_(ptype), _(doctype))
 		)
+		frappe.throw(message, frappe.PermissionError, title=_("Not Permitted"))
 
 
 BTU_DOCTYPES = frozenset(

@@ -28,7 +28,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
-from btu.btu_core import email_notify, late_runs, retries, steps
+from btu.btu_core import email_notify, late_runs, retries, run_summary, steps
 from btu.btu_core.callables import (
 	CallableError,
 	bind_task_class,
@@ -146,7 +146,7 @@ def _claim_one_shot(schedule_name: str) -> bool:
 	if not row or not cint(row[0][0]):
 		frappe.db.rollback()
 		return False
-	frappe.db.set_value("BTU Task Schedule", schedule_name, "enabled", 0)
+	frappe.db.set_value("BTU Task Schedule", schedule_name, {"enabled": 0, "last_status": IN_PROGRESS})
 	frappe.db.commit()
 	return True
 
@@ -410,6 +410,7 @@ class _RunRecord:
 			frappe.db.set_value(
 				"BTU Task", self.task.name, "last_runtime", self.started_at, update_modified=False
 			)
+			self._record_on_schedule(status)
 			frappe.db.commit()
 		except Exception:  # noqa: BLE001 - a bookkeeping failure is reported, never raised
 			_report(f"BTU: could not record the run of {self.task.name}")
@@ -445,6 +446,7 @@ class _RunRecord:
 		"""A run refused for coming too late: a Skipped Task Log saying why; no emails, no retry."""
 		try:
 			self.log = self._save_log(SKIPPED, 0.0, "", reason)
+			self._record_on_schedule(SKIPPED)
 			frappe.db.commit()
 		except Exception:  # noqa: BLE001 - bookkeeping failure is reported, never raised
 			_report(f"BTU: could not record the skipped run of {self.task.name}")
@@ -457,6 +459,18 @@ class _RunRecord:
 			component=self.component,
 			result_message=reason,
 			job_id=self.job_id,
+		)
+
+	def _record_on_schedule(self, status: str) -> None:
+		"""The schedule's list columns: this run as its last, and its next run by its rule."""
+		if self.schedule is None or not frappe.db.exists("BTU Task Schedule", self.schedule.name):
+			return
+		run_summary.record_run(
+			self.schedule,
+			self.schedule.time_zone(),
+			self.log.name if self.log is not None else None,
+			status,
+			self.started_at,
 		)
 
 	def attempt(self) -> int:

@@ -26,8 +26,29 @@ btu.TEXT_FIELDS = {
 	"BTU Configuration": ["email_subject_prefix", "path_to_btu_scheduler_uds"],
 };
 btu.text_formatter = (value) => btu.escape(value).replace(/\n/g, "<br>");
+// A Task Log keeps the name of a task or schedule that was deleted since: shown as text, not as a
+// link to nothing (btu.btu_core.task_deletion marks it).
+btu.DELETED_LINKS = { "BTU Task Log": { task: "task_deleted", schedule: "schedule_deleted" } };
+// Durations in seconds shown with the precision that fits: "3 ms", "1.25 s", "2m 5s".
+btu.DURATION_FIELDS = { "BTU Task Log": ["execution_time"], "BTU Task Log Step": ["duration"] };
+btu.format_run_time = (seconds) => {
+	if (seconds == null || seconds === "") return "";
+	seconds = Number(seconds);
+	if (seconds < 1) return __("{0} ms", [Math.max(0, Math.round(seconds * 1000))]);
+	if (seconds < 60) return __("{0} s", [seconds.toFixed(seconds < 10 ? 2 : 1)]);
+	return btu.format_duration(seconds);
+};
 btu.mark_text_field = (df) => {
-	if (df && (btu.TEXT_FIELDS[df.parent] || []).includes(df.fieldname)) df.formatter = btu.text_formatter;
+	if (!df) return;
+	if ((btu.DURATION_FIELDS[df.parent] || []).includes(df.fieldname)) df.formatter = (value) => btu.format_run_time(value);
+	if ((btu.TEXT_FIELDS[df.parent] || []).includes(df.fieldname)) df.formatter = btu.text_formatter;
+	const flag = (btu.DELETED_LINKS[df.parent] || {})[df.fieldname];
+	if (flag) {
+		df.formatter = (value, field, options, doc) =>
+			doc && doc[flag]
+				? `${btu.escape(value)} <span class="text-muted">(${__("deleted")})</span>`
+				: frappe.form.formatters.Link(value, field, options, doc);
+	}
 };
 (() => {
 	const add_field = frappe.meta.add_field;

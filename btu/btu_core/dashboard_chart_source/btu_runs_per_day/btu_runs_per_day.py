@@ -42,6 +42,14 @@ def _window(timespan: str | None, from_date: Any, to_date: Any) -> tuple[date, d
 	return getdate(add_days(end, -(SPANS.get(timespan or "", 30) - 1))), end
 
 
+def _label(day: date, interval: str, spans_years: bool) -> str:
+	"""Short axis labels (a month of daily ISO dates overlapped): "12-06", or "2026-12" by month;
+	the year is kept when the chart spans two years."""
+	if interval == "Monthly":
+		return day.strftime("%Y-%m")
+	return day.strftime("%Y-%m-%d" if spans_years else "%m-%d")
+
+
 def runs_per_period(
 	start: date, end: date, interval: str = "Daily", filters: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -73,9 +81,9 @@ def runs_per_period(
 		counts[1] += int(row.failures or 0)
 	keys = sorted(buckets)
 	return {
-		"labels": [
-			key.strftime("%Y-%m-%d") if interval != "Monthly" else key.strftime("%Y-%m") for key in keys
-		],
+		"labels": [_label(key, interval, spans_years=keys[0].year != keys[-1].year) for key in keys]
+		if keys
+		else [],
 		"datasets": [
 			{"name": _("Runs"), "values": [buckets[key][0] for key in keys]},
 			{"name": _("Failures"), "values": [buckets[key][1] for key in keys]},

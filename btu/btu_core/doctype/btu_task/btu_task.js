@@ -28,14 +28,54 @@ frappe.ui.form.on("BTU Task", {
 			() => frappe.set_route("List", "BTU Task Log", { task: frm.doc.name }),
 			__("View")
 		);
+		frm.add_custom_button(__("Failed Jobs"), () => frappe.set_route("btu-failed-jobs"), __("View"));
+		if (frappe.model.can_delete("BTU Task")) {
+			frm.page.add_menu_item(__("Delete with its schedules"), () => delete_with_schedules(frm));
+		}
 		if (frm.doc.docstatus === 0) {
 			frm.dashboard.set_headline(
 				__("Submit this task to schedule it. Drafts can already be run with the Run buttons."),
 				"blue"
 			);
+		} else {
+			show_overview(frm);
 		}
 	},
 });
+
+// Next run (by its enabled schedules' rules) and last run, in one headline.
+function show_overview(frm) {
+	const asked = (frm.__btu_overview = (frm.__btu_overview || 0) + 1);
+	frappe.xcall(btu.api + "task_overview", { task: frm.doc.name }).then((o) => {
+		if (asked !== frm.__btu_overview || o.task !== frm.doc.name) return;
+		const parts = [];
+		if (o.next_run) {
+			parts.push(__("Next run: {0} ({1})", [frappe.datetime.str_to_user(o.next_run.next_run), btu.escape(o.next_run.name)]));
+		} else {
+			parts.push(o.schedules ? __("No next run planned by its schedules.") : __("No enabled schedule."));
+		}
+		let color = "blue";
+		if (o.last_run) {
+			const l = o.last_run;
+			const link = `<a href="/app/btu-task-log/${encodeURIComponent(l.name)}">${btu.escape(l.name)}</a>`;
+			parts.push(__("Last run: {0}, {1} in {2} ({3})", [frappe.datetime.str_to_user(l.date_time_started), __(l.success_fail), btu.format_run_time(l.execution_time), link]));
+			color = { Success: "green", Failed: "red", Timeout: "red", Skipped: "orange" }[l.success_fail] || "blue";
+		}
+		frm.dashboard.clear_headline();
+		frm.dashboard.set_headline(parts.join(" &middot; "), color);
+	});
+}
+
+function delete_with_schedules(frm) {
+	frappe.confirm(
+		__("Delete task {0} with all its schedules (one-shot runs included)? Its Task Logs stay.", [btu.escape(frm.doc.name)]),
+		() =>
+			frappe.xcall("btu.btu_core.task_deletion.delete_task_with_schedules", { task: frm.doc.name }).then((r) => {
+				frappe.show_alert({ message: __("Task {0} and {1} schedule(s) deleted.", [btu.escape(r.task), r.schedules_deleted]), indicator: "green" });
+				frappe.set_route("List", "BTU Task");
+			})
+	);
+}
 
 function run_saved(frm, action) {
 	if (frm.is_dirty()) {

@@ -7,6 +7,7 @@ from frappe import _
 from frappe.utils import cint
 
 from btu.btu_api.daemon_link import notify_after_commit
+from btu.btu_core import task_deletion
 from btu.btu_core.callables import (
 	BTUAwareFunction,
 	CallableError,
@@ -107,6 +108,9 @@ class BTUTask(TextDocument):
 			"BTU Task Schedule", filters={"task": self.name, "enabled": 1}, pluck="name"
 		):
 			notify_after_commit("create", name)
+
+	def on_trash(self) -> None:
+		task_deletion.before_task_deleted(self.name)
 
 	def move_schedules_from(self, old_task: str) -> None:
 		"""Schedules of the cancelled original follow its amendment."""

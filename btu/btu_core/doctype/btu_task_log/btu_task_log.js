@@ -13,10 +13,6 @@ frappe.ui.form.on("BTU Task Log", {
 				frappe.set_route("Form", "BTU Task Schedule", frm.doc.schedule)
 			);
 		}
-		if (["Failed", "Timeout"].includes(frm.doc.success_fail)) {
-			const button = frm.add_custom_button(__("Retry"), () => btu_retry_log(frm));
-			button.addClass("btn-primary btu-retry");
-		}
 		btu_show_attempts(frm);
 	},
 });
@@ -47,6 +43,11 @@ function btu_show_attempts(frm) {
 	if (frm.is_new()) return;
 	btu.call("btu.btu_api.housekeeping.task_log_attempts", { log: frm.doc.name }, { type: "GET" }).then((r) => {
 		if (frm.doc.name !== cur_frm.doc.name) return; // another log opened meanwhile
+		// Retry only a failed run not retried yet (a log is retried once; its retry says what became of it).
+		if (["Failed", "Timeout"].includes(frm.doc.success_fail) && !r.retry && !frm.custom_buttons[__("Retry")]) {
+			const button = frm.add_custom_button(__("Retry"), () => btu_retry_log(frm));
+			button.addClass("btn-primary btu-retry");
+		}
 		const parts = [];
 		const attempt = frm.doc.attempt || 1;
 		if (r.max_attempts > 1 || attempt > 1) {

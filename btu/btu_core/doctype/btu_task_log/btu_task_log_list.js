@@ -1,6 +1,6 @@
 // BTU Task Log list: Success / Failed / Timeout / In-Progress / Skipped, attempts, and Delete by date range.
 frappe.listview_settings["BTU Task Log"] = {
-	add_fields: ["success_fail", "attempt", "retry_of"],
+	add_fields: ["success_fail", "attempt", "retry_of", "task", "task_deleted", "schedule_deleted"],
 	hide_name_column: false,
 	get_indicator(doc) {
 		const color = btu.STATUS_COLORS[doc.success_fail];
@@ -32,10 +32,10 @@ function btu_delete_logs_dialog(listview) {
 		primary_action(values) {
 			count(values).then((n) => {
 				if (!n) return;
-				frappe.confirm(__("Delete {0} Task Logs for good?", [n]), () =>
+				frappe.confirm(n === 1 ? __("Delete 1 Task Log for good?") : __("Delete {0} Task Logs for good?", [n]), () =>
 					btu.call("btu.btu_api.housekeeping.delete_task_logs", values, { freeze: true }).then((r) => {
 						dialog.hide();
-						frappe.show_alert({ message: __("Deleted {0} Task Logs.", [r.deleted]), indicator: "green" }, 7);
+						frappe.show_alert({ message: r.deleted === 1 ? __("Deleted 1 Task Log.") : __("Deleted {0} Task Logs.", [r.deleted]), indicator: "green" }, 7);
 						listview.refresh();
 					})
 				);
@@ -49,7 +49,13 @@ function btu_delete_logs_dialog(listview) {
 			show(
 				`<p class="btu-delete-count ${n ? "text-danger" : "text-muted"}">${
 					n
-						? __("{0} Task Logs started from {1} to {2} will be deleted, with their steps. In-Progress logs are kept.", [
+						? n === 1
+							? __("1 Task Log started from {1} to {2} will be deleted, with its steps. In-Progress logs are kept.", [
+								n,
+								frappe.datetime.str_to_user(values.from_date),
+								frappe.datetime.str_to_user(values.to_date),
+						  ])
+							: __("{0} Task Logs started from {1} to {2} will be deleted, with their steps. In-Progress logs are kept.", [
 								n,
 								frappe.datetime.str_to_user(values.from_date),
 								frappe.datetime.str_to_user(values.to_date),

@@ -368,10 +368,12 @@ class TestTaskRunner(BTUTestCase):
 			log = self.log_of(execute_task(which.name)).name
 			frappe.db.set_value("BTU Task Log", log, "date_time_started", started, update_modified=False)
 		daily = runs_per_period(date(2001, 3, 4), date(2001, 3, 7))
-		self.assertEqual(daily["labels"], ["2001-03-04", "2001-03-05", "2001-03-06", "2001-03-07"])
+		self.assertEqual(daily["labels"], ["03-04", "03-05", "03-06", "03-07"])  # short: no overlap
 		self.assertEqual([d["values"] for d in daily["datasets"]], [[0, 2, 0, 1], [0, 1, 0, 1]])
 		weekly = runs_per_period(date(2001, 3, 5), date(2001, 3, 18), "Weekly")
-		self.assertEqual(weekly["labels"], ["2001-03-05", "2001-03-12"])  # Mondays
+		self.assertEqual(weekly["labels"], ["03-05", "03-12"])  # Mondays
+		across = runs_per_period(date(2001, 12, 30), date(2002, 1, 2))
+		self.assertEqual(across["labels"][0], "2001-12-30")  # two years: the year is shown
 		self.assertEqual([d["values"] for d in weekly["datasets"]], [[3, 1], [2, 0]])
 		only = runs_per_period(date(2001, 3, 1), date(2001, 3, 31), "Monthly", {"task": task.name})
 		self.assertEqual((only["labels"], only["datasets"][0]["values"]), (["2001-03"], [2]))

@@ -166,12 +166,14 @@ function show_daemon_state(frm) {
 		if (skipped.length) {
 			const last = skipped[0];
 			lines.push(
-				__("{0} recent fire times skipped; last: {1} {2}, {3}.", [
-					skipped.length,
-					last.fire_time_schedule_zone,
-					btu.escape(last.time_zone),
-					skip_reason(last),
-				]) + ` <a href="#" class="btu-show-skipped">${__("Show")}</a>`
+				(skipped.length === 1
+					? __("1 recent fire time skipped: {0} {1}, {2}.", [last.fire_time_schedule_zone, btu.escape(last.time_zone), skip_reason(last)])
+					: __("{0} recent fire times skipped; last: {1} {2}, {3}.", [
+							skipped.length,
+							last.fire_time_schedule_zone,
+							btu.escape(last.time_zone),
+							skip_reason(last),
+					  ])) + ` <a href="#" class="btu-show-skipped">${__("Show")}</a>`
 			);
 			worse("orange");
 		}
@@ -186,7 +188,10 @@ function show_daemon_state(frm) {
 
 function skip_reason(k) {
 	if (k.reason === "overlap") {
-		return __("the previous run was still {0} (job {1})", [btu.escape(k.previous_status), btu.escape(k.previous_job)]);
+		const job = btu.escape(k.previous_job);
+		if (k.previous_status === "started") return __("the previous run was still running (job {0})", [job]);
+		if (k.previous_status === "queued") return __("the previous run was still waiting in its queue (job {0})", [job]);
+		return __("the previous run had not finished (job {0}, {1})", [job, btu.escape(k.previous_status)]);
 	}
 	if (k.reason === "misfire") {
 		return __("{0} late, more than misfire_grace ({1})", [btu.format_duration(k.late_s), btu.format_duration(k.misfire_grace_s)]);
@@ -205,7 +210,7 @@ function show_skipped(skipped) {
 		title: __("Skipped fire times"),
 		wide: true,
 		message: `<table class="table table-condensed btu-skipped"><thead><tr><th>${__("Fire time")}</th><th>${__("Reason")}</th><th>${__("Detail")}</th></tr></thead><tbody>${rows}</tbody></table>
-			<p class="text-muted">${__("The newest {0} are kept; the daemon's log has every one (event=run_skipped_overlap, run_skipped_misfire).", [skipped.length])}</p>`,
+			<p class="text-muted">${__("BTU keeps the newest skipped fire times of a schedule (these {0}); the daemon's log has every one (event=run_skipped_overlap, run_skipped_misfire).", [skipped.length])}</p>`,
 	});
 }
 

@@ -15,6 +15,7 @@ from frappe import _
 from frappe.utils import cint, get_datetime
 
 from btu.btu_api.daemon_link import notify_after_commit
+from btu.btu_core import run_summary, task_deletion
 from btu.btu_core.callables import CallableError, check_arguments
 from btu.btu_core.naming import name_not_in_logs
 from btu.btu_core.runnables import resolve_task_function
@@ -49,6 +50,7 @@ class BTUTaskSchedule(TextDocument):
 		self.validate_argument_overrides(task)
 		self.queue_name = self.queue_name or task.queue_name or "default"
 		self.attempt = cint(self.attempt) or 1
+		self.next_run = run_summary.expected_next_run(self, self.time_zone())
 
 	def is_one_shot(self) -> bool:
 		return (self.run_frequency or "").strip() == ONCE
@@ -192,3 +194,4 @@ class BTUTaskSchedule(TextDocument):
 
 	def on_trash(self) -> None:
 		notify_after_commit("cancel", self.name)
+		task_deletion.after_schedule_deleted(self.name)

@@ -77,7 +77,8 @@ class BTUSchedulerStatus {
 		if (!rows.length) return `<p class="text-muted">${empty}</p>`;
 		const head = headers.map((h) => `<th>${h}</th>`).join("");
 		const body = rows.map((r) => `<tr>${r.map((c) => `<td>${c == null ? "" : c}</td>`).join("")}</tr>`).join("");
-		return `<table class="table table-condensed table-hover"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+		// Wrapped so that a wide table scrolls inside its card on a phone instead of widening the page.
+		return `<div class="btu-table-wrap"><table class="table table-condensed table-hover"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
 	}
 
 	daemon_card(s) {

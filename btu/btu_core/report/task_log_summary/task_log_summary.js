@@ -20,7 +20,8 @@ frappe.query_reports["Task Log Summary"] = {
 		if (!top.length) return null;
 		return {
 			data: {
-				labels: top.map((r) => r.task_desc_short || r.task),
+				// Task names on the axis (descriptions were cut to "Hel..."), descriptions in the tooltip.
+				labels: top.map((r) => r.task),
 				datasets: [
 					{ name: __("Success"), values: top.map((r) => r.success || 0) },
 					{ name: __("Failed"), values: top.map((r) => r.failed || 0) },
@@ -30,7 +31,12 @@ frappe.query_reports["Task Log Summary"] = {
 			type: "bar",
 			barOptions: { stacked: 1 },
 			colors: ["#29CD42", "#E24C4C", "#ECAD4B"],
-			tooltipOptions: { formatTooltipX: (label) => btu.escape(label) },
+			tooltipOptions: {
+				formatTooltipX: (label) => {
+					const row = top.find((r) => r.task === label);
+					return btu.escape(row && row.task_desc_short ? `${label}: ${row.task_desc_short}` : label);
+				},
+			},
 		};
 	},
 	formatter(value, row, column, data, default_formatter) {
