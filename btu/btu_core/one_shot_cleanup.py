@@ -18,20 +18,24 @@ def retention_days() -> int:
 	return cint(frappe.db.get_single_value("BTU Configuration", "keep_finished_one_shots_days"))
 
 
-def delete_finished_one_shots(days: int | None = None) -> int:
-	"""Delete the finished one-shots older than ``days`` (default: the setting); returns how many."""
+def delete_finished_one_shots(days: int | None = None, task: str | None = None) -> int:
+	"""Delete the finished one-shots older than ``days`` (default: the setting), of one ``task`` or
+	of all; returns how many."""
 	days = retention_days() if days is None else days
 	if days <= 0:
 		return 0
 	cutoff = add_days(now_datetime(), -days)
+	filters = {
+		"run_frequency": ONCE,
+		"enabled": 0,
+		"last_status": ("not in", ["In-Progress"]),  # a run still going keeps its one-shot
+		"modified": ("<", cutoff),
+	}
+	if task:
+		filters["task"] = task
 	names = frappe.get_all(
 		"BTU Task Schedule",
-		filters={
-			"run_frequency": ONCE,
-			"enabled": 0,
-			"last_status": ("not in", ["In-Progress"]),  # a run still going keeps its one-shot
-			"modified": ("<", cutoff),
-		},
+		filters=filters,
 		pluck="name",
 		limit_page_length=5000,
 	)
