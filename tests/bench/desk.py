@@ -115,9 +115,15 @@ class Desk:
 	def menu(self, label: str) -> None:
 		"""An item of the form's "..." menu (Delete, Duplicate, ...)."""
 		self.page.locator(".page-actions .menu-btn-group > button:visible").first.click()
-		self.page.locator(
+		items = self.page.locator(
 			f'.menu-btn-group .dropdown-menu:visible .dropdown-item:has-text("{label}")'
-		).first.click()
+		)
+		items.first.wait_for()
+		for item in items.all():  # the item named exactly so ("Delete", not "Delete with its schedules")
+			if item.inner_text().strip().splitlines()[0].strip() == label:
+				item.click()
+				return
+		raise AssertionError(f"no menu item {label!r} among {items.all_inner_texts()}")
 
 	def field(self, fieldname: str) -> Any:
 		return self.page.locator(f'.frappe-control[data-fieldname="{fieldname}"]:visible').first

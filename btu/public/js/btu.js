@@ -34,7 +34,8 @@ btu.DURATION_FIELDS = { "BTU Task Log": ["execution_time"], "BTU Task Log Step":
 btu.format_run_time = (seconds) => {
 	if (seconds == null || seconds === "") return "";
 	seconds = Number(seconds);
-	if (seconds < 1) return __("{0} ms", [Math.max(0, Math.round(seconds * 1000))]);
+	if (seconds < 0.0005) return __("< 1 ms"); // stored to the millisecond
+	if (seconds < 1) return __("{0} ms", [Math.round(seconds * 1000)]);
 	if (seconds < 60) return __("{0} s", [seconds.toFixed(seconds < 10 ? 2 : 1)]);
 	return btu.format_duration(seconds);
 };
@@ -42,6 +43,11 @@ btu.mark_text_field = (df) => {
 	if (!df) return;
 	if ((btu.DURATION_FIELDS[df.parent] || []).includes(df.fieldname)) df.formatter = (value) => btu.format_run_time(value);
 	if ((btu.TEXT_FIELDS[df.parent] || []).includes(df.fieldname)) df.formatter = btu.text_formatter;
+	if (df.parent === "BTU Task Schedule" && df.fieldname === "last_log") {
+		// A name kept as Data (a Link would stop Task Logs from being deleted): shown as a link.
+		df.formatter = (value) =>
+			value ? `<a href="/app/btu-task-log/${encodeURIComponent(value)}">${btu.escape(value)}</a>` : "";
+	}
 	const flag = (btu.DELETED_LINKS[df.parent] || {})[df.fieldname];
 	if (flag) {
 		df.formatter = (value, field, options, doc) =>

@@ -2,6 +2,15 @@
 frappe.listview_settings["BTU Task Log"] = {
 	add_fields: ["success_fail", "attempt", "retry_of", "task", "task_deleted", "schedule_deleted"],
 	hide_name_column: false,
+	formatters: {
+		// Frappe's list hands a 0 over as "": a fast run is "< 1 ms", a run still going has none yet.
+		execution_time(value, df, doc) {
+			return doc.success_fail === "In-Progress" ? "" : btu.format_run_time(value || 0);
+		},
+		schedule(value, df, doc) {
+			return doc.schedule_deleted ? `${btu.escape(value)} <span class="text-muted">(${__("deleted")})</span>` : btu.escape(value);
+		},
+	},
 	get_indicator(doc) {
 		const color = btu.STATUS_COLORS[doc.success_fail];
 		const label = __(doc.success_fail || "Unknown") + (doc.attempt > 1 ? ` (${__("attempt {0}", [doc.attempt])})` : "");
