@@ -8,15 +8,15 @@ what Redis alone must do to make a stored job visible: its status and ``enqueued
 Ahead of a fire time F (the ``Preparer`` thread, lease holder only), per chunk of up to 500 runs:
 
 * each job is built with rq (``Job.create``, status ``scheduled``, no ``enqueued_at``) and its mapping
-  handed to PREPARE_LUA, which writes it only if the schedule still holds F, its spec in Redis is the one the job
+  handed to ``prepare.lua``, which writes it only if the schedule still holds F, its spec in Redis is the one the job
   was built from (sha1), F has no marker and no live job has the id. ``btu:<site>:prepared`` records
   schedule -> ``"<job id> <builder fingerprint> <spec sha1>"``; the schedule's previous prepared job
   (another fire time, never made visible) is deleted then;
 * the visibility step of the chunk is packed, ready to send (``PreparedChunk.command``), and so is
   the move of its schedules on to their following fire times (``PreparedChunk.move_on``).
 
-At F (the scheduler thread, ``make_visible``): the packed VISIBLE_LUA commands of F are sent at once
-(pipelined), then the MOVE_ON_LUA ones. Each chunk, atomically: the lease holder (where it lives in the site's Redis), the site not
+At F (the scheduler thread, ``make_visible``): the packed ``visible.lua`` commands of F are sent at once
+(pipelined), then the ``move_on.lua`` ones. Each chunk, atomically: the lease holder (where it lives in the site's Redis), the site not
 paused, F within ``misfire_grace``; per run: the schedule still due at F, no marker, the previous run not
 queued or running (overlap policy Skip), the following fire time still ahead, its prepared job still
 there. The runs that pass get ``status=queued`` and ``enqueued_at`` (Redis's clock when the chunk writes),
@@ -27,7 +27,7 @@ that the last run of F is not kept waiting for them (they were an eighth of a st
 whose schedule still holds F is taken as run by every reader, and the ordinary path moves it on.
 
 A prepared job never becomes visible in an old form: the consumer's upsert (when the spec or timing
-changes) and remove delete it in the same script that changes the schedule (DROP_PREPARED_FN), and the
+changes) and remove delete it in the same script that changes the schedule (``drop_prepared.lua``), and the
 step finds its job gone and leaves the run to the ordinary path, which builds it from the new spec.
 Prepared jobs carry no TTL (making them visible would cost a PERSIST a run); the index bounds them to
 one per schedule and ``Preparer.sweep`` deletes those whose fire time is older than the grace.
@@ -53,10 +53,11 @@ from btu import __version__
 from btu.contracts.redis_keys import RedisKeys
 from btu.contracts.runs import OVERLAP_SKIP
 
+from . import lua_scripts
 from .backoff import Backoff
 from .jobs import job_id_for
 from .logutil import log_event, utc_iso
-from .redis_store import DROP_LUA, DROP_PREPARED_FN, JOB_PREFIX, MARKERS_FN
+from .redis_store import DROP_LUA, JOB_PREFIX
 from .specs import ScheduleSpec
 
 log = logging.getLogger("btu.prepared")
@@ -79,233 +80,16 @@ REASONS = {
 	TOO_LATE: "more than misfire_grace late",
 }
 
-# scores_of(key, names, n): the scores of names in a sorted set (ZMSCORE; one ZSCORE each before 6.2).
-SCORES_FN = """
-local function scores_of(key, names, n)
-  local scores = redis.pcall('ZMSCORE', key, unpack(names))
-  if type(scores) == 'table' and not scores.err then return scores end
-  scores = {}
-  for i = 1, n do scores[i] = redis.call('ZSCORE', key, names[i]) end
-  return scores
-end
-"""
-
-# Stores the jobs of a chunk: checks each run and writes its job hash (rq's own mapping, built by the
-# client) or refuses it. KEYS: [1] specs, [2] next_runs, [3] prepared index, [4] markers hash of the
-# fire time. ARGV: [1] job key prefix, [2] fire time, then per run: name, spec sha1, job id, index
-# entry, the number k of the job's fields, then k field/value pairs. Returns one code per run: 0
-# stored, 1 not due at the fire time, 2 already ran (marker), 3 spec changed since the job was built,
-# 4 a live job has this id.
-PREPARE_LUA = (
-	DROP_PREPARED_FN
-	+ SCORES_FN
-	+ """
-local prefix, fire = ARGV[1], ARGV[2]
-local names, starts, n = {}, {}, 0
-local a, last = 3, #ARGV
-while a <= last do
-  n = n + 1
-  names[n], starts[n] = ARGV[a], a
-  a = a + 5 + 2 * tonumber(ARGV[a + 4])
-end
-local scores = scores_of(KEYS[2], names, n)
-local marks = redis.call('HMGET', KEYS[4], unpack(names))
-local specs = redis.call('HMGET', KEYS[1], unpack(names))
-local olds = redis.call('HMGET', KEYS[3], unpack(names))
-local codes, entries, nentries = {}, {}, 0
-for k = 1, n do
-  local s = starts[k]
-  local name, sha, jid = names[k], ARGV[s + 1], ARGV[s + 2]
-  local code = 0
-  local score = scores[k]
-  if not score or (score ~= fire and tonumber(score) ~= tonumber(fire)) then code = 1
-  elseif marks[k] then code = 2
-  elseif not specs[k] or redis.sha1hex(specs[k]) ~= sha then code = 3
-  else
-    local key = prefix .. jid
-    local status = redis.call('HGET', key, 'status')
-    if status and status ~= 'scheduled' then code = 4
-    else
-      local old = olds[k]
-      if old and string.match(old, '^(%S+)') ~= jid then drop_prepared(KEYS[3], prefix, name) end
-      if status then redis.call('DEL', key) end  -- an earlier preparation of this run: replaced whole
-      redis.call('HSET', key, unpack(ARGV, s + 5, s + 4 + 2 * tonumber(ARGV[s + 4])))
-      entries[nentries + 1], entries[nentries + 2], nentries = name, ARGV[s + 3], nentries + 2
-    end
-  end
-  codes[k] = code
-end
-if nentries > 0 then redis.call('HSET', KEYS[3], unpack(entries)) end
-return codes
-"""
-)
-
-# Unix seconds and microseconds -> RQ's timestamp format ('%Y-%m-%dT%H:%M:%S.%fZ'), Redis's Lua has no
-# os.date (days to civil date: H. Hinnant's algorithm).
-ISO_FN = """
-local function rq_time(sec, usec)
-  local days = math.floor(sec / 86400)
-  local rem = sec - days * 86400
-  local h = math.floor(rem / 3600)
-  rem = rem - h * 3600
-  local mi = math.floor(rem / 60)
-  local s = rem - mi * 60
-  local z = days + 719468
-  local era = math.floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-  local mp = math.floor((5 * doy + 2) / 153)
-  local d = doy - math.floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400
-  if m <= 2 then y = y + 1 end
-  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', y, m, d, h, mi, s, usec)
-end
-"""
-
-# One chunk of prepared runs of one site and fire time made visible, atomically (their schedules are
-# moved on by MOVE_ON_LUA, sent right behind: see its comment).
-# KEYS: [1] next_runs, [2] markers hash of the fire time, [3] runs-per-minute hash, [4] lease, [5]
-#   last_jobs, [6] rq:queues, then the queue keys the runs use. Every key is a real name (never ''):
-#   a Redis ACL user limited to BTU's and RQ's key patterns refuses a script that declares any other.
-# ARGV: [1] fire time, [2] lease holder id ('' when the lease lives in another Redis: not checked
-#   here), [3] marker TTL (s), [4] misfire grace (s), [5] job key prefix, then groups of runs sharing a
-#   queue, a following fire time and an overlap policy: run count, queue number (1 = KEYS[7]),
-#   following fire time ('' = none), '1' for overlap Skip else '0', then name and job id of each run.
-# Returns {code, Redis seconds, microseconds, runs made visible, index, reason, index, reason, ...}
-#   (indexes count the runs from 1 in ARGV order): code 0, or -1 lease held by another, -3 beyond
-#   misfire grace (nothing written then).
-VISIBLE_LUA = (
-	ISO_FN
-	+ MARKERS_FN
-	+ SCORES_FN
-	+ """
-if redis.replicate_commands then redis.replicate_commands() end
-if ARGV[2] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[2] then return {-1} end
-local fire, prefix = tonumber(ARGV[1]), ARGV[5]
-local t = redis.call('TIME')
-local sec, usec = tonumber(t[1]), tonumber(t[2])
-local now = sec + usec / 1000000
-if now - fire > tonumber(ARGV[4]) then return {-3, t[1], t[2]} end
--- (Counters, not #t: the length of a Lua 5.1 table is a binary search each time.)
-local names, ids, group, n = {}, {}, {}, 0
-local a, last = 6, #ARGV
-while a <= last do
-  local count = tonumber(ARGV[a])
-  local following = ARGV[a + 2]
-  local g = {q = tonumber(ARGV[a + 1]), following = following, skip = ARGV[a + 3] == '1',
-    past = following ~= '' and tonumber(following) <= now}
-  a = a + 4
-  for _ = 1, count do
-    n = n + 1
-    names[n], ids[n], group[n] = ARGV[a], ARGV[a + 1], g
-    a = a + 2
-  end
-end
-local scores = scores_of(KEYS[1], names, n)
-local marks = redis.call('HMGET', KEYS[2], unpack(names))
-local fire_text = ARGV[1]
-local ok, left, nok, nleft = {}, {}, 0, 0
-for i = 1, n do
-  local code = 0
-  local g = group[i]
-  local score = scores[i]
-  if not score or (score ~= fire_text and tonumber(score) ~= fire) then code = 1
-  elseif marks[i] then code = 2
-  elseif g.past then code = 3
-  elseif g.skip then
-    local previous = redis.call('HGET', KEYS[5], names[i])
-    if previous then
-      local status = redis.call('HGET', prefix .. previous, 'status')
-      if status == 'queued' or status == 'started' or status == 'deferred' or status == 'scheduled' then code = 5 end
-    end
-  end
-  if code == 0 then nok = nok + 1; ok[nok] = i
-  else left[nleft + 1], left[nleft + 2], nleft = i, code, nleft + 2 end
-end
-t = redis.call('TIME')
-sec, usec = tonumber(t[1]), tonumber(t[2])
-local stamp = rq_time(sec, usec)
-local marked, overlap, pushes = {}, {}, {}
-local nmarked, noverlap, counts = 0, 0, {}
-local fired = 0
-for k = 1, nok do
-  local i = ok[k]
-  local jid = ids[i]
-  local key = prefix .. jid
-  if redis.call('HSET', key, 'status', 'queued', 'enqueued_at', stamp) == 2 then
-    redis.call('DEL', key)  -- it was not there: dropped by an edit, or Redis lost it
-    left[nleft + 1], left[nleft + 2], nleft = i, 4, nleft + 2
-  else
-    fired = fired + 1
-    local g = group[i]
-    local name = names[i]
-    local queued = pushes[g.q]
-    if not queued then queued = {}; pushes[g.q] = queued; counts[g.q] = 0 end
-    local c = counts[g.q] + 1
-    queued[c], counts[g.q] = jid, c
-    marked[nmarked + 1], marked[nmarked + 2], nmarked = name, jid, nmarked + 2
-    if g.skip then overlap[noverlap + 1], overlap[noverlap + 2], noverlap = name, jid, noverlap + 2 end
-  end
-end
-if fired > 0 then
-  set_markers(KEYS[2], marked)
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-  if noverlap > 0 then redis.call('HSET', KEYS[5], unpack(overlap)) end
-  for q, queued in pairs(pushes) do
-    redis.call('RPUSH', KEYS[6 + q], unpack(queued))
-    redis.call('SADD', KEYS[6], KEYS[6 + q])
-  end
-  redis.call('HINCRBY', KEYS[3], tostring(math.floor(sec / 60)), fired)
-end
-return {0, t[1], t[2], fired, unpack(left)}
-"""
-)
-VISIBLE_SHA = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
-
-# The schedules of one chunk moved on to their following fire times, sent right behind the visibility
-# steps of the fire time, so that no run waits for the moves of the chunks before it. Between the two
-# a run is marked and its schedule still due at F: any reader takes it as run (the ordinary path moves
-# it on as "already enqueued"), so a lost or refused move costs nothing but that. A schedule moves
-# only if it still holds F, its marker of F is set and its prepared index entry names that same job:
-# an edit or removal meanwhile deleted the entry (DROP_PREPARED_FN), and the ordinary path then moves
-# it by its new rule. KEYS: [1] next_runs, [2] markers hash of the fire time, [3] prepared index.
-# ARGV: [1] fire time, then groups: run count, following fire time ('' = leaves next_runs), names.
-# Returns the number of schedules moved.
-MOVE_ON_LUA = (
-	SCORES_FN
-	+ """
-local fire_text, fire = ARGV[1], tonumber(ARGV[1])
-local names, following, n = {}, {}, 0
-local a, last = 2, #ARGV
-while a <= last do
-  local count, to = tonumber(ARGV[a]), ARGV[a + 1]
-  for k = 1, count do
-    n = n + 1
-    names[n], following[n] = ARGV[a + 1 + k], to
-  end
-  a = a + 2 + count
-end
-if n == 0 then return 0 end
-local scores = scores_of(KEYS[1], names, n)
-local marks = redis.call('HMGET', KEYS[2], unpack(names))
-local entries = redis.call('HMGET', KEYS[3], unpack(names))
-local moves, removed, nmoves, nremoved = {}, {}, 0, 0
-for i = 1, n do
-  local score, mark, entry = scores[i], marks[i], entries[i]
-  if score and (score == fire_text or tonumber(score) == fire) and mark and entry
-      and string.sub(entry, 1, #mark + 1) == mark .. ' ' then
-    if following[i] == '' then nremoved = nremoved + 1; removed[nremoved] = names[i]
-    else moves[nmoves + 1], moves[nmoves + 2], nmoves = following[i], names[i], nmoves + 2 end
-  end
-end
-if nmoves > 0 then redis.call('ZADD', KEYS[1], unpack(moves)) end
-if nremoved > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
-return nremoved + nmoves / 2
-"""
-)
-MOVE_ON_SHA = hashlib.sha1(MOVE_ON_LUA.encode()).hexdigest()
+# The scripts (lua/*.lua, composed with their helpers by lua_scripts: each file's header says what it
+# checks and writes, its KEYS, ARGV and reply). prepare: stores a chunk's jobs; visible: makes a chunk
+# visible at its fire time; move_on: moves the chunk's schedules on, sent right behind every step.
+SCORES_FN = lua_scripts.load("scores_of")
+ISO_FN = lua_scripts.load("rq_time")
+PREPARE_LUA = lua_scripts.load("prepare")
+VISIBLE_LUA = lua_scripts.load("visible")
+VISIBLE_SHA = lua_scripts.sha("visible")
+MOVE_ON_LUA = lua_scripts.load("move_on")
+MOVE_ON_SHA = lua_scripts.sha("move_on")
 
 
 def fired_key(prefix: str, site: str, fire_ts: int) -> str:
@@ -357,8 +141,8 @@ class PreparedChunk:
 	names: tuple[str, ...]
 	job_ids: tuple[str, ...]
 	followings: tuple[int | None, ...]
-	command: bytes  # EVALSHA of VISIBLE_LUA, packed for the site's connection
-	move_on: bytes  # EVALSHA of MOVE_ON_LUA, packed likewise
+	command: bytes  # EVALSHA of visible.lua, packed for the site's connection
+	move_on: bytes  # EVALSHA of move_on.lua, packed likewise
 	prepared_at: float = 0.0
 
 
@@ -422,7 +206,7 @@ def pack_script(client: redis.Redis, sha: str, keys: list[str], args: list[Any])
 def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChunk]) -> list[Outcome]:
 	"""Send the visibility steps of these chunks (one site's Redis) at once and read their replies.
 
-	The moves of their schedules on (MOVE_ON_LUA) follow in the same send, after every visibility step.
+	The moves of their schedules on (``move_on.lua``) follow in the same send, after every visibility step.
 	Each step is atomic; a connection error leaves every chunk either wholly done or untouched (the
 	ordinary fire path sorts out which from Redis), and is raised after the replies read so far.
 	"""
@@ -639,7 +423,7 @@ def build_chunk_args(
 
 
 def build_move_on_args(fire_ts: int, names: Iterable[str], followings: Iterable[int | None]) -> list[Any]:
-	"""ARGV of MOVE_ON_LUA: the fire time, then the names grouped by following fire time."""
+	"""ARGV of move_on.lua: the fire time, then the names grouped by following fire time."""
 	groups: dict[int | None, list[str]] = {}
 	for name, following in zip(names, followings):
 		groups.setdefault(following, []).append(name)
