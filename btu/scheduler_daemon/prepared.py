@@ -15,8 +15,12 @@ Ahead of a fire time F (the ``Preparer`` thread, lease holder only), per chunk o
 * the visibility step of the chunk is packed, ready to send (``PreparedChunk.command``), and so is
   the move of its schedules on to their following fire times (``PreparedChunk.move_on``).
 
-At F (the scheduler thread, ``make_visible``): the packed ``visible.lua`` commands of F are sent at once
-(pipelined), then the ``move_on.lua`` ones. Each chunk, atomically: the lease holder (where it lives in the site's Redis), the site not
+Runs of many sites are prepared together: the preparer works on a fire time across sites (its lead
+from all of its runs), and the runs of small sites sharing a Redis are read, stored and packed with a
+pipelined send per CHUNK runs; each site keeps its own chunks (a step names one site's keys).
+
+At F (the scheduler thread, ``make_visible``): the packed ``visible.lua`` commands of F, of every site
+sharing a Redis, are sent at once (pipelined), then the ``move_on.lua`` ones. Each chunk, atomically: the lease holder (where it lives in the site's Redis), the site not
 paused, F within ``misfire_grace``; per run: the schedule still due at F, no marker, the previous run not
 queued or running (overlap policy Skip), the following fire time still ahead, its prepared job still
 there. The runs that pass get ``status=queued`` and ``enqueued_at`` (Redis's clock when the chunk writes),
@@ -374,6 +378,13 @@ class PreparedRuns:
 				self._complete[site].pop(fire_ts, None)
 			return taken
 
+	def take_all_due(self, now: float) -> dict[str, list[PreparedChunk]]:
+		"""Every site's chunks due at ``now``: site -> chunks (as ``take_due`` of each site)."""
+		with self._lock:
+			sites = [site for site, by_fire in self._chunks.items() if any(ts <= now for ts in by_fire)]
+		taken = {site: self.take_due(site, now) for site in sites}
+		return {site: chunks for site, chunks in taken.items() if chunks}
+
 	def earliest(self) -> float | None:
 		with self._lock:
 			found = [min(by_fire) for by_fire in self._chunks.values() if by_fire]
@@ -436,12 +447,15 @@ def build_move_on_args(fire_ts: int, names: Iterable[str], followings: Iterable[
 class Preparer:
 	"""Prepares the runs of the coming fire times while this daemon holds the lease (its own thread).
 
-	It prepares one fire time F at a time, in order, starting ``lead`` seconds before F: ``prepare_ahead``
-	(configuration, default MARGIN) plus
-	SAFETY times the measured cost of preparing F's runs, so that even N = 100,000 runs of one fire
-	time are ready before it while a small one starts only a second ahead. Between fire times it
-	sleeps: the consumer (a changed schedule), the scheduler (runs made visible or enqueued, whose
-	following fire times are now to prepare) and the lease wake it through ``notify``.
+	It prepares one fire time F at a time, in order, across every site that has runs at F, starting
+	``lead`` seconds before F: ``prepare_ahead`` (configuration, default MARGIN) plus SAFETY times the
+	measured cost of preparing F's runs, every site's together (the sites share this thread: 20,000
+	runs spread over 1,000 sites need as long as 20,000 of one site), so that even N = 100,000 runs
+	of one fire time are ready before it while a small one starts only a second ahead. Each site's
+	next fire time is found with one pipelined read per Redis (``_scan``); small sites sharing a Redis
+	are prepared together, up to CHUNK runs per pipelined send (``prepare_across``). Between fire
+	times it sleeps: the consumer (a changed schedule), the scheduler (runs made visible or enqueued,
+	whose following fire times are now to prepare) and the lease wake it through ``notify``.
 	"""
 
 	MARGIN = 1.0
@@ -540,7 +554,8 @@ class Preparer:
 		return min(self.MAX_AHEAD - self.RESCAN, self.margin + self.SAFETY * self.cost * count)
 
 	def step(self) -> float:
-		"""Prepare the fire time whose start has come; return how long to sleep (0 = go on)."""
+		"""Prepare the fire time whose start has come, across every site that has runs at it; return
+		how long to sleep (0 = go on)."""
 		now = time.time()
 		if now - self._rescan_at >= self.RESCAN:
 			with self._lock:
@@ -550,55 +565,77 @@ class Preparer:
 			for site in self.ctx.databases:
 				self.sweep(site)
 			self._swept_at = time.monotonic()
-		best: tuple[float, str, int, int] | None = None
 		pause = getattr(self.ctx, "pause", None)
-		for site in self.ctx.databases:
-			if pause is not None and pause.paused(site):
-				continue  # nothing is enqueued for it: nothing to prepare (resumed: misfire_grace decides)
+		# A paused site has nothing enqueued: nothing to prepare (resumed: misfire_grace decides).
+		sites = [site for site in self.ctx.databases if pause is None or not pause.paused(site)]
+		for site in sites:
 			self._prepare_joined(site, now)
-			found = self._next(site, now)
-			if found is not None:
-				fire_ts, count = found
-				start = fire_ts - self.lead(count)
-				if best is None or start < best[0]:
-					best = (start, site, fire_ts, count)
-		if best is None:
+		found = self._scan(sites, now)
+		if not found:
 			return self.RESCAN
-		start, site, fire_ts, count = best
+		# A fire time's lead comes from all its runs, every site's: the sites of a bench share this
+		# thread, and the last site's runs must be ready by the fire time too.
+		totals: dict[int, int] = defaultdict(int)
+		for fire_ts, count in found.values():
+			totals[fire_ts] += count
+		start, fire_ts = min((f - self.lead(total), f) for f, total in totals.items())
 		if start > now:
 			return min(start - now, self.RESCAN)
-		self.prepare_fire_time(site, fire_ts, lead=fire_ts - now)
+		members = [(site, count) for site, (f, count) in found.items() if f == fire_ts]
+		self.prepare_across(fire_ts, members, lead=fire_ts - now)
 		return 0.0
 
-	def _next(self, site: str, now: float) -> tuple[int, int] | None:
-		"""The earliest fire time after now not wholly prepared, and how many runs it has."""
-		client = self.ctx.store.client(site)
-		key = self.ctx.store.keys.next_runs(site)
-		with self._lock:
-			after = max(self._cursor.get(site, now), now)
-		while True:
-			rows = client.zrangebyscore(
-				key, f"({after}", now + self.MAX_AHEAD, start=0, num=1, withscores=True
-			)
-			if not rows:
-				return None
-			fire_ts = int(rows[0][1])
-			count = int(client.zcount(key, fire_ts, fire_ts))
-			if not self.runs.is_complete(site, fire_ts, count):
-				return fire_ts, count
-			after = fire_ts
-			with self._lock:
-				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
+	def _scan(self, sites: list[str], now: float) -> dict[str, tuple[int, int]]:
+		"""Each site's earliest fire time after now not wholly prepared, and how many runs it has:
+		site -> (fire time, runs). Sites sharing a Redis are read with one pipelined send (two, three
+		when a fire time found is already prepared: the cursor then moves past it)."""
+		store = self.ctx.store
+		by_client: dict[int, tuple[redis.Redis, list[str]]] = {}
+		for site in sites:
+			client = store.client(site)
+			by_client.setdefault(id(client), (client, []))[1].append(site)
+		found: dict[str, tuple[int, int]] = {}
+		for client, pending in by_client.values():
+			while pending:
+				pipe = client.pipeline(transaction=False)
+				with self._lock:
+					afters = [max(self._cursor.get(site, now), now) for site in pending]
+				for site, after in zip(pending, afters):
+					pipe.zrangebyscore(
+						store.keys.next_runs(site),
+						f"({after}",
+						now + self.MAX_AHEAD,
+						start=0,
+						num=1,
+						withscores=True,
+					)
+				firsts = [(site, int(rows[0][1])) for site, rows in zip(pending, pipe.execute()) if rows]
+				if not firsts:
+					break
+				pipe = client.pipeline(transaction=False)
+				for site, fire_ts in firsts:
+					pipe.zcount(store.keys.next_runs(site), fire_ts, fire_ts)
+				pending = []
+				for (site, fire_ts), count in zip(firsts, pipe.execute()):
+					if not self.runs.is_complete(site, fire_ts, int(count)):
+						found[site] = (fire_ts, int(count))
+						continue
+					with self._lock:
+						self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
+					pending.append(site)  # look past it
+		return found
 
 	def _prepare_joined(self, site: str, now: float) -> None:
 		"""Prepare the schedules that joined fire times already prepared (a cold start's refresh
 		writes 500 at a time; a run fired the ordinary way moves on to its following fire time), and
-		count them in, so that the count check of ``_next`` does not scan those fire times again."""
+		count them in, so that the count check of ``_scan`` does not scan those fire times again."""
 		with self._lock:
 			joined = list(self._joined.pop(site, ()))
+		if not joined:
+			return
 		completed = {fire_ts for fire_ts in self.runs.completed(site) if fire_ts > now}
 		holder = self.holder()
-		if not joined or not completed or holder is None:
+		if not completed or holder is None:
 			return
 		client = self.ctx.store.client(site)
 		key = self.ctx.store.keys.next_runs(site)
@@ -648,7 +685,7 @@ class Preparer:
 
 	def _record_preparation(
 		self,
-		site: str,
+		site: str | None,
 		fire_ts: int,
 		prepared: int,
 		refused: int,
@@ -656,13 +693,15 @@ class Preparer:
 		wall: float,
 		lead: float | None,
 		complete: bool,
+		sites: int = 1,
 	) -> None:
 		waited, self.waited = self.waited, 0.0
 		seconds = time.perf_counter() - started - waited
 		if prepared:
 			self.cost = 0.5 * self.cost + 0.5 * seconds / (prepared + refused)
 		record = {
-			"site": site,
+			"site": site,  # None: several sites, ``sites`` of them
+			"sites": sites,
 			"fire_time": fire_ts,
 			"runs": prepared,
 			"refused": refused,
@@ -677,17 +716,118 @@ class Preparer:
 
 	def prepare_fire_time(self, site: str, fire_ts: int, lead: float | None = None) -> int:
 		"""Prepare every run of ``site`` due at ``fire_ts`` not prepared yet; returns how many were."""
+		return self.prepare_across(fire_ts, [(site, None)], lead)
+
+	def prepare_across(
+		self, fire_ts: int, members: list[tuple[str, int | None]], lead: float | None = None
+	) -> int:
+		"""Prepare every run due at ``fire_ts`` not prepared yet of these sites ((site, runs it held
+		when scanned; None: not counted)); returns how many were.
+
+		Sites of a few runs (up to CHUNK) sharing a Redis are worked on together, CHUNK runs at a
+		time: their runs counted and listed in one pipelined send, prepared with one more
+		(``prepare_chunks``); a larger site is paged through alone. Between groups it gives way to a
+		refresh or waiting edits while the rest of the fire time, every site's, still fits; at the
+		fire time it stops (the rest goes the ordinary way)."""
 		holder = self.holder()
 		if holder is None:
 			return 0
+		started, wall = time.perf_counter(), time.time()
+		self.waited = 0.0
+		store = self.ctx.store
+		left = sum(count or 0 for _site, count in members)
+		large = [site for site, count in members if count is None or count > CHUNK]
+		groups: list[tuple[redis.Redis, list[tuple[str, int]]]] = []
+		by_client: dict[int, tuple[redis.Redis, list[tuple[str, int]]]] = {}
+		for site, count in members:
+			if count is not None and count <= CHUNK:
+				client = store.client(site)
+				by_client.setdefault(id(client), (client, []))[1].append((site, count))
+		for client, small in by_client.values():
+			group: list[tuple[str, int]] = []
+			size = 0
+			for site, count in small:
+				if group and size + count > CHUNK:
+					groups.append((client, group))
+					group, size = [], 0
+				group.append((site, count))
+				size += count
+			if group:
+				groups.append((client, group))
+		prepared = refused = 0
+		complete = True
+		for client, group in groups:
+			self._give_way(fire_ts, left)
+			if time.time() >= fire_ts:
+				complete = False  # its time has come: the rest goes the ordinary way
+				break
+			done, failed, grown = self._prepare_group(client, fire_ts, group, holder)
+			prepared, refused = prepared + done, refused + failed
+			large += grown
+			left -= sum(count for _site, count in group)
+		for number, site in enumerate(large):
+			if not complete:
+				break
+			left_after = sum(count or 0 for other, count in members if other in large[number + 1 :])
+			done, failed, complete = self._prepare_site(site, fire_ts, holder, left_after)
+			prepared, refused = prepared + done, refused + failed
+		self._record_preparation(
+			members[0][0] if len(members) == 1 else None,
+			fire_ts,
+			prepared,
+			refused,
+			started,
+			wall,
+			lead,
+			complete,
+			sites=len(members),
+		)
+		return prepared
+
+	def _prepare_group(
+		self, client: redis.Redis, fire_ts: int, group: list[tuple[str, int]], holder: str
+	) -> tuple[int, int, list[str]]:
+		"""Prepare the runs at ``fire_ts`` of a few small sites sharing ``client``: (prepared, refused,
+		sites that hold more than CHUNK runs now, to be paged through alone)."""
+		store = self.ctx.store
+		pipe = client.pipeline(transaction=False)
+		for site, _count in group:
+			key = store.keys.next_runs(site)
+			# Counted first: a run added while this works makes the count differ, and the fire time
+			# is looked at again (only the runs not staged yet are worked on).
+			pipe.zcount(key, fire_ts, fire_ts)
+			pipe.zrangebyscore(key, fire_ts, fire_ts, start=0, num=CHUNK + 1)
+		replies = pipe.execute()
+		work: list[tuple[str, list[str]]] = []
+		holds: dict[str, int] = {}
+		grown: list[str] = []
+		for number, (site, _count) in enumerate(group):
+			count, rows = int(replies[2 * number]), replies[2 * number + 1]
+			if len(rows) > CHUNK:
+				grown.append(site)
+				continue
+			staged = self.runs.staged_names(site, fire_ts)
+			work.append((site, [n for n in (r.decode() for r in rows) if n not in staged]))
+			holds[site] = count
+		results = self.prepare_chunks(client, fire_ts, work, holder)
+		prepared = refused = 0
+		for site, _names in work:
+			done, failed = results[site]
+			prepared, refused = prepared + done, refused + failed
+			self.runs.mark_complete(site, fire_ts, holds[site])
+			with self._lock:
+				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
+		return prepared, refused, grown
+
+	def _prepare_site(self, site: str, fire_ts: int, holder: str, left_after: int) -> tuple[int, int, bool]:
+		"""Prepare the runs of one site at ``fire_ts``, a page at a time: (prepared, refused, whether
+		all were worked on). ``left_after``: runs of other sites at the fire time still to prepare."""
 		client = self.ctx.store.client(site)
 		key = self.ctx.store.keys.next_runs(site)
 		# Counted first: a run added while this works makes the count differ, and the fire time is
 		# looked at again (only the runs not staged yet are worked on).
 		holds = int(client.zcount(key, fire_ts, fire_ts))
 		staged = self.runs.staged_names(site, fire_ts)
-		started, wall = time.perf_counter(), time.time()
-		self.waited = 0.0
 		prepared = refused = 0
 		complete = True
 		offset = 0
@@ -695,8 +835,9 @@ class Preparer:
 			rows = client.zrangebyscore(key, fire_ts, fire_ts, start=offset, num=self.PAGE)
 			offset += len(rows)
 			names = [n for n in (r.decode() for r in rows) if n not in staged]
-			left_after = max(0, holds - offset)
-			done, failed, complete = self._prepare_names(site, fire_ts, names, holder, left_after)
+			done, failed, complete = self._prepare_names(
+				site, fire_ts, names, holder, max(0, holds - offset) + left_after
+			)
 			prepared, refused = prepared + done, refused + failed
 			if len(rows) < self.PAGE:
 				break
@@ -704,8 +845,7 @@ class Preparer:
 		if complete:
 			with self._lock:
 				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
-		self._record_preparation(site, fire_ts, prepared, refused, started, wall, lead, complete)
-		return prepared
+		return prepared, refused, complete
 
 	def visible_keys(self, site: str, fire_ts: int, queue_keys: list[str], queues_set: str) -> list[str]:
 		store = self.ctx.store
@@ -723,58 +863,97 @@ class Preparer:
 		"""Build, store and stage up to CHUNK runs of one fire time; returns (prepared, refused)."""
 		if not names:
 			return 0, 0
+		return self.prepare_chunks(self.ctx.store.client(site), fire_ts, [(site, names)], holder)[site]
+
+	def prepare_chunks(
+		self, client: redis.Redis, fire_ts: int, work: list[tuple[str, list[str]]], holder: str
+	) -> dict[str, tuple[int, int]]:
+		"""Build, store and stage runs of one fire time of several sites sharing ``client``'s Redis
+		(up to CHUNK runs a site): one pipelined read of their specs and index entries, one pipelined
+		send of their ``prepare.lua`` calls (one a site: each names its own site's keys), then each
+		site's visibility step and move packed as one chunk. Returns site -> (prepared, refused)."""
 		ctx = self.ctx
 		store = ctx.store
-		client = store.client(site)
-		index = prepared_key(store.keys.prefix, site)
+		work = [(site, names) for site, names in work if names]
+		result: dict[str, tuple[int, int]] = {site: (0, 0) for site, _names in work}
+		if not work:
+			return result
 		pipe = client.pipeline(transaction=False)
-		pipe.hmget(store.keys.specs(site), names)
-		pipe.hmget(index, names)
-		raws, entries = pipe.execute()
-		args: list[Any] = [JOB_PREFIX, fire_ts]
-		planned: list[tuple[str, str, Any, Any]] = []  # name, job id, queue, spec
-		ready: list[tuple[str, str, Any, Any]] = []
-		refused = 0
-		for name, raw, entry in zip(names, raws, entries):
-			if raw is None:
-				refused += 1  # removed meanwhile
-				continue
-			try:
-				spec = ScheduleSpec.from_json(raw)
-			except (ValueError, TypeError):
-				refused += 1
-				continue
-			sha = spec_sha(raw)
-			job_id = job_id_for(site, name, fire_ts)
-			entry_text = f"{job_id} {self.fingerprint} {sha}"
-			if entry is not None and entry.decode() == entry_text:
-				ready.append((name, job_id, ctx.jobs.queue(client, spec.queue), spec))
-				continue
-			queue, job = ctx.jobs.build(client, spec, fire_ts, status=JobStatus.SCHEDULED, job_id=job_id)
-			mapping = job.to_dict()
-			mapping["status"] = PREPARED_STATUS
-			mapping.pop("enqueued_at", None)
-			args += (name, sha, job_id, entry_text, len(mapping))
-			for field_value in mapping.items():
-				args += field_value
-			planned.append((name, job_id, queue, spec))
-		if planned:
-			codes = self.scripts.prepare(client)(
-				keys=[
-					store.keys.specs(site),
-					store.keys.next_runs(site),
-					index,
-					fired_key(store.keys.prefix, site, fire_ts),
-				],
-				args=args,
-			)
-			for item, code in zip(planned, codes):
-				if int(code) == 0:
-					ready.append(item)
-				else:
+		for site, names in work:
+			pipe.hmget(store.keys.specs(site), names)
+			pipe.hmget(prepared_key(store.keys.prefix, site), names)
+		replies = pipe.execute()
+		script = self.scripts.prepare(client)
+		pipe = client.pipeline(transaction=False)
+		sent: list[tuple[str, list[tuple[str, str, Any, Any]]]] = []  # site, its runs planned
+		staged: dict[str, tuple[list[tuple[str, str, Any, Any]], int]] = {}  # site -> runs ready, refused
+		for number, (site, names) in enumerate(work):
+			raws, entries = replies[2 * number], replies[2 * number + 1]
+			args: list[Any] = [JOB_PREFIX, fire_ts]
+			planned: list[tuple[str, str, Any, Any]] = []  # name, job id, queue, spec
+			ready: list[tuple[str, str, Any, Any]] = []
+			refused = 0
+			for name, raw, entry in zip(names, raws, entries):
+				if raw is None:
+					refused += 1  # removed meanwhile
+					continue
+				try:
+					spec = ScheduleSpec.from_json(raw)
+				except (ValueError, TypeError):
 					refused += 1
-		if not ready:
-			return 0, refused
+					continue
+				sha = spec_sha(raw)
+				job_id = job_id_for(site, name, fire_ts)
+				entry_text = f"{job_id} {self.fingerprint} {sha}"
+				if entry is not None and entry.decode() == entry_text:
+					ready.append((name, job_id, ctx.jobs.queue(client, spec.queue), spec))
+					continue
+				queue, job = ctx.jobs.build(client, spec, fire_ts, status=JobStatus.SCHEDULED, job_id=job_id)
+				mapping = job.to_dict()
+				mapping["status"] = PREPARED_STATUS
+				mapping.pop("enqueued_at", None)
+				args += (name, sha, job_id, entry_text, len(mapping))
+				for field_value in mapping.items():
+					args += field_value
+				planned.append((name, job_id, queue, spec))
+			if planned:
+				script(
+					keys=[
+						store.keys.specs(site),
+						store.keys.next_runs(site),
+						prepared_key(store.keys.prefix, site),
+						fired_key(store.keys.prefix, site, fire_ts),
+					],
+					args=args,
+					client=pipe,
+				)
+				sent.append((site, planned))
+			staged[site] = (ready, refused)
+		if sent:
+			for (site, planned), codes in zip(sent, pipe.execute()):
+				ready, refused = staged[site]
+				for item, code in zip(planned, codes):
+					if int(code) == 0:
+						ready.append(item)
+					else:
+						refused += 1
+				staged[site] = (ready, refused)
+		for site, (ready, refused) in staged.items():
+			if ready:
+				self._stage(client, site, fire_ts, ready, holder)
+			result[site] = (len(ready), refused)
+		return result
+
+	def _stage(
+		self,
+		client: redis.Redis,
+		site: str,
+		fire_ts: int,
+		ready: list[tuple[str, str, Any, Any]],
+		holder: str,
+	) -> None:
+		"""Pack the visibility step and the move of one site's runs ready at ``fire_ts``, as one chunk."""
+		store = self.ctx.store
 		queue_keys: list[str] = []
 		runs: list[tuple[str, str, int, int | None, bool]] = []
 		followings: list[int | None] = []
@@ -793,7 +972,7 @@ class Preparer:
 			# the lease is checked in the step where it lives in the site's Redis, else by the caller
 			holder=holder if client is store.bench_client() else "",
 			marker_ttl=self.marker_ttl,
-			grace=ctx.config.misfire_grace,
+			grace=self.ctx.config.misfire_grace,
 			runs=runs,
 		)
 		names_in_order = tuple(ready[i][0] for i in order)
@@ -809,13 +988,12 @@ class Preparer:
 				move_on=pack_script(
 					client,
 					MOVE_ON_SHA,
-					[step_keys[0], step_keys[1], index],
+					[step_keys[0], step_keys[1], prepared_key(store.keys.prefix, site)],
 					build_move_on_args(fire_ts, names_in_order, followings_in_order),
 				),
 				prepared_at=time.time(),
 			)
 		)
-		return len(ready), refused
 
 	def sweep(self, site: str) -> int:
 		"""Delete prepared jobs whose fire time is older than misfire_grace (never made visible: the

@@ -263,6 +263,40 @@ class RedisStore:
 		)
 		return [(decode(name), int(score)) for name, score in rows]
 
+	def by_client(self, sites: Iterable[str]) -> list[tuple[redis.Redis, list[str]]]:
+		"""Sites grouped by the Redis they live in (a bench's sites usually share one)."""
+		groups: dict[int, tuple[redis.Redis, list[str]]] = {}
+		for site in sites:
+			client = self.client(site)
+			groups.setdefault(id(client), (client, []))[1].append(site)
+		return list(groups.values())
+
+	def due_many(self, sites: Iterable[str], now: float, limit: int) -> dict[str, list[tuple[str, int]]]:
+		"""``due`` of several sites, one pipelined send per Redis: site -> its due runs (if any)."""
+		found: dict[str, list[tuple[str, int]]] = {}
+		for client, members in self.by_client(sites):
+			pipe = client.pipeline(transaction=False)
+			for site in members:
+				pipe.zrangebyscore(
+					self.keys.next_runs(site), "-inf", now, start=0, num=limit, withscores=True
+				)
+			for site, rows in zip(members, pipe.execute()):
+				if rows:
+					found[site] = [(decode(name), int(score)) for name, score in rows]
+		return found
+
+	def earliest_many(self, sites: Iterable[str]) -> dict[str, float]:
+		"""``earliest`` of several sites, one pipelined send per Redis: site -> its earliest fire time."""
+		found: dict[str, float] = {}
+		for client, members in self.by_client(sites):
+			pipe = client.pipeline(transaction=False)
+			for site in members:
+				pipe.zrange(self.keys.next_runs(site), 0, 0, withscores=True)
+			for site, rows in zip(members, pipe.execute()):
+				if rows:
+					found[site] = float(rows[0][1])
+		return found
+
 	def earliest(self, site: str) -> float | None:
 		rows = self.client(site).zrange(self.keys.next_runs(site), 0, 0, withscores=True)
 		return float(rows[0][1]) if rows else None
