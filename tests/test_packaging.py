@@ -102,3 +102,56 @@ def test_a_built_wheel_carries_every_data_file_and_no_test(tmp_path):
 	)
 	assert requires == sorted(_normalized(req) for req in PYPROJECT["project"]["dependencies"])
 	assert b"btu-scheduler = btu.scheduler_daemon.cli:main" in entry_points
+	# The daemon's Redis scripts are files (lua_scripts.py): every one, and every helper a script's
+	# `-- uses:` names, must be in the wheel, and load from it as the daemon loads them.
+	from btu.scheduler_daemon import lua_scripts
+
+	scripts = lua_scripts.names()
+	assert {"prepare", "visible", "move_on", "upsert", "fire_batch"} <= set(scripts)
+	wanted = {f"btu/scheduler_daemon/lua/{name}.lua" for name in scripts}
+	for name in scripts:
+		wanted |= {
+			f"btu/scheduler_daemon/lua/{used}.lua"
+			for used in lua_scripts.parse(lua_scripts.path(name).read_text(encoding="utf-8"))[0]
+		}
+	assert sorted(wanted - names) == [], "Lua scripts missing from the wheel"
+	unpacked = tmp_path / "unpacked"
+	with zipfile.ZipFile(wheel) as archive:
+		archive.extractall(unpacked)
+	loaded = subprocess.run(
+		[sys.executable, "-I", "-c", LOAD_FROM_WHEEL, str(unpacked)],
+		capture_output=True,
+		text=True,
+		timeout=60,
+	)
+	assert loaded.returncode == 0, loaded.stderr[-3000:]
+	assert loaded.stdout.split() == [f"{name}={lua_scripts.sha(name)}" for name in scripts]
+
+
+# Run in a fresh interpreter whose only BTU is the unpacked wheel: every script composes as from source.
+LOAD_FROM_WHEEL = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from btu.scheduler_daemon import lua_scripts
+assert lua_scripts.__file__.startswith(sys.argv[1]), lua_scripts.__file__
+for name in lua_scripts.names():
+	print(f"{name}={lua_scripts.sha(name)}")
+"""
+
+
+def test_lua_scripts_compose_their_helpers_once_and_headers_are_not_sent():
+	from btu.scheduler_daemon import lua_scripts
+
+	for name in lua_scripts.names():
+		text = lua_scripts.load(name)
+		assert "-- uses:" not in text, name
+		uses, body = lua_scripts.parse(lua_scripts.path(name).read_text(encoding="utf-8"))
+		assert text.endswith(body), name
+		for used in uses:
+			assert text.count(lua_scripts.parse(lua_scripts.path(used).read_text(encoding="utf-8"))[1]) == 1
+	visible = lua_scripts.load("visible")
+	assert (
+		visible.index("function rq_time")
+		< visible.index("function set_markers")
+		< visible.index("function scores_of")
+	)

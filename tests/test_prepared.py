@@ -587,3 +587,62 @@ def test_the_step_writes_enqueued_at_in_rqs_format(redis_client, stamp):
 	got = redis_client.eval(script, 0, sec, usec).decode()
 	want = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{usec:06d}Z"
 	assert got == want
+
+
+def test_a_fire_time_spread_over_many_sites_is_prepared_by_its_whole_cost_and_made_visible_in_one_send(
+	redis_url, monkeypatch
+):
+	"""Issue 20: a fire time of 200 sites of 5 runs each. Its lead comes from all 1,000 runs (here 11 s
+	at the cost set below), not from one site's 5 (1.05 s, which would leave every site to start a
+	second ahead, one after the other): one step of the preparer prepares every site's runs, and
+	at the fire time the steps of every site sharing the Redis go in one send."""
+	sites = [f"s{i:03d}.localhost" for i in range(200)]
+	names = [f"TS-{i}" for i in range(5)]
+	config = DaemonConfig(
+		sites=tuple(SiteConfig(name=site, db_name="unused", db_user="root") for site in sites),
+		redis_url=redis_url,
+		job_mode="plain",
+		bench_id="manybench",
+		lease_ttl=30,
+		prepare_ahead=1,
+	)
+	ctx = DaemonContext(config)
+	try:
+		consumer, scheduler = Consumer(ctx), Scheduler(ctx)
+		client = ctx.store.bench_client()
+		assert scheduler._check_lease()
+		fire = soon(6)
+		for site in sites:
+			consumer._apply(site, [(n, row(n, "0 0 1 1 *")) for n in names], [], verbose=False)
+			client.zadd(ctx.store.keys.next_runs(site), {n: fire for n in names})
+		preparer = scheduler.preparer
+		preparer.cost = 0.004  # s a run, as if measured: 1,000 runs need 1 + 2.5 x 4 s; 5 runs 1.05 s
+		assert preparer.step() == 0.0  # the fire time's start has come: every site's runs at once
+		assert scheduler.prepared.counts() == {site: len(names) for site in sites}
+		for site in sites:
+			assert client.hlen(prepared.prepared_key("btu", site)) == len(names)
+		record = preparer.recent[-1]
+		assert (
+			record["sites"] == len(sites) and record["runs"] == len(sites) * len(names) and record["complete"]
+		)
+		assert preparer.step() > 0  # nothing left to prepare
+		sends = []
+		real = prepared.make_visible
+
+		def counted(client, scripts, chunks):
+			sends.append(len(chunks))
+			return real(client, scripts, chunks)
+
+		monkeypatch.setattr("btu.scheduler_daemon.scheduler.make_visible", counted)
+		wait_until(fire)
+		scheduler.check_due = False  # (the check against SQL at start has no database here)
+		scheduler.step()
+		assert sends == [len(sites)]  # one send for the 200 sites' steps (and their moves)
+		assert ctx.counters.runs_prepared == ctx.counters.runs_enqueued == len(sites) * len(names)
+		queued = [i.decode() for i in client.lrange("rq:queue:default", 0, -1)]
+		assert sorted(queued) == sorted(job_id_for(site, n, fire) for site in sites for n in names)
+		for site in sites:
+			assert client.hlen(prepared.fired_key("btu", site, fire)) == len(names)
+			assert min(client.zmscore(ctx.store.keys.next_runs(site), names)) > fire  # moved on
+	finally:
+		ctx.store.close()

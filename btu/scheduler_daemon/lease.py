@@ -6,18 +6,11 @@ import os
 import socket
 import uuid
 
+from . import lua_scripts
 from .redis_store import RedisStore
 
-ACQUIRE_LUA = """
-local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
-return 0
-"""
-RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+ACQUIRE_LUA = lua_scripts.load("lease_acquire")
+RELEASE_LUA = lua_scripts.load("lease_release")
 
 
 class Lease:

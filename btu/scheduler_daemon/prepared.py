@@ -8,15 +8,19 @@ what Redis alone must do to make a stored job visible: its status and ``enqueued
 Ahead of a fire time F (the ``Preparer`` thread, lease holder only), per chunk of up to 500 runs:
 
 * each job is built with rq (``Job.create``, status ``scheduled``, no ``enqueued_at``) and its mapping
-  handed to PREPARE_LUA, which writes it only if the schedule still holds F, its spec in Redis is the one the job
+  handed to ``prepare.lua``, which writes it only if the schedule still holds F, its spec in Redis is the one the job
   was built from (sha1), F has no marker and no live job has the id. ``btu:<site>:prepared`` records
   schedule -> ``"<job id> <builder fingerprint> <spec sha1>"``; the schedule's previous prepared job
   (another fire time, never made visible) is deleted then;
 * the visibility step of the chunk is packed, ready to send (``PreparedChunk.command``), and so is
   the move of its schedules on to their following fire times (``PreparedChunk.move_on``).
 
-At F (the scheduler thread, ``make_visible``): the packed VISIBLE_LUA commands of F are sent at once
-(pipelined), then the MOVE_ON_LUA ones. Each chunk, atomically: the lease holder (where it lives in the site's Redis), the site not
+Runs of many sites are prepared together: the preparer works on a fire time across sites (its lead
+from all of its runs), and the runs of small sites sharing a Redis are read, stored and packed with a
+pipelined send per CHUNK runs; each site keeps its own chunks (a step names one site's keys).
+
+At F (the scheduler thread, ``make_visible``): the packed ``visible.lua`` commands of F, of every site
+sharing a Redis, are sent at once (pipelined), then the ``move_on.lua`` ones. Each chunk, atomically: the lease holder (where it lives in the site's Redis), the site not
 paused, F within ``misfire_grace``; per run: the schedule still due at F, no marker, the previous run not
 queued or running (overlap policy Skip), the following fire time still ahead, its prepared job still
 there. The runs that pass get ``status=queued`` and ``enqueued_at`` (Redis's clock when the chunk writes),
@@ -27,7 +31,7 @@ that the last run of F is not kept waiting for them (they were an eighth of a st
 whose schedule still holds F is taken as run by every reader, and the ordinary path moves it on.
 
 A prepared job never becomes visible in an old form: the consumer's upsert (when the spec or timing
-changes) and remove delete it in the same script that changes the schedule (DROP_PREPARED_FN), and the
+changes) and remove delete it in the same script that changes the schedule (``drop_prepared.lua``), and the
 step finds its job gone and leaves the run to the ordinary path, which builds it from the new spec.
 Prepared jobs carry no TTL (making them visible would cost a PERSIST a run); the index bounds them to
 one per schedule and ``Preparer.sweep`` deletes those whose fire time is older than the grace.
@@ -53,10 +57,11 @@ from btu import __version__
 from btu.contracts.redis_keys import RedisKeys
 from btu.contracts.runs import OVERLAP_SKIP
 
+from . import lua_scripts
 from .backoff import Backoff
 from .jobs import job_id_for
 from .logutil import log_event, utc_iso
-from .redis_store import DROP_LUA, DROP_PREPARED_FN, JOB_PREFIX, MARKERS_FN
+from .redis_store import DROP_LUA, JOB_PREFIX
 from .specs import ScheduleSpec
 
 log = logging.getLogger("btu.prepared")
@@ -79,233 +84,16 @@ REASONS = {
 	TOO_LATE: "more than misfire_grace late",
 }
 
-# scores_of(key, names, n): the scores of names in a sorted set (ZMSCORE; one ZSCORE each before 6.2).
-SCORES_FN = """
-local function scores_of(key, names, n)
-  local scores = redis.pcall('ZMSCORE', key, unpack(names))
-  if type(scores) == 'table' and not scores.err then return scores end
-  scores = {}
-  for i = 1, n do scores[i] = redis.call('ZSCORE', key, names[i]) end
-  return scores
-end
-"""
-
-# Stores the jobs of a chunk: checks each run and writes its job hash (rq's own mapping, built by the
-# client) or refuses it. KEYS: [1] specs, [2] next_runs, [3] prepared index, [4] markers hash of the
-# fire time. ARGV: [1] job key prefix, [2] fire time, then per run: name, spec sha1, job id, index
-# entry, the number k of the job's fields, then k field/value pairs. Returns one code per run: 0
-# stored, 1 not due at the fire time, 2 already ran (marker), 3 spec changed since the job was built,
-# 4 a live job has this id.
-PREPARE_LUA = (
-	DROP_PREPARED_FN
-	+ SCORES_FN
-	+ """
-local prefix, fire = ARGV[1], ARGV[2]
-local names, starts, n = {}, {}, 0
-local a, last = 3, #ARGV
-while a <= last do
-  n = n + 1
-  names[n], starts[n] = ARGV[a], a
-  a = a + 5 + 2 * tonumber(ARGV[a + 4])
-end
-local scores = scores_of(KEYS[2], names, n)
-local marks = redis.call('HMGET', KEYS[4], unpack(names))
-local specs = redis.call('HMGET', KEYS[1], unpack(names))
-local olds = redis.call('HMGET', KEYS[3], unpack(names))
-local codes, entries, nentries = {}, {}, 0
-for k = 1, n do
-  local s = starts[k]
-  local name, sha, jid = names[k], ARGV[s + 1], ARGV[s + 2]
-  local code = 0
-  local score = scores[k]
-  if not score or (score ~= fire and tonumber(score) ~= tonumber(fire)) then code = 1
-  elseif marks[k] then code = 2
-  elseif not specs[k] or redis.sha1hex(specs[k]) ~= sha then code = 3
-  else
-    local key = prefix .. jid
-    local status = redis.call('HGET', key, 'status')
-    if status and status ~= 'scheduled' then code = 4
-    else
-      local old = olds[k]
-      if old and string.match(old, '^(%S+)') ~= jid then drop_prepared(KEYS[3], prefix, name) end
-      if status then redis.call('DEL', key) end  -- an earlier preparation of this run: replaced whole
-      redis.call('HSET', key, unpack(ARGV, s + 5, s + 4 + 2 * tonumber(ARGV[s + 4])))
-      entries[nentries + 1], entries[nentries + 2], nentries = name, ARGV[s + 3], nentries + 2
-    end
-  end
-  codes[k] = code
-end
-if nentries > 0 then redis.call('HSET', KEYS[3], unpack(entries)) end
-return codes
-"""
-)
-
-# Unix seconds and microseconds -> RQ's timestamp format ('%Y-%m-%dT%H:%M:%S.%fZ'), Redis's Lua has no
-# os.date (days to civil date: H. Hinnant's algorithm).
-ISO_FN = """
-local function rq_time(sec, usec)
-  local days = math.floor(sec / 86400)
-  local rem = sec - days * 86400
-  local h = math.floor(rem / 3600)
-  rem = rem - h * 3600
-  local mi = math.floor(rem / 60)
-  local s = rem - mi * 60
-  local z = days + 719468
-  local era = math.floor(z / 146097)
-  local doe = z - era * 146097
-  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
-  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-  local mp = math.floor((5 * doy + 2) / 153)
-  local d = doy - math.floor((153 * mp + 2) / 5) + 1
-  local m = mp < 10 and mp + 3 or mp - 9
-  local y = yoe + era * 400
-  if m <= 2 then y = y + 1 end
-  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', y, m, d, h, mi, s, usec)
-end
-"""
-
-# One chunk of prepared runs of one site and fire time made visible, atomically (their schedules are
-# moved on by MOVE_ON_LUA, sent right behind: see its comment).
-# KEYS: [1] next_runs, [2] markers hash of the fire time, [3] runs-per-minute hash, [4] lease, [5]
-#   last_jobs, [6] rq:queues, then the queue keys the runs use. Every key is a real name (never ''):
-#   a Redis ACL user limited to BTU's and RQ's key patterns refuses a script that declares any other.
-# ARGV: [1] fire time, [2] lease holder id ('' when the lease lives in another Redis: not checked
-#   here), [3] marker TTL (s), [4] misfire grace (s), [5] job key prefix, then groups of runs sharing a
-#   queue, a following fire time and an overlap policy: run count, queue number (1 = KEYS[7]),
-#   following fire time ('' = none), '1' for overlap Skip else '0', then name and job id of each run.
-# Returns {code, Redis seconds, microseconds, runs made visible, index, reason, index, reason, ...}
-#   (indexes count the runs from 1 in ARGV order): code 0, or -1 lease held by another, -3 beyond
-#   misfire grace (nothing written then).
-VISIBLE_LUA = (
-	ISO_FN
-	+ MARKERS_FN
-	+ SCORES_FN
-	+ """
-if redis.replicate_commands then redis.replicate_commands() end
-if ARGV[2] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[2] then return {-1} end
-local fire, prefix = tonumber(ARGV[1]), ARGV[5]
-local t = redis.call('TIME')
-local sec, usec = tonumber(t[1]), tonumber(t[2])
-local now = sec + usec / 1000000
-if now - fire > tonumber(ARGV[4]) then return {-3, t[1], t[2]} end
--- (Counters, not #t: the length of a Lua 5.1 table is a binary search each time.)
-local names, ids, group, n = {}, {}, {}, 0
-local a, last = 6, #ARGV
-while a <= last do
-  local count = tonumber(ARGV[a])
-  local following = ARGV[a + 2]
-  local g = {q = tonumber(ARGV[a + 1]), following = following, skip = ARGV[a + 3] == '1',
-    past = following ~= '' and tonumber(following) <= now}
-  a = a + 4
-  for _ = 1, count do
-    n = n + 1
-    names[n], ids[n], group[n] = ARGV[a], ARGV[a + 1], g
-    a = a + 2
-  end
-end
-local scores = scores_of(KEYS[1], names, n)
-local marks = redis.call('HMGET', KEYS[2], unpack(names))
-local fire_text = ARGV[1]
-local ok, left, nok, nleft = {}, {}, 0, 0
-for i = 1, n do
-  local code = 0
-  local g = group[i]
-  local score = scores[i]
-  if not score or (score ~= fire_text and tonumber(score) ~= fire) then code = 1
-  elseif marks[i] then code = 2
-  elseif g.past then code = 3
-  elseif g.skip then
-    local previous = redis.call('HGET', KEYS[5], names[i])
-    if previous then
-      local status = redis.call('HGET', prefix .. previous, 'status')
-      if status == 'queued' or status == 'started' or status == 'deferred' or status == 'scheduled' then code = 5 end
-    end
-  end
-  if code == 0 then nok = nok + 1; ok[nok] = i
-  else left[nleft + 1], left[nleft + 2], nleft = i, code, nleft + 2 end
-end
-t = redis.call('TIME')
-sec, usec = tonumber(t[1]), tonumber(t[2])
-local stamp = rq_time(sec, usec)
-local marked, overlap, pushes = {}, {}, {}
-local nmarked, noverlap, counts = 0, 0, {}
-local fired = 0
-for k = 1, nok do
-  local i = ok[k]
-  local jid = ids[i]
-  local key = prefix .. jid
-  if redis.call('HSET', key, 'status', 'queued', 'enqueued_at', stamp) == 2 then
-    redis.call('DEL', key)  -- it was not there: dropped by an edit, or Redis lost it
-    left[nleft + 1], left[nleft + 2], nleft = i, 4, nleft + 2
-  else
-    fired = fired + 1
-    local g = group[i]
-    local name = names[i]
-    local queued = pushes[g.q]
-    if not queued then queued = {}; pushes[g.q] = queued; counts[g.q] = 0 end
-    local c = counts[g.q] + 1
-    queued[c], counts[g.q] = jid, c
-    marked[nmarked + 1], marked[nmarked + 2], nmarked = name, jid, nmarked + 2
-    if g.skip then overlap[noverlap + 1], overlap[noverlap + 2], noverlap = name, jid, noverlap + 2 end
-  end
-end
-if fired > 0 then
-  set_markers(KEYS[2], marked)
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-  if noverlap > 0 then redis.call('HSET', KEYS[5], unpack(overlap)) end
-  for q, queued in pairs(pushes) do
-    redis.call('RPUSH', KEYS[6 + q], unpack(queued))
-    redis.call('SADD', KEYS[6], KEYS[6 + q])
-  end
-  redis.call('HINCRBY', KEYS[3], tostring(math.floor(sec / 60)), fired)
-end
-return {0, t[1], t[2], fired, unpack(left)}
-"""
-)
-VISIBLE_SHA = hashlib.sha1(VISIBLE_LUA.encode()).hexdigest()
-
-# The schedules of one chunk moved on to their following fire times, sent right behind the visibility
-# steps of the fire time, so that no run waits for the moves of the chunks before it. Between the two
-# a run is marked and its schedule still due at F: any reader takes it as run (the ordinary path moves
-# it on as "already enqueued"), so a lost or refused move costs nothing but that. A schedule moves
-# only if it still holds F, its marker of F is set and its prepared index entry names that same job:
-# an edit or removal meanwhile deleted the entry (DROP_PREPARED_FN), and the ordinary path then moves
-# it by its new rule. KEYS: [1] next_runs, [2] markers hash of the fire time, [3] prepared index.
-# ARGV: [1] fire time, then groups: run count, following fire time ('' = leaves next_runs), names.
-# Returns the number of schedules moved.
-MOVE_ON_LUA = (
-	SCORES_FN
-	+ """
-local fire_text, fire = ARGV[1], tonumber(ARGV[1])
-local names, following, n = {}, {}, 0
-local a, last = 2, #ARGV
-while a <= last do
-  local count, to = tonumber(ARGV[a]), ARGV[a + 1]
-  for k = 1, count do
-    n = n + 1
-    names[n], following[n] = ARGV[a + 1 + k], to
-  end
-  a = a + 2 + count
-end
-if n == 0 then return 0 end
-local scores = scores_of(KEYS[1], names, n)
-local marks = redis.call('HMGET', KEYS[2], unpack(names))
-local entries = redis.call('HMGET', KEYS[3], unpack(names))
-local moves, removed, nmoves, nremoved = {}, {}, 0, 0
-for i = 1, n do
-  local score, mark, entry = scores[i], marks[i], entries[i]
-  if score and (score == fire_text or tonumber(score) == fire) and mark and entry
-      and string.sub(entry, 1, #mark + 1) == mark .. ' ' then
-    if following[i] == '' then nremoved = nremoved + 1; removed[nremoved] = names[i]
-    else moves[nmoves + 1], moves[nmoves + 2], nmoves = following[i], names[i], nmoves + 2 end
-  end
-end
-if nmoves > 0 then redis.call('ZADD', KEYS[1], unpack(moves)) end
-if nremoved > 0 then redis.call('ZREM', KEYS[1], unpack(removed)) end
-return nremoved + nmoves / 2
-"""
-)
-MOVE_ON_SHA = hashlib.sha1(MOVE_ON_LUA.encode()).hexdigest()
+# The scripts (lua/*.lua, composed with their helpers by lua_scripts: each file's header says what it
+# checks and writes, its KEYS, ARGV and reply). prepare: stores a chunk's jobs; visible: makes a chunk
+# visible at its fire time; move_on: moves the chunk's schedules on, sent right behind every step.
+SCORES_FN = lua_scripts.load("scores_of")
+ISO_FN = lua_scripts.load("rq_time")
+PREPARE_LUA = lua_scripts.load("prepare")
+VISIBLE_LUA = lua_scripts.load("visible")
+VISIBLE_SHA = lua_scripts.sha("visible")
+MOVE_ON_LUA = lua_scripts.load("move_on")
+MOVE_ON_SHA = lua_scripts.sha("move_on")
 
 
 def fired_key(prefix: str, site: str, fire_ts: int) -> str:
@@ -357,8 +145,8 @@ class PreparedChunk:
 	names: tuple[str, ...]
 	job_ids: tuple[str, ...]
 	followings: tuple[int | None, ...]
-	command: bytes  # EVALSHA of VISIBLE_LUA, packed for the site's connection
-	move_on: bytes  # EVALSHA of MOVE_ON_LUA, packed likewise
+	command: bytes  # EVALSHA of visible.lua, packed for the site's connection
+	move_on: bytes  # EVALSHA of move_on.lua, packed likewise
 	prepared_at: float = 0.0
 
 
@@ -422,7 +210,7 @@ def pack_script(client: redis.Redis, sha: str, keys: list[str], args: list[Any])
 def make_visible(client: redis.Redis, scripts: Scripts, chunks: list[PreparedChunk]) -> list[Outcome]:
 	"""Send the visibility steps of these chunks (one site's Redis) at once and read their replies.
 
-	The moves of their schedules on (MOVE_ON_LUA) follow in the same send, after every visibility step.
+	The moves of their schedules on (``move_on.lua``) follow in the same send, after every visibility step.
 	Each step is atomic; a connection error leaves every chunk either wholly done or untouched (the
 	ordinary fire path sorts out which from Redis), and is raised after the replies read so far.
 	"""
@@ -590,6 +378,13 @@ class PreparedRuns:
 				self._complete[site].pop(fire_ts, None)
 			return taken
 
+	def take_all_due(self, now: float) -> dict[str, list[PreparedChunk]]:
+		"""Every site's chunks due at ``now``: site -> chunks (as ``take_due`` of each site)."""
+		with self._lock:
+			sites = [site for site, by_fire in self._chunks.items() if any(ts <= now for ts in by_fire)]
+		taken = {site: self.take_due(site, now) for site in sites}
+		return {site: chunks for site, chunks in taken.items() if chunks}
+
 	def earliest(self) -> float | None:
 		with self._lock:
 			found = [min(by_fire) for by_fire in self._chunks.values() if by_fire]
@@ -639,7 +434,7 @@ def build_chunk_args(
 
 
 def build_move_on_args(fire_ts: int, names: Iterable[str], followings: Iterable[int | None]) -> list[Any]:
-	"""ARGV of MOVE_ON_LUA: the fire time, then the names grouped by following fire time."""
+	"""ARGV of move_on.lua: the fire time, then the names grouped by following fire time."""
 	groups: dict[int | None, list[str]] = {}
 	for name, following in zip(names, followings):
 		groups.setdefault(following, []).append(name)
@@ -652,12 +447,15 @@ def build_move_on_args(fire_ts: int, names: Iterable[str], followings: Iterable[
 class Preparer:
 	"""Prepares the runs of the coming fire times while this daemon holds the lease (its own thread).
 
-	It prepares one fire time F at a time, in order, starting ``lead`` seconds before F: ``prepare_ahead``
-	(configuration, default MARGIN) plus
-	SAFETY times the measured cost of preparing F's runs, so that even N = 100,000 runs of one fire
-	time are ready before it while a small one starts only a second ahead. Between fire times it
-	sleeps: the consumer (a changed schedule), the scheduler (runs made visible or enqueued, whose
-	following fire times are now to prepare) and the lease wake it through ``notify``.
+	It prepares one fire time F at a time, in order, across every site that has runs at F, starting
+	``lead`` seconds before F: ``prepare_ahead`` (configuration, default MARGIN) plus SAFETY times the
+	measured cost of preparing F's runs, every site's together (the sites share this thread: 20,000
+	runs spread over 1,000 sites need as long as 20,000 of one site), so that even N = 100,000 runs
+	of one fire time are ready before it while a small one starts only a second ahead. Each site's
+	next fire time is found with one pipelined read per Redis (``_scan``); small sites sharing a Redis
+	are prepared together, up to CHUNK runs per pipelined send (``prepare_across``). Between fire
+	times it sleeps: the consumer (a changed schedule), the scheduler (runs made visible or enqueued,
+	whose following fire times are now to prepare) and the lease wake it through ``notify``.
 	"""
 
 	MARGIN = 1.0
@@ -756,7 +554,8 @@ class Preparer:
 		return min(self.MAX_AHEAD - self.RESCAN, self.margin + self.SAFETY * self.cost * count)
 
 	def step(self) -> float:
-		"""Prepare the fire time whose start has come; return how long to sleep (0 = go on)."""
+		"""Prepare the fire time whose start has come, across every site that has runs at it; return
+		how long to sleep (0 = go on)."""
 		now = time.time()
 		if now - self._rescan_at >= self.RESCAN:
 			with self._lock:
@@ -766,55 +565,77 @@ class Preparer:
 			for site in self.ctx.databases:
 				self.sweep(site)
 			self._swept_at = time.monotonic()
-		best: tuple[float, str, int, int] | None = None
 		pause = getattr(self.ctx, "pause", None)
-		for site in self.ctx.databases:
-			if pause is not None and pause.paused(site):
-				continue  # nothing is enqueued for it: nothing to prepare (resumed: misfire_grace decides)
+		# A paused site has nothing enqueued: nothing to prepare (resumed: misfire_grace decides).
+		sites = [site for site in self.ctx.databases if pause is None or not pause.paused(site)]
+		for site in sites:
 			self._prepare_joined(site, now)
-			found = self._next(site, now)
-			if found is not None:
-				fire_ts, count = found
-				start = fire_ts - self.lead(count)
-				if best is None or start < best[0]:
-					best = (start, site, fire_ts, count)
-		if best is None:
+		found = self._scan(sites, now)
+		if not found:
 			return self.RESCAN
-		start, site, fire_ts, count = best
+		# A fire time's lead comes from all its runs, every site's: the sites of a bench share this
+		# thread, and the last site's runs must be ready by the fire time too.
+		totals: dict[int, int] = defaultdict(int)
+		for fire_ts, count in found.values():
+			totals[fire_ts] += count
+		start, fire_ts = min((f - self.lead(total), f) for f, total in totals.items())
 		if start > now:
 			return min(start - now, self.RESCAN)
-		self.prepare_fire_time(site, fire_ts, lead=fire_ts - now)
+		members = [(site, count) for site, (f, count) in found.items() if f == fire_ts]
+		self.prepare_across(fire_ts, members, lead=fire_ts - now)
 		return 0.0
 
-	def _next(self, site: str, now: float) -> tuple[int, int] | None:
-		"""The earliest fire time after now not wholly prepared, and how many runs it has."""
-		client = self.ctx.store.client(site)
-		key = self.ctx.store.keys.next_runs(site)
-		with self._lock:
-			after = max(self._cursor.get(site, now), now)
-		while True:
-			rows = client.zrangebyscore(
-				key, f"({after}", now + self.MAX_AHEAD, start=0, num=1, withscores=True
-			)
-			if not rows:
-				return None
-			fire_ts = int(rows[0][1])
-			count = int(client.zcount(key, fire_ts, fire_ts))
-			if not self.runs.is_complete(site, fire_ts, count):
-				return fire_ts, count
-			after = fire_ts
-			with self._lock:
-				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
+	def _scan(self, sites: list[str], now: float) -> dict[str, tuple[int, int]]:
+		"""Each site's earliest fire time after now not wholly prepared, and how many runs it has:
+		site -> (fire time, runs). Sites sharing a Redis are read with one pipelined send (two, three
+		when a fire time found is already prepared: the cursor then moves past it)."""
+		store = self.ctx.store
+		by_client: dict[int, tuple[redis.Redis, list[str]]] = {}
+		for site in sites:
+			client = store.client(site)
+			by_client.setdefault(id(client), (client, []))[1].append(site)
+		found: dict[str, tuple[int, int]] = {}
+		for client, pending in by_client.values():
+			while pending:
+				pipe = client.pipeline(transaction=False)
+				with self._lock:
+					afters = [max(self._cursor.get(site, now), now) for site in pending]
+				for site, after in zip(pending, afters):
+					pipe.zrangebyscore(
+						store.keys.next_runs(site),
+						f"({after}",
+						now + self.MAX_AHEAD,
+						start=0,
+						num=1,
+						withscores=True,
+					)
+				firsts = [(site, int(rows[0][1])) for site, rows in zip(pending, pipe.execute()) if rows]
+				if not firsts:
+					break
+				pipe = client.pipeline(transaction=False)
+				for site, fire_ts in firsts:
+					pipe.zcount(store.keys.next_runs(site), fire_ts, fire_ts)
+				pending = []
+				for (site, fire_ts), count in zip(firsts, pipe.execute()):
+					if not self.runs.is_complete(site, fire_ts, int(count)):
+						found[site] = (fire_ts, int(count))
+						continue
+					with self._lock:
+						self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
+					pending.append(site)  # look past it
+		return found
 
 	def _prepare_joined(self, site: str, now: float) -> None:
 		"""Prepare the schedules that joined fire times already prepared (a cold start's refresh
 		writes 500 at a time; a run fired the ordinary way moves on to its following fire time), and
-		count them in, so that the count check of ``_next`` does not scan those fire times again."""
+		count them in, so that the count check of ``_scan`` does not scan those fire times again."""
 		with self._lock:
 			joined = list(self._joined.pop(site, ()))
+		if not joined:
+			return
 		completed = {fire_ts for fire_ts in self.runs.completed(site) if fire_ts > now}
 		holder = self.holder()
-		if not joined or not completed or holder is None:
+		if not completed or holder is None:
 			return
 		client = self.ctx.store.client(site)
 		key = self.ctx.store.keys.next_runs(site)
@@ -864,7 +685,7 @@ class Preparer:
 
 	def _record_preparation(
 		self,
-		site: str,
+		site: str | None,
 		fire_ts: int,
 		prepared: int,
 		refused: int,
@@ -872,13 +693,15 @@ class Preparer:
 		wall: float,
 		lead: float | None,
 		complete: bool,
+		sites: int = 1,
 	) -> None:
 		waited, self.waited = self.waited, 0.0
 		seconds = time.perf_counter() - started - waited
 		if prepared:
 			self.cost = 0.5 * self.cost + 0.5 * seconds / (prepared + refused)
 		record = {
-			"site": site,
+			"site": site,  # None: several sites, ``sites`` of them
+			"sites": sites,
 			"fire_time": fire_ts,
 			"runs": prepared,
 			"refused": refused,
@@ -893,17 +716,118 @@ class Preparer:
 
 	def prepare_fire_time(self, site: str, fire_ts: int, lead: float | None = None) -> int:
 		"""Prepare every run of ``site`` due at ``fire_ts`` not prepared yet; returns how many were."""
+		return self.prepare_across(fire_ts, [(site, None)], lead)
+
+	def prepare_across(
+		self, fire_ts: int, members: list[tuple[str, int | None]], lead: float | None = None
+	) -> int:
+		"""Prepare every run due at ``fire_ts`` not prepared yet of these sites ((site, runs it held
+		when scanned; None: not counted)); returns how many were.
+
+		Sites of a few runs (up to CHUNK) sharing a Redis are worked on together, CHUNK runs at a
+		time: their runs counted and listed in one pipelined send, prepared with one more
+		(``prepare_chunks``); a larger site is paged through alone. Between groups it gives way to a
+		refresh or waiting edits while the rest of the fire time, every site's, still fits; at the
+		fire time it stops (the rest goes the ordinary way)."""
 		holder = self.holder()
 		if holder is None:
 			return 0
+		started, wall = time.perf_counter(), time.time()
+		self.waited = 0.0
+		store = self.ctx.store
+		left = sum(count or 0 for _site, count in members)
+		large = [site for site, count in members if count is None or count > CHUNK]
+		groups: list[tuple[redis.Redis, list[tuple[str, int]]]] = []
+		by_client: dict[int, tuple[redis.Redis, list[tuple[str, int]]]] = {}
+		for site, count in members:
+			if count is not None and count <= CHUNK:
+				client = store.client(site)
+				by_client.setdefault(id(client), (client, []))[1].append((site, count))
+		for client, small in by_client.values():
+			group: list[tuple[str, int]] = []
+			size = 0
+			for site, count in small:
+				if group and size + count > CHUNK:
+					groups.append((client, group))
+					group, size = [], 0
+				group.append((site, count))
+				size += count
+			if group:
+				groups.append((client, group))
+		prepared = refused = 0
+		complete = True
+		for client, group in groups:
+			self._give_way(fire_ts, left)
+			if time.time() >= fire_ts:
+				complete = False  # its time has come: the rest goes the ordinary way
+				break
+			done, failed, grown = self._prepare_group(client, fire_ts, group, holder)
+			prepared, refused = prepared + done, refused + failed
+			large += grown
+			left -= sum(count for _site, count in group)
+		for number, site in enumerate(large):
+			if not complete:
+				break
+			left_after = sum(count or 0 for other, count in members if other in large[number + 1 :])
+			done, failed, complete = self._prepare_site(site, fire_ts, holder, left_after)
+			prepared, refused = prepared + done, refused + failed
+		self._record_preparation(
+			members[0][0] if len(members) == 1 else None,
+			fire_ts,
+			prepared,
+			refused,
+			started,
+			wall,
+			lead,
+			complete,
+			sites=len(members),
+		)
+		return prepared
+
+	def _prepare_group(
+		self, client: redis.Redis, fire_ts: int, group: list[tuple[str, int]], holder: str
+	) -> tuple[int, int, list[str]]:
+		"""Prepare the runs at ``fire_ts`` of a few small sites sharing ``client``: (prepared, refused,
+		sites that hold more than CHUNK runs now, to be paged through alone)."""
+		store = self.ctx.store
+		pipe = client.pipeline(transaction=False)
+		for site, _count in group:
+			key = store.keys.next_runs(site)
+			# Counted first: a run added while this works makes the count differ, and the fire time
+			# is looked at again (only the runs not staged yet are worked on).
+			pipe.zcount(key, fire_ts, fire_ts)
+			pipe.zrangebyscore(key, fire_ts, fire_ts, start=0, num=CHUNK + 1)
+		replies = pipe.execute()
+		work: list[tuple[str, list[str]]] = []
+		holds: dict[str, int] = {}
+		grown: list[str] = []
+		for number, (site, _count) in enumerate(group):
+			count, rows = int(replies[2 * number]), replies[2 * number + 1]
+			if len(rows) > CHUNK:
+				grown.append(site)
+				continue
+			staged = self.runs.staged_names(site, fire_ts)
+			work.append((site, [n for n in (r.decode() for r in rows) if n not in staged]))
+			holds[site] = count
+		results = self.prepare_chunks(client, fire_ts, work, holder)
+		prepared = refused = 0
+		for site, _names in work:
+			done, failed = results[site]
+			prepared, refused = prepared + done, refused + failed
+			self.runs.mark_complete(site, fire_ts, holds[site])
+			with self._lock:
+				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
+		return prepared, refused, grown
+
+	def _prepare_site(self, site: str, fire_ts: int, holder: str, left_after: int) -> tuple[int, int, bool]:
+		"""Prepare the runs of one site at ``fire_ts``, a page at a time: (prepared, refused, whether
+		all were worked on). ``left_after``: runs of other sites at the fire time still to prepare."""
 		client = self.ctx.store.client(site)
 		key = self.ctx.store.keys.next_runs(site)
 		# Counted first: a run added while this works makes the count differ, and the fire time is
 		# looked at again (only the runs not staged yet are worked on).
 		holds = int(client.zcount(key, fire_ts, fire_ts))
 		staged = self.runs.staged_names(site, fire_ts)
-		started, wall = time.perf_counter(), time.time()
-		self.waited = 0.0
 		prepared = refused = 0
 		complete = True
 		offset = 0
@@ -911,8 +835,9 @@ class Preparer:
 			rows = client.zrangebyscore(key, fire_ts, fire_ts, start=offset, num=self.PAGE)
 			offset += len(rows)
 			names = [n for n in (r.decode() for r in rows) if n not in staged]
-			left_after = max(0, holds - offset)
-			done, failed, complete = self._prepare_names(site, fire_ts, names, holder, left_after)
+			done, failed, complete = self._prepare_names(
+				site, fire_ts, names, holder, max(0, holds - offset) + left_after
+			)
 			prepared, refused = prepared + done, refused + failed
 			if len(rows) < self.PAGE:
 				break
@@ -920,8 +845,7 @@ class Preparer:
 		if complete:
 			with self._lock:
 				self._cursor[site] = max(self._cursor.get(site, fire_ts), fire_ts)
-		self._record_preparation(site, fire_ts, prepared, refused, started, wall, lead, complete)
-		return prepared
+		return prepared, refused, complete
 
 	def visible_keys(self, site: str, fire_ts: int, queue_keys: list[str], queues_set: str) -> list[str]:
 		store = self.ctx.store
@@ -939,58 +863,97 @@ class Preparer:
 		"""Build, store and stage up to CHUNK runs of one fire time; returns (prepared, refused)."""
 		if not names:
 			return 0, 0
+		return self.prepare_chunks(self.ctx.store.client(site), fire_ts, [(site, names)], holder)[site]
+
+	def prepare_chunks(
+		self, client: redis.Redis, fire_ts: int, work: list[tuple[str, list[str]]], holder: str
+	) -> dict[str, tuple[int, int]]:
+		"""Build, store and stage runs of one fire time of several sites sharing ``client``'s Redis
+		(up to CHUNK runs a site): one pipelined read of their specs and index entries, one pipelined
+		send of their ``prepare.lua`` calls (one a site: each names its own site's keys), then each
+		site's visibility step and move packed as one chunk. Returns site -> (prepared, refused)."""
 		ctx = self.ctx
 		store = ctx.store
-		client = store.client(site)
-		index = prepared_key(store.keys.prefix, site)
+		work = [(site, names) for site, names in work if names]
+		result: dict[str, tuple[int, int]] = {site: (0, 0) for site, _names in work}
+		if not work:
+			return result
 		pipe = client.pipeline(transaction=False)
-		pipe.hmget(store.keys.specs(site), names)
-		pipe.hmget(index, names)
-		raws, entries = pipe.execute()
-		args: list[Any] = [JOB_PREFIX, fire_ts]
-		planned: list[tuple[str, str, Any, Any]] = []  # name, job id, queue, spec
-		ready: list[tuple[str, str, Any, Any]] = []
-		refused = 0
-		for name, raw, entry in zip(names, raws, entries):
-			if raw is None:
-				refused += 1  # removed meanwhile
-				continue
-			try:
-				spec = ScheduleSpec.from_json(raw)
-			except (ValueError, TypeError):
-				refused += 1
-				continue
-			sha = spec_sha(raw)
-			job_id = job_id_for(site, name, fire_ts)
-			entry_text = f"{job_id} {self.fingerprint} {sha}"
-			if entry is not None and entry.decode() == entry_text:
-				ready.append((name, job_id, ctx.jobs.queue(client, spec.queue), spec))
-				continue
-			queue, job = ctx.jobs.build(client, spec, fire_ts, status=JobStatus.SCHEDULED, job_id=job_id)
-			mapping = job.to_dict()
-			mapping["status"] = PREPARED_STATUS
-			mapping.pop("enqueued_at", None)
-			args += (name, sha, job_id, entry_text, len(mapping))
-			for field_value in mapping.items():
-				args += field_value
-			planned.append((name, job_id, queue, spec))
-		if planned:
-			codes = self.scripts.prepare(client)(
-				keys=[
-					store.keys.specs(site),
-					store.keys.next_runs(site),
-					index,
-					fired_key(store.keys.prefix, site, fire_ts),
-				],
-				args=args,
-			)
-			for item, code in zip(planned, codes):
-				if int(code) == 0:
-					ready.append(item)
-				else:
+		for site, names in work:
+			pipe.hmget(store.keys.specs(site), names)
+			pipe.hmget(prepared_key(store.keys.prefix, site), names)
+		replies = pipe.execute()
+		script = self.scripts.prepare(client)
+		pipe = client.pipeline(transaction=False)
+		sent: list[tuple[str, list[tuple[str, str, Any, Any]]]] = []  # site, its runs planned
+		staged: dict[str, tuple[list[tuple[str, str, Any, Any]], int]] = {}  # site -> runs ready, refused
+		for number, (site, names) in enumerate(work):
+			raws, entries = replies[2 * number], replies[2 * number + 1]
+			args: list[Any] = [JOB_PREFIX, fire_ts]
+			planned: list[tuple[str, str, Any, Any]] = []  # name, job id, queue, spec
+			ready: list[tuple[str, str, Any, Any]] = []
+			refused = 0
+			for name, raw, entry in zip(names, raws, entries):
+				if raw is None:
+					refused += 1  # removed meanwhile
+					continue
+				try:
+					spec = ScheduleSpec.from_json(raw)
+				except (ValueError, TypeError):
 					refused += 1
-		if not ready:
-			return 0, refused
+					continue
+				sha = spec_sha(raw)
+				job_id = job_id_for(site, name, fire_ts)
+				entry_text = f"{job_id} {self.fingerprint} {sha}"
+				if entry is not None and entry.decode() == entry_text:
+					ready.append((name, job_id, ctx.jobs.queue(client, spec.queue), spec))
+					continue
+				queue, job = ctx.jobs.build(client, spec, fire_ts, status=JobStatus.SCHEDULED, job_id=job_id)
+				mapping = job.to_dict()
+				mapping["status"] = PREPARED_STATUS
+				mapping.pop("enqueued_at", None)
+				args += (name, sha, job_id, entry_text, len(mapping))
+				for field_value in mapping.items():
+					args += field_value
+				planned.append((name, job_id, queue, spec))
+			if planned:
+				script(
+					keys=[
+						store.keys.specs(site),
+						store.keys.next_runs(site),
+						prepared_key(store.keys.prefix, site),
+						fired_key(store.keys.prefix, site, fire_ts),
+					],
+					args=args,
+					client=pipe,
+				)
+				sent.append((site, planned))
+			staged[site] = (ready, refused)
+		if sent:
+			for (site, planned), codes in zip(sent, pipe.execute()):
+				ready, refused = staged[site]
+				for item, code in zip(planned, codes):
+					if int(code) == 0:
+						ready.append(item)
+					else:
+						refused += 1
+				staged[site] = (ready, refused)
+		for site, (ready, refused) in staged.items():
+			if ready:
+				self._stage(client, site, fire_ts, ready, holder)
+			result[site] = (len(ready), refused)
+		return result
+
+	def _stage(
+		self,
+		client: redis.Redis,
+		site: str,
+		fire_ts: int,
+		ready: list[tuple[str, str, Any, Any]],
+		holder: str,
+	) -> None:
+		"""Pack the visibility step and the move of one site's runs ready at ``fire_ts``, as one chunk."""
+		store = self.ctx.store
 		queue_keys: list[str] = []
 		runs: list[tuple[str, str, int, int | None, bool]] = []
 		followings: list[int | None] = []
@@ -1009,7 +972,7 @@ class Preparer:
 			# the lease is checked in the step where it lives in the site's Redis, else by the caller
 			holder=holder if client is store.bench_client() else "",
 			marker_ttl=self.marker_ttl,
-			grace=ctx.config.misfire_grace,
+			grace=self.ctx.config.misfire_grace,
 			runs=runs,
 		)
 		names_in_order = tuple(ready[i][0] for i in order)
@@ -1025,13 +988,12 @@ class Preparer:
 				move_on=pack_script(
 					client,
 					MOVE_ON_SHA,
-					[step_keys[0], step_keys[1], index],
+					[step_keys[0], step_keys[1], prepared_key(store.keys.prefix, site)],
 					build_move_on_args(fire_ts, names_in_order, followings_in_order),
 				),
 				prepared_at=time.time(),
 			)
 		)
-		return len(ready), refused
 
 	def sweep(self, site: str) -> int:
 		"""Delete prepared jobs whose fire time is older than misfire_grace (never made visible: the

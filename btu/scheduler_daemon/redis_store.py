@@ -11,162 +11,21 @@ from rq.job import Job
 
 from btu.contracts.redis_keys import RedisKeys
 
+from . import lua_scripts
 from .config import DaemonConfig, SiteConfig
 
 JOB_PREFIX = Job.redis_job_namespace_prefix  # "rq:job:" on every supported rq
 
-# drop_prepared(index, prefix, name): delete a schedule's prepared job (prepared.py) while it is still
-# only prepared (status 'scheduled': a job made visible is never touched) and its index entry.
-DROP_PREPARED_FN = """
-local function drop_prepared(index, prefix, name)
-  local entry = redis.call('HGET', index, name)
-  if not entry then return 0 end
-  redis.call('HDEL', index, name)
-  local jid = string.match(entry, '^(%S+)')
-  if jid and redis.call('HGET', prefix .. jid, 'status') == 'scheduled' then
-    redis.call('DEL', prefix .. jid)
-    return 1
-  end
-  return 0
-end
-"""
-
-# set_markers(key, pairs): write markers (flat {schedule, job id, ...}) into a fire time's markers hash.
-# A fire time's hash holds one field per run, thousands: written as Redis writes a small hash (a
-# listpack, up to hash-max-listpack-entries = 512 fields) every look-up and insert is a scan of it,
-# and 500 markers written or checked cost ~100x their hash-table time. A pad value longer than
-# hash-max-listpack-value in the same HSET makes Redis store the hash as a hash table from its first
-# write (it never converts back); the pad is deleted in the same script, so no reader sees it.
-MARKERS_FN = """
-local MARKER_PAD_FIELD, MARKER_PAD = '\\0btu-pad', string.rep('-', 1024)
-local function set_markers(key, fields)
-  redis.call('HSET', key, MARKER_PAD_FIELD, MARKER_PAD, unpack(fields))
-  redis.call('HDEL', key, MARKER_PAD_FIELD)
-end
-"""
-
-# KEYS: specs, timings, next_runs, errors, markers hash of the candidate fire time, prepared index,
-# rule edits counter. ARGV: name, spec JSON, timing, candidate fire time, mode ('0', '1' catch-up,
-# '2' one-shot), now, job key prefix. Every change of a schedule's spec or fire time drops its prepared
-# run (in the same script), so a run prepared ahead never becomes visible in its old form. A change of
-# rule or zone replaces the pending fire time by the candidate (the new rule's) and counts the edit
-# (the fire transaction watches the counter); when the replaced one was due (code 5) the consumer
-# decides, by the new rule, which missed fire time (if any) runs instead (a catch-up).
-UPSERT_LUA = (
-	DROP_PREPARED_FN
-	+ """
-if ARGV[5] == '2' and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then
-  -- A one-shot whose run was enqueued (its marker exists): it is over, never armed again.
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  redis.call('HDEL', KEYS[4], ARGV[1])
-  drop_prepared(KEYS[6], ARGV[7], ARGV[1])
-  return {4, ARGV[4]}
-end
-local score = redis.call('ZSCORE', KEYS[3], ARGV[1])
-local oldtiming = redis.call('HGET', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[4], ARGV[1])
-if score and oldtiming == ARGV[3] then
-  if ARGV[5] == '1' and tonumber(ARGV[4]) < tonumber(score) and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
-    -- A catch-up from the leader's memory after Redis lost its data: a run not enqueued yet, earlier
-    -- than the fire time a standby (which remembers nothing) wrote meanwhile.
-    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-    drop_prepared(KEYS[6], ARGV[7], ARGV[1])
-    return {3, ARGV[4]}
-  end
-  if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
-    redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-    drop_prepared(KEYS[6], ARGV[7], ARGV[1])
-    return {1, score}
-  end
-  return {0, score}
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-drop_prepared(KEYS[6], ARGV[7], ARGV[1])
-if oldtiming and oldtiming ~= ARGV[3] then redis.call('INCR', KEYS[7]) end
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-if score and tonumber(score) <= tonumber(ARGV[6]) then
-  -- The rule changed after its pending run fell due (ARGV[6] = now): that fire time is the old
-  -- rule's; the consumer checks it against the new rule (kept if the new rule has it too).
-  return {5, score}
-end
-return {2, ARGV[4]}
-"""
-)
-
-# One batch of due runs in one call (inside the fire transaction): set the marker of each enqueued
-# run (a field of its fire time's markers hash), then move each schedule to its next fire time if it
-# still holds the one just run. KEYS: next_runs, then the markers hashes written; ARGV: marker TTL (s),
-# the number of markers m, m triples (KEYS index of its hash, schedule, job id), then name, fire time
-# it had and next fire time ('' = remove) per schedule.
-FIRE_BATCH_LUA = (
-	MARKERS_FN
-	+ """
-local m = tonumber(ARGV[2])
-local by_key = {}
-for i = 0, m - 1 do
-  local a = 3 + i * 3
-  local k = tonumber(ARGV[a])
-  local fields = by_key[k]
-  if not fields then fields = {}; by_key[k] = fields end
-  fields[#fields + 1] = ARGV[a + 1]
-  fields[#fields + 1] = ARGV[a + 2]
-end
-for k, fields in pairs(by_key) do set_markers(KEYS[k], fields) end
-for k = 2, #KEYS do redis.call('EXPIRE', KEYS[k], ARGV[1]) end
-local moved = 0
-for i = 3 + m * 3, #ARGV, 3 do
-  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if s and tonumber(s) == tonumber(ARGV[i + 1]) then
-    if ARGV[i + 2] == '' then redis.call('ZREM', KEYS[1], ARGV[i]) else redis.call('ZADD', KEYS[1], ARGV[i + 2], ARGV[i]) end
-    moved = moved + 1
-  end
-end
-return moved
-"""
-)
-
-# KEYS: [1] prepared index. ARGV: [1] job key prefix, then schedule names. Returns jobs deleted.
-DROP_LUA = (
-	DROP_PREPARED_FN
-	+ """
-local dropped = 0
-for i = 2, #ARGV do dropped = dropped + drop_prepared(KEYS[1], ARGV[1], ARGV[i]) end
-return dropped
-"""
-)
-
-# Record skipped fire times: KEYS[1] = the skipped hash; ARGV: how many to keep per schedule, then
-# (name, JSON record with a fire_time) pairs. Each schedule's value is a JSON list, newest first; a
-# record whose fire time and reason equal the newest one's is not added again. Returns 1 per pair
-# recorded, 0 per pair already there.
-SKIP_LUA = """
-local keep = tonumber(ARGV[1])
-local added = {}
-for i = 2, #ARGV, 2 do
-  local record = cjson.decode(ARGV[i + 1])
-  local list = {}
-  local old = redis.call('HGET', KEYS[1], ARGV[i])
-  if old then
-    local ok, decoded = pcall(cjson.decode, old)
-    if ok and type(decoded) == 'table' then list = decoded end
-  end
-  local newest = list[1]
-  if type(newest) == 'table' and tonumber(newest['fire_time']) == tonumber(record['fire_time'])
-      and newest['reason'] == record['reason'] then
-    table.insert(added, 0)
-  else
-    table.insert(list, 1, record)
-    while #list > keep do table.remove(list) end
-    redis.call('HSET', KEYS[1], ARGV[i], cjson.encode(list))
-    table.insert(added, 1)
-  end
-end
-return added
-"""
+# The scripts (lua/*.lua, composed with their helpers by lua_scripts: each file's header says what it
+# checks and writes, its KEYS, ARGV and reply). upsert: one schedule's spec and fire time (every
+# change drops its prepared run in the same script); fire_batch: the markers and moves of one batch
+# of the ordinary fire transaction; drop: prepared runs of removed schedules; skip: skipped fire times.
+DROP_PREPARED_FN = lua_scripts.load("drop_prepared")
+MARKERS_FN = lua_scripts.load("set_markers")
+UPSERT_LUA = lua_scripts.load("upsert")
+FIRE_BATCH_LUA = lua_scripts.load("fire_batch")
+DROP_LUA = lua_scripts.load("drop")
+SKIP_LUA = lua_scripts.load("skip")
 SKIPS_KEPT = 10  # skipped fire times kept per schedule (the daemon's log has every one)
 
 
@@ -403,6 +262,40 @@ class RedisStore:
 			self.keys.next_runs(site), "-inf", now, start=0, num=limit, withscores=True
 		)
 		return [(decode(name), int(score)) for name, score in rows]
+
+	def by_client(self, sites: Iterable[str]) -> list[tuple[redis.Redis, list[str]]]:
+		"""Sites grouped by the Redis they live in (a bench's sites usually share one)."""
+		groups: dict[int, tuple[redis.Redis, list[str]]] = {}
+		for site in sites:
+			client = self.client(site)
+			groups.setdefault(id(client), (client, []))[1].append(site)
+		return list(groups.values())
+
+	def due_many(self, sites: Iterable[str], now: float, limit: int) -> dict[str, list[tuple[str, int]]]:
+		"""``due`` of several sites, one pipelined send per Redis: site -> its due runs (if any)."""
+		found: dict[str, list[tuple[str, int]]] = {}
+		for client, members in self.by_client(sites):
+			pipe = client.pipeline(transaction=False)
+			for site in members:
+				pipe.zrangebyscore(
+					self.keys.next_runs(site), "-inf", now, start=0, num=limit, withscores=True
+				)
+			for site, rows in zip(members, pipe.execute()):
+				if rows:
+					found[site] = [(decode(name), int(score)) for name, score in rows]
+		return found
+
+	def earliest_many(self, sites: Iterable[str]) -> dict[str, float]:
+		"""``earliest`` of several sites, one pipelined send per Redis: site -> its earliest fire time."""
+		found: dict[str, float] = {}
+		for client, members in self.by_client(sites):
+			pipe = client.pipeline(transaction=False)
+			for site in members:
+				pipe.zrange(self.keys.next_runs(site), 0, 0, withscores=True)
+			for site, rows in zip(members, pipe.execute()):
+				if rows:
+					found[site] = float(rows[0][1])
+		return found
 
 	def earliest(self, site: str) -> float | None:
 		rows = self.client(site).zrange(self.keys.next_runs(site), 0, 0, withscores=True)

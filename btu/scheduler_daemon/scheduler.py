@@ -169,11 +169,17 @@ class Scheduler:
 		now = time.monotonic()
 		if now - self.epoch_checked_at < EPOCH_CHECK_SECONDS:
 			return
-		for site in self.ctx.databases:
-			client = self.ctx.store.client(site)
-			key = self.ctx.store.keys.epoch(site)
-			token = client.get(key)
+		store = self.ctx.store
+		tokens: dict[str, bytes | None] = {}
+		for client, sites in store.by_client(self.ctx.databases):
+			pipe = client.pipeline(transaction=False)
+			for site in sites:
+				pipe.get(store.keys.epoch(site))
+			tokens.update(zip(sites, pipe.execute()))
+		for site, token in tokens.items():
 			if token is None:
+				client = store.client(site)
+				key = store.keys.epoch(site)
 				client.set(key, uuid.uuid4().hex, nx=True)
 				token = client.get(key)
 			token = token.decode() if token else ""
@@ -201,11 +207,15 @@ class Scheduler:
 		# Prepared runs first, at their fire time, before any other round trip (a step checks the
 		# lease itself where it lives in the site's Redis; elsewhere the markers keep runs single).
 		if self.lease is not None and self.lease.held and not self.check_due:
-			now = time.time()
-			for site in ctx.databases:
-				chunks = self.prepared.take_due(site, now)
-				if chunks and not ctx.pause.paused(site):
-					self.fire_prepared(site, chunks)
+			due = self.prepared.take_all_due(time.time())
+			# A paused site's chunks are dropped: its runs stay due (on resume misfire_grace decides).
+			due = {
+				site: chunks
+				for site, chunks in due.items()
+				if site in ctx.databases and not ctx.pause.paused(site)
+			}
+			if due:
+				self.fire_prepared(due)
 		elif self.check_due:
 			self.prepared.clear()  # after a stall: what was packed may be an old rule's (the ordinary path checks)
 		self._check_data_lost()
@@ -220,14 +230,13 @@ class Scheduler:
 			deadline = time.monotonic() + DUE_CHECK_BUDGET
 			for site in active:
 				self._check_due_against_sql(site, deadline)
-		for site in active:
-			due = ctx.store.due(site, time.time(), BATCH)
-			if due:
-				self.fire(site, due)
-				fired_any = True
+		# (Every site's due runs and earliest fire time read with one pipelined send per Redis.)
+		for site, due in ctx.store.due_many(active, time.time(), BATCH).items():
+			self.fire(site, due)
+			fired_any = True
 		if fired_any:
 			return 0.0
-		earliest = [t for t in (ctx.store.earliest(site) for site in active) if t is not None]
+		earliest = list(ctx.store.earliest_many(active).values())
 		until_lease = self.lease.renew_interval - (time.monotonic() - self.lease_checked_at)
 		sleep = min([MAX_SLEEP, max(0.0, until_lease)] + [max(0.0, t - time.time()) for t in earliest])
 		return max(sleep, 0.001)
@@ -271,22 +280,41 @@ class Scheduler:
 		ctx.apply_rows(site, rows, read_at)
 		log_event(log, logging.INFO, "due_runs_checked", site=site, runs=len(names))
 
-	def fire_prepared(self, site: str, chunks: list) -> int:
-		"""Make prepared runs visible (one server-side step per chunk, all sent at once); the runs a
-		step left stay due for the ordinary path. Returns how many were made visible."""
+	def fire_prepared(self, due: dict[str, list]) -> int:
+		"""Make prepared runs visible: site -> its due chunks. The steps of every site sharing a Redis
+		go in one send (one server-side step per chunk, then their moves), so that the last site's
+		runs wait for no round trip of the sites before it; the runs a step left stay due for the
+		ordinary path. Returns how many were made visible."""
 		ctx = self.ctx
-		outcomes = make_visible(ctx.store.client(site), self.preparer.scripts, chunks)
-		summary = record_outcomes(ctx, site, outcomes)
-		if LEASE_LOST in summary["codes"]:
-			# The lease key is not ours (another daemon took it, or Redis lost its data): look again
-			# now; _check_lease decides (keeping the fire times remembered when the key just vanished).
-			self.lease_checked_at = 0.0
-			self.prepared.clear(site)
-		for outcome in outcomes:
-			if outcome.error is not None:
-				log_event(log, logging.ERROR, "prepared_step_failed", site=site, error=str(outcome.error))
-		self.preparer.notify(site, earliest=summary["earliest_following"], joined=summary["moved_on"])
-		return summary["visible"]
+		by_client: dict[int, tuple] = {}
+		for site, chunks in due.items():
+			client = ctx.store.client(site)
+			by_client.setdefault(id(client), (client, []))[1].extend(chunks)
+		outcomes: dict[str, list] = {site: [] for site in due}
+		failure: RedisError | None = None
+		for client, chunks in by_client.values():
+			try:
+				for outcome in make_visible(client, self.preparer.scripts, chunks):
+					outcomes[outcome.chunk.site].append(outcome)
+			except RedisError as exc:  # this Redis's chunks are left to the ordinary path; others go on
+				failure = failure or exc
+		visible = 0
+		for site, found in outcomes.items():
+			summary = record_outcomes(ctx, site, found)
+			visible += summary["visible"]
+			if LEASE_LOST in summary["codes"]:
+				# The lease key is not ours (another daemon took it, or Redis lost its data): look
+				# again now; _check_lease decides (keeping the fire times remembered when the key just
+				# vanished).
+				self.lease_checked_at = 0.0
+				self.prepared.clear(site)
+			for outcome in found:
+				if outcome.error is not None:
+					log_event(log, logging.ERROR, "prepared_step_failed", site=site, error=str(outcome.error))
+			self.preparer.notify(site, earliest=summary["earliest_following"], joined=summary["moved_on"])
+		if failure is not None:
+			raise failure
+		return visible
 
 	def _run_times(
 		self, site: str, due: list[tuple[str, int]], specs: list[ScheduleSpec | None]
