@@ -23,7 +23,8 @@ The checks:
 3. de.csv is in Frappe's format (``source,translation[,context]``), translates every extracted string
    (placeholders and markup kept) and holds no string that is no longer extracted.
 
-``python tests/test_translations.py`` prints the strings de.csv misses, as CSV rows to translate.
+``python tests/test_translations.py [lang]`` prints the strings btu/translations/<lang>.csv (de by
+default) misses, as CSV rows to translate: every string for a new language.
 The daemon (btu/scheduler_daemon) and btu/contracts never import frappe: their messages are log and
 command-line text, outside these checks.
 """
@@ -38,6 +39,8 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "btu"
@@ -656,8 +659,8 @@ def _key(text: str, context: str | None) -> str:
 	return f"{text}:{context}" if context else text
 
 
-def missing_translations() -> list[Message]:
-	rows = read_translation() if TRANSLATION.exists() else []
+def missing_translations(path: Path = TRANSLATION) -> list[Message]:
+	rows = read_translation(path) if path.exists() else []
 	keys = {_key(r[0], r[2] if len(r) == 3 else None) for r in rows if len(r) in (2, 3)}
 	messages, _problems = extracted_messages()
 	missing, seen = [], set()
@@ -703,12 +706,18 @@ def _where(m: Message) -> str:
 	return f"{m.where}: {m.text!r}" + (f" (context {m.context!r})" if m.context else "")
 
 
-def test_translation_is_complete():
-	assert TRANSLATION.exists(), f"{_rel(TRANSLATION)} is missing"
-	missing = missing_translations()
+# Every shipped language is kept complete; German is the one BTU ships.
+LANGUAGES = sorted({p.stem for p in (APP / "translations").glob("*.csv")} | {"de"})
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_translation_is_complete(lang):
+	path = APP / "translations" / f"{lang}.csv"
+	assert path.exists(), f"{_rel(path)} is missing"
+	missing = missing_translations(path)
 	assert not missing, _report(
 		[_where(m) for m in missing],
-		f"strings {_rel(TRANSLATION)} does not translate (`python tests/test_translations.py` lists them as CSV)",
+		f"strings {_rel(path)} does not translate (`python tests/test_translations.py {lang}` lists them as CSV)",
 	)
 
 
@@ -716,8 +725,10 @@ _PLACEHOLDER = re.compile(r"\{\d*(?:![rsa])?(?::[^{}]*)?\}")
 _MARKUP = re.compile(r"</?([a-zA-Z][\w-]*)")
 
 
-def test_translation_is_well_formed_and_has_nothing_stale():
-	rows = read_translation()
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_translation_is_well_formed_and_has_nothing_stale(lang):
+	path = APP / "translations" / f"{lang}.csv"
+	rows = read_translation(path)
 	messages, _problems = extracted_messages()
 	extracted = {_key(m.text, m.context) for m in messages} | {m.text for m in messages}
 	problems, seen = [], set()
@@ -740,7 +751,7 @@ def test_translation_is_well_formed_and_has_nothing_stale():
 			problems.append(f"row {number}: {source!r} and {translated!r} have different markup")
 		if key not in extracted:
 			problems.append(f"row {number}: {source!r} is no longer in the app (remove the row)")
-	assert not problems, _report(problems, f"problems in {_rel(TRANSLATION)}")
+	assert not problems, _report(problems, f"problems in {_rel(path)}")
 
 
 def test_the_scanners_see_what_they_are_meant_to():
@@ -765,7 +776,9 @@ def test_the_scanners_see_what_they_are_meant_to():
 
 
 if __name__ == "__main__":
-	# The strings de.csv misses, as rows to translate: source,translation,context.
+	# The strings btu/translations/<lang>.csv misses (de by default; all of them for a new language),
+	# as rows to translate: source,translation,context.
+	lang = sys.argv[1] if len(sys.argv) > 1 else "de"
 	out = csv.writer(sys.stdout, lineterminator="\n")
-	for m in missing_translations():
+	for m in missing_translations(APP / "translations" / f"{lang}.csv"):
 		out.writerow([m.text, "", m.context or ""])
