@@ -1,6 +1,6 @@
 """The layout the project was asked for: pyproject.toml is the one source of metadata, setup.py only
 defers to it, requirements.txt lists the same runtime dependencies, and a built wheel carries the
-app's data files (DocType JSON, Desk JS, CSS, templates, text files, Lua scripts)."""
+app's data files (DocType JSON, Desk JS, CSS, templates, text files, translations, Lua scripts)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ def _data_files() -> list[str]:
 def test_a_built_wheel_carries_every_data_file_and_no_test(tmp_path):
 	data = _data_files()
 	assert any(name.endswith("/btu_task_schedule.json") for name in data)  # the walk found the DocTypes
+	assert "btu/translations/de.csv" in data  # and the shipped translation
 	# Built from a clean copy, as from a fresh clone: a build in the work tree would leave build/ and
 	# btu.egg-info/ there, and reuse them in the next build.
 	source = tmp_path / "source"

@@ -225,7 +225,9 @@ def failed_job(job_id: str) -> dict[str, Any]:
 		out["arguments"] = json.dumps(kwargs, indent=1, sort_keys=True, default=str)
 		out["job_arguments"] = json.dumps(job.kwargs or {}, indent=1, sort_keys=True, default=str)
 	except Exception as exc:  # noqa: BLE001
-		out["arguments"] = out["job_arguments"] = f"(cannot be read: {type(exc).__name__}: {exc})"
+		out["arguments"] = out["job_arguments"] = _("(cannot be read: {0}: {1})").format(
+			type(exc).__name__, exc
+		)
 	out["timeout"] = job.timeout
 	out["task_exists"] = bool(out["task"] and frappe.db.exists("BTU Task", out["task"]))
 	out["schedule_exists"] = bool(out["schedule"] and frappe.db.exists("BTU Task Schedule", out["schedule"]))

@@ -165,11 +165,11 @@ def pause_state() -> dict[str, Any]:
 	Schedules, maintenance_mode / pause_scheduler of site_config.json (or common_site_config.json)."""
 	reasons = []
 	if frappe.db.get_single_value("BTU Configuration", "pause_all_schedules"):
-		reasons.append("BTU Configuration: Pause All Schedules is set")
+		reasons.append(_("BTU Configuration: Pause All Schedules is set"))
 	for flag in PAUSE_FLAGS:
 		value = frappe.conf.get(flag)
 		if value and str(value).strip().lower() not in ("0", "false", "no", "off", "none", "null"):
-			reasons.append(f"site_config.json: {flag} is set")
+			reasons.append(_("site_config.json: {0} is set").format(flag))
 	return {"paused": bool(reasons), "reasons": reasons}
 
 

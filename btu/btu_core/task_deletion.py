@@ -49,7 +49,7 @@ def before_task_deleted(task: str) -> None:
 	live = live_schedules(task)
 	if live:
 		named = ", ".join(as_html_text(name) for name in live[:MAX_NAMED])
-		more = _(" and {0} more").format(len(live) - MAX_NAMED) if len(live) > MAX_NAMED else ""
+		more = " " + _("and {0} more").format(len(live) - MAX_NAMED) if len(live) > MAX_NAMED else ""
 		frappe.throw(
 			_(
 				"Task {0} still has {1} schedule(s): {2}{3}. Delete them first, or use Delete with its "

@@ -105,7 +105,7 @@ function show_next_runs(frm) {
 			message: `<p><code>${btu.escape(p.cron_string)}</code> &mdash; ${btu.escape(p.description)}</p>
 				<table class="table table-condensed">
 					<thead><tr><th>#</th><th>${btu.escape(p.time_zone)} (${__("schedule")})</th>
-					${same ? "" : `<th>${btu.escape(p.user_time_zone)} (${__("you")})</th>`}<th>UTC</th></tr></thead>
+					${same ? "" : `<th>${btu.escape(p.user_time_zone)} (${__("you")})</th>`}<th>${__("UTC")}</th></tr></thead>
 					<tbody>${rows || `<tr><td colspan="4">${__("This rule never fires again.")}</td></tr>`}</tbody>
 				</table>`,
 		});
