@@ -33,6 +33,18 @@ class BTUTaskLog(TextDocument):
 		delete_logs(names)
 
 
+# Desk's Task Log list sorts by `modified` (the DocType's sort_field). Filtered by a task or a schedule
+# it would read every log of it and sort them (951 logs of a task on a site of 1,000,000 logs:
+# 0.1 s, bench/desk_lists.py); with these it reads the 20 rows it shows, newest first.
+LIST_INDEXES = (("task", "modified"), ("schedule", "modified"))
+
+
+def on_doctype_update() -> None:
+	"""Run by Frappe when the DocType is installed or changed (migrate): the list's composite indexes."""
+	for fields in LIST_INDEXES:
+		frappe.db.add_index("BTU Task Log", list(fields))
+
+
 def delete_logs(names: list[str]) -> int:
 	"""Delete these Task Logs with their steps, in batches, without loading each document; returns how many.
 

@@ -402,3 +402,21 @@ class TestTaskRunner(BTUTestCase):
 		self.assertTrue(frappe.db.exists("BTU Task Log", new.name))
 		self.assertFalse(frappe.db.exists("BTU Task Log Step", {"parent": old.name}))  # no orphan steps
 		self.assertEqual(frappe.db.count("BTU Task Log Step", {"parent": new.name}), 3)
+
+
+class TestTaskLogListIndexes(BTUTestCase):
+	def test_list_filtered_by_task_or_schedule_has_its_sorted_index(self):
+		"""Desk's list of a task's or a schedule's logs, newest first, reads only the rows it shows
+		(bench/desk_lists.py measures it): install and migrate run on_doctype_update, which makes the
+		composite indexes (not called here: a missing index would be made with a commit)."""
+		from btu.btu_core.doctype.btu_task_log.btu_task_log import LIST_INDEXES
+
+		for fields in LIST_INDEXES:
+			rows = frappe.db.sql(
+				"SHOW INDEX FROM `tabBTU Task Log` WHERE Key_name = %s",
+				(frappe.db.get_index_name(list(fields)),),
+				as_dict=True,
+			)
+			self.assertEqual(
+				[row.Column_name for row in sorted(rows, key=lambda r: r.Seq_in_index)], list(fields)
+			)
