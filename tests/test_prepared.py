@@ -646,3 +646,35 @@ def test_a_fire_time_spread_over_many_sites_is_prepared_by_its_whole_cost_and_ma
 			assert min(client.zmscore(ctx.store.keys.next_runs(site), names)) > fire  # moved on
 	finally:
 		ctx.store.close()
+
+
+def test_a_group_of_sites_where_one_is_already_staged_prepares_the_others(redis_url):
+	"""A site whose runs of the fire time were all staged already (a step before, or joined runs)
+	beside another site of the same Redis: the group prepares the other site's runs and lets the
+	first be (it once raised KeyError for it, which stopped the preparer thread)."""
+	sites = ["a.localhost", "b.localhost"]
+	names = [f"TS-{i}" for i in range(3)]
+	config = DaemonConfig(
+		sites=tuple(SiteConfig(name=site, db_name="unused", db_user="root") for site in sites),
+		redis_url=redis_url,
+		job_mode="plain",
+		bench_id="groupbench",
+		lease_ttl=30,
+		prepare_ahead=1,
+	)
+	ctx = DaemonContext(config)
+	try:
+		consumer, scheduler = Consumer(ctx), Scheduler(ctx)
+		client = ctx.store.bench_client()
+		assert scheduler._check_lease()
+		fire = soon(30)
+		for site in sites:
+			consumer._apply(site, [(n, row(n, "0 0 1 1 *")) for n in names], [], verbose=False)
+			client.zadd(ctx.store.keys.next_runs(site), {n: fire for n in names})
+		preparer = scheduler.preparer
+		holder = preparer.holder()
+		assert preparer.prepare_chunk(sites[0], fire, names, holder) == (len(names), 0)
+		assert preparer.prepare_across(fire, [(site, len(names)) for site in sites]) == len(names)
+		assert scheduler.prepared.counts() == {site: len(names) for site in sites}
+	finally:
+		ctx.store.close()

@@ -812,7 +812,7 @@ class Preparer:
 		results = self.prepare_chunks(client, fire_ts, work, holder)
 		prepared = refused = 0
 		for site, _names in work:
-			done, failed = results[site]
+			done, failed = results.get(site, (0, 0))  # a site whose runs were all staged already: none
 			prepared, refused = prepared + done, refused + failed
 			self.runs.mark_complete(site, fire_ts, holds[site])
 			with self._lock:
