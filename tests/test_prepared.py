@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -589,6 +590,31 @@ def test_the_step_writes_enqueued_at_in_rqs_format(redis_client, stamp):
 	assert got == want
 
 
+@contextmanager
+def sites_due_at(redis_url: str, bench_id: str, sites: list[str], names: list[str], fire: int):
+	"""A leading daemon's context (plain jobs, no database) whose sites each hold ``names`` due at
+	``fire``: (ctx, scheduler, bench Redis client)."""
+	config = DaemonConfig(
+		sites=tuple(SiteConfig(name=site, db_name="unused", db_user="root") for site in sites),
+		redis_url=redis_url,
+		job_mode="plain",
+		bench_id=bench_id,
+		lease_ttl=30,
+		prepare_ahead=1,
+	)
+	ctx = DaemonContext(config)
+	try:
+		consumer, scheduler = Consumer(ctx), Scheduler(ctx)
+		client = ctx.store.bench_client()
+		assert scheduler._check_lease()
+		for site in sites:
+			consumer._apply(site, [(n, row(n, "0 0 1 1 *")) for n in names], [], verbose=False)
+			client.zadd(ctx.store.keys.next_runs(site), {n: fire for n in names})
+		yield ctx, scheduler, client
+	finally:
+		ctx.store.close()
+
+
 def test_a_fire_time_spread_over_many_sites_is_prepared_by_its_whole_cost_and_made_visible_in_one_send(
 	redis_url, monkeypatch
 ):
@@ -598,23 +624,8 @@ def test_a_fire_time_spread_over_many_sites_is_prepared_by_its_whole_cost_and_ma
 	at the fire time the steps of every site sharing the Redis go in one send."""
 	sites = [f"s{i:03d}.localhost" for i in range(200)]
 	names = [f"TS-{i}" for i in range(5)]
-	config = DaemonConfig(
-		sites=tuple(SiteConfig(name=site, db_name="unused", db_user="root") for site in sites),
-		redis_url=redis_url,
-		job_mode="plain",
-		bench_id="manybench",
-		lease_ttl=30,
-		prepare_ahead=1,
-	)
-	ctx = DaemonContext(config)
-	try:
-		consumer, scheduler = Consumer(ctx), Scheduler(ctx)
-		client = ctx.store.bench_client()
-		assert scheduler._check_lease()
-		fire = soon(6)
-		for site in sites:
-			consumer._apply(site, [(n, row(n, "0 0 1 1 *")) for n in names], [], verbose=False)
-			client.zadd(ctx.store.keys.next_runs(site), {n: fire for n in names})
+	fire = soon(6)
+	with sites_due_at(redis_url, "manybench", sites, names, fire) as (ctx, scheduler, client):
 		preparer = scheduler.preparer
 		preparer.cost = 0.004  # s a run, as if measured: 1,000 runs need 1 + 2.5 x 4 s; 5 runs 1.05 s
 		assert preparer.step() == 0.0  # the fire time's start has come: every site's runs at once
@@ -644,8 +655,6 @@ def test_a_fire_time_spread_over_many_sites_is_prepared_by_its_whole_cost_and_ma
 		for site in sites:
 			assert client.hlen(prepared.fired_key("btu", site, fire)) == len(names)
 			assert min(client.zmscore(ctx.store.keys.next_runs(site), names)) > fire  # moved on
-	finally:
-		ctx.store.close()
 
 
 def test_a_group_of_sites_where_one_is_already_staged_prepares_the_others(redis_url):
@@ -654,27 +663,10 @@ def test_a_group_of_sites_where_one_is_already_staged_prepares_the_others(redis_
 	first be (it once raised KeyError for it, which stopped the preparer thread)."""
 	sites = ["a.localhost", "b.localhost"]
 	names = [f"TS-{i}" for i in range(3)]
-	config = DaemonConfig(
-		sites=tuple(SiteConfig(name=site, db_name="unused", db_user="root") for site in sites),
-		redis_url=redis_url,
-		job_mode="plain",
-		bench_id="groupbench",
-		lease_ttl=30,
-		prepare_ahead=1,
-	)
-	ctx = DaemonContext(config)
-	try:
-		consumer, scheduler = Consumer(ctx), Scheduler(ctx)
-		client = ctx.store.bench_client()
-		assert scheduler._check_lease()
-		fire = soon(30)
-		for site in sites:
-			consumer._apply(site, [(n, row(n, "0 0 1 1 *")) for n in names], [], verbose=False)
-			client.zadd(ctx.store.keys.next_runs(site), {n: fire for n in names})
+	fire = soon(30)
+	with sites_due_at(redis_url, "groupbench", sites, names, fire) as (ctx, scheduler, client):
 		preparer = scheduler.preparer
 		holder = preparer.holder()
 		assert preparer.prepare_chunk(sites[0], fire, names, holder) == (len(names), 0)
 		assert preparer.prepare_across(fire, [(site, len(names)) for site in sites]) == len(names)
 		assert scheduler.prepared.counts() == {site: len(names) for site in sites}
-	finally:
-		ctx.store.close()

@@ -58,7 +58,7 @@ function show_overview(frm) {
 		if (o.last_run) {
 			const l = o.last_run;
 			const link = `<a href="/app/btu-task-log/${encodeURIComponent(l.name)}">${btu.escape(l.name)}</a>`;
-			parts.push(__("Last run: {0}, {1} in {2} ({3})", [frappe.datetime.str_to_user(l.date_time_started), __(l.success_fail), btu.format_run_time(l.execution_time), link]));
+			parts.push(__("Last run: {0}, {1} in {2} ({3})", [frappe.datetime.str_to_user(l.date_time_started), btu.escape(__(l.success_fail)), btu.format_run_time(l.execution_time), link]));
 			color = { Success: "green", Failed: "red", Timeout: "red", Skipped: "orange" }[l.success_fail] || "blue";
 		}
 		frm.dashboard.clear_headline();

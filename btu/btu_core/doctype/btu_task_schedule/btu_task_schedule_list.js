@@ -23,7 +23,7 @@ frappe.listview_settings["BTU Task Schedule"] = {
 		},
 		last_status(value) {
 			if (!value) return "";
-			return `<span class="indicator-pill ${btu.STATUS_COLORS[value] || "gray"}">${__(value)}</span>`;
+			return `<span class="indicator-pill ${btu.STATUS_COLORS[value] || "gray"}">${btu.escape(__(value))}</span>`;
 		},
 	},
 	onload(listview) {
