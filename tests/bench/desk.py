@@ -37,6 +37,7 @@ class Desk:
 	errors: list[ConsoleError] = field(default_factory=list)
 	expected: list[re.Pattern] = field(default_factory=list)
 	shots: list[str] = field(default_factory=list)
+	prefix: str = ""  # a second site's Desk names its screenshots apart
 
 	def attach(self) -> None:
 		self.page.on("console", self._on_console)
@@ -95,7 +96,7 @@ class Desk:
 
 	def shot(self, name: str) -> str:
 		self.screenshots.mkdir(parents=True, exist_ok=True)
-		path = self.screenshots / f"{len(self.shots) + 1:02d}-{name}.png"
+		path = self.screenshots / f"{self.prefix}{len(self.shots) + 1:02d}-{name}.png"
 		self.page.screenshot(path=str(path), full_page=True)
 		self.shots.append(str(path))
 		return str(path)

@@ -7,7 +7,7 @@ from frappe import _
 from frappe.utils import cint
 
 from btu.btu_api.daemon_link import notify_after_commit
-from btu.btu_core import task_deletion
+from btu.btu_core import site_transfer, task_deletion
 from btu.btu_core.callables import (
 	BTUAwareFunction,
 	CallableError,
@@ -15,7 +15,7 @@ from btu.btu_core.callables import (
 	is_task_class,
 	task_class_run,
 )
-from btu.btu_core.naming import name_not_in_logs
+from btu.btu_core.naming import unused_name
 from btu.btu_core.runnables import resolve_task_function
 from btu.btu_core.text import TextDocument, throw_text
 from btu.contracts.arguments import ArgumentsError, parse_arguments
@@ -27,9 +27,13 @@ ORIGINAL_TASK_COMPONENT = "btu.btu_core.btu_task_component"
 
 class BTUTask(TextDocument):
 	def autoname(self) -> None:
-		self.name = name_not_in_logs("BTU-.#####", "task")
+		self.name = unused_name("BTU-.#####", "BTU Task", "task")
+
+	def before_import(self) -> None:
+		site_transfer.remember_site_state(self, site_transfer.TASK_SITE_FIELDS)
 
 	def validate(self) -> None:
+		site_transfer.keep_site_state(self, site_transfer.TASK_SITE_FIELDS)
 		func = self.validate_function_string()
 		self.validate_arguments(func)
 		if cint(self.max_task_duration) <= 0:
@@ -97,6 +101,9 @@ class BTUTask(TextDocument):
 			check_arguments(func, arguments, complete=False)
 		except CallableError as exc:
 			throw_text(str(exc), title=_("Invalid Arguments"))
+
+	def on_update(self) -> None:
+		site_transfer.check_schedules_of(self)
 
 	def on_submit(self) -> None:
 		if self.amended_from:

@@ -15,9 +15,9 @@ from frappe import _
 from frappe.utils import cint, get_datetime
 
 from btu.btu_api.daemon_link import notify_after_commit
-from btu.btu_core import run_summary, task_deletion
+from btu.btu_core import run_summary, site_transfer, task_deletion
 from btu.btu_core.callables import CallableError, check_arguments
-from btu.btu_core.naming import name_not_in_logs
+from btu.btu_core.naming import unused_name
 from btu.btu_core.runnables import resolve_task_function
 from btu.btu_core.text import TextDocument, as_html_text, throw_text
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
@@ -37,9 +37,13 @@ PAST_TOLERANCE_SECONDS = 300
 
 class BTUTaskSchedule(TextDocument):
 	def autoname(self) -> None:
-		self.name = name_not_in_logs("TS-.######", "schedule")
+		self.name = unused_name("TS-.######", "BTU Task Schedule", "schedule")
+
+	def before_import(self) -> None:
+		site_transfer.remember_site_state(self, site_transfer.SCHEDULE_SITE_FIELDS)
 
 	def validate(self) -> None:
+		site_transfer.keep_site_state(self, site_transfer.SCHEDULE_SITE_FIELDS)
 		task = self.validate_task()
 		self.validate_time_zone()
 		if self.is_one_shot():
@@ -47,8 +51,9 @@ class BTUTaskSchedule(TextDocument):
 		else:
 			self.set_cron_string()
 		self.validate_overlap_policy()
-		self.validate_argument_overrides(task)
-		self.queue_name = self.queue_name or task.queue_name or "default"
+		if task is not None:
+			self.validate_argument_overrides(task)
+		self.queue_name = self.queue_name or (task.queue_name if task is not None else None) or "default"
 		self.attempt = cint(self.attempt) or 1
 		self.next_run = run_summary.expected_next_run(self, self.time_zone())
 
@@ -100,8 +105,11 @@ class BTUTaskSchedule(TextDocument):
 			throw_text(str(exc), title=_("Invalid Schedule"))
 
 	def validate_task(self):
+		"""The schedule's task (None: imported before its task, which checks it on arrival)."""
 		if not self.task:
 			frappe.throw(_("Task is required."), frappe.MandatoryError)
+		if site_transfer.task_not_imported_yet(self.task):
+			return None
 		task = frappe.get_cached_doc("BTU Task", self.task)
 		if cint(self.enabled) and task.docstatus != 1:
 			state = _("cancelled") if task.docstatus == 2 else _("not submitted")
