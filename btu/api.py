@@ -40,6 +40,7 @@ from frappe import _
 from frappe.utils import cint, get_datetime
 
 from btu.btu_api.permissions import require_doc_permission, require_manager
+from btu.btu_core import audit
 from btu.contracts.arguments import ArgumentsError, parse_arguments
 from btu.contracts.redis_keys import KEYS, RedisKeys
 from btu.contracts.runs import ONCE, RunAtError, aware_to_wall_time, describe_once, instant_to_wall_time
@@ -104,6 +105,9 @@ def cancel(run_id: str) -> bool:
 	doc = frappe.get_doc(SCHEDULE, name)
 	doc.enabled = 0
 	doc.save()  # tells the daemon after commit; a run it already enqueued is skipped by the worker
+	message = _("cancelled run {0} ({1}).").format(audit.text(name), audit.text(doc.schedule_description))
+	audit.note_action(SCHEDULE, name, message)
+	audit.note_action("BTU Task", doc.task, message)
 	return True
 
 
@@ -246,6 +250,11 @@ def run_once_from_desk(
 		frappe.throw(_("Run At is required."), frappe.MandatoryError)
 	run_id = run_later(task, at=_aware(wall, zone), overrides=overrides or None, queue=queue or None)
 	doc = frappe.get_doc(SCHEDULE, run_id)
+	audit.note_action(
+		"BTU Task",
+		task,
+		_("planned a run once: {0} ({1}).").format(audit.text(run_id), audit.text(doc.schedule_description)),
+	)
 	return {"run_id": run_id, "description": doc.schedule_description, "time_zone": doc.time_zone()}
 
 
@@ -427,7 +436,13 @@ def retry(log: str) -> str:
 	require_doc_permission("BTU Task Log", log, "read")
 	from btu.btu_core.retries import retry_log
 
-	return retry_log(log, run_later=run_later)
+	run_id = retry_log(log, run_later=run_later)
+	audit.note_action(
+		"BTU Task",
+		frappe.db.get_value("BTU Task Log", log, "task"),
+		_("retried log {0}: run {1}.").format(audit.text(log), audit.text(run_id)),
+	)
+	return run_id
 
 
 __all__ += ["retry", "step"]  # noqa: PLE0605

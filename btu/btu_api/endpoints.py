@@ -15,6 +15,7 @@ from frappe.utils import cint
 
 from btu.btu_api import daemon_link, status
 from btu.btu_api.permissions import require_doc_permission, require_manager
+from btu.btu_core import audit
 from btu.btu_core.text import throw_text
 from btu.contracts import pending, protocol
 from btu.contracts.runs import ONCE
@@ -37,7 +38,15 @@ def run_task_now(task: str) -> dict[str, Any]:
 	require_doc_permission("BTU Task", task, "read")
 	from btu.btu_core.task_runner import run_task_on_server
 
-	return run_task_on_server(task)
+	outcome = run_task_on_server(task)
+	audit.note_action(
+		"BTU Task",
+		task,
+		_("pressed Run now on this server: {0}, log {1}.").format(
+			audit.text(outcome.get("status")), audit.text(outcome.get("log") or _("none (transient task)"))
+		),
+	)
+	return outcome
 
 
 @frappe.whitelist(methods=["POST"])
@@ -47,7 +56,15 @@ def run_task_in_worker(task: str) -> dict[str, Any]:
 	require_doc_permission("BTU Task", task, "read")
 	from btu.btu_core.task_runner import enqueue_task
 
-	return enqueue_task(task)
+	queued = enqueue_task(task)
+	audit.note_action(
+		"BTU Task",
+		task,
+		_("pressed Run now in a worker: job {0} in queue {1}.").format(
+			audit.text(queued.get("job_id")), audit.text(queued.get("queue"))
+		),
+	)
+	return queued
 
 
 @frappe.whitelist()

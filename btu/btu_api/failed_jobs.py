@@ -22,6 +22,7 @@ import frappe
 from frappe import _
 
 from btu.btu_api.permissions import require_manager
+from btu.btu_core import audit
 from btu.btu_core.text import throw_text
 
 TASK_RUNNER_PREFIX = "btu.btu_core.task_runner."
@@ -307,10 +308,19 @@ def get_failed_job(job_id: str) -> dict[str, Any]:
 @frappe.whitelist(methods=["POST"])
 def requeue_failed_job(job_id: str) -> dict[str, Any]:
 	require_manager()
-	return requeue(job_id)
+	outcome = requeue(job_id)
+	audit.note_action(
+		"BTU Task",
+		outcome.get("task"),
+		_("requeued failed job {0}: run {1}.").format(audit.text(job_id), audit.text(outcome.get("run_id"))),
+	)
+	return outcome
 
 
 @frappe.whitelist(methods=["POST"])
 def delete_failed_job(job_id: str) -> dict[str, Any]:
 	require_manager()
-	return delete(job_id)
+	task = failed_job(job_id).get("task")
+	outcome = delete(job_id)
+	audit.note_action("BTU Task", task, _("deleted failed job {0}.").format(audit.text(job_id)))
+	return outcome

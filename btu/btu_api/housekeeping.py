@@ -18,6 +18,7 @@ from frappe import _
 from frappe.utils import getdate, validate_email_address
 
 from btu.btu_api.permissions import require_doc_permission, require_manager
+from btu.btu_core import audit
 from btu.btu_core.text import throw_text
 
 LOG = "BTU Task Log"
@@ -35,6 +36,7 @@ def retry_task_log(log: str) -> dict[str, Any]:
 	import btu.api
 
 	run_id = btu.api.retry(log)
+	audit.note_action(LOG, log, _("pressed Retry: run {0}.").format(audit.text(run_id)))
 	return {
 		"log": log,
 		"run_id": run_id,

@@ -21,7 +21,7 @@ from typing import Any
 import frappe
 
 TASK_SITE_FIELDS = ("last_runtime",)
-SCHEDULE_SITE_FIELDS = ("last_run", "last_status", "last_log", "redis_job_id")
+SCHEDULE_SITE_FIELDS = ("last_run", "last_status", "last_log", "redis_job_id", "paused_reason")
 
 _KEPT_FLAG = "btu_site_state"
 

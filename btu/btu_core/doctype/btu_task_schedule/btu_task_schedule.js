@@ -13,6 +13,13 @@ frappe.ui.form.on("BTU Task Schedule", {
 		if (frm.doc.run_frequency !== "Once") {
 			frm.add_custom_button(__("Show next runs"), () => show_next_runs(frm));
 		}
+		if (!frm.is_new() && frm.doc.paused_reason && !frm.doc.enabled) {
+			const resume = frm.add_custom_button(__("Resume"), () => {
+				frm.set_value("enabled", 1);
+				frm.save();
+			});
+			resume.removeClass("btn-default").addClass("btn-primary");
+		}
 		if (!frm.is_new() && frm.doc.run_frequency === "Once" && frm.doc.enabled) {
 			frm.add_custom_button(__("Cancel this run"), () => cancel_one_shot(frm));
 		}
@@ -125,6 +132,10 @@ function show_daemon_state(frm) {
 			const rank = { green: 0, blue: 1, orange: 2, red: 3 };
 			if (rank[c] > rank[color]) color = c;
 		};
+		if (frm.doc.paused_reason && !frm.doc.enabled) {
+			lines.push(__("{0} Resume enables it again.", [btu.escape(frm.doc.paused_reason)]));
+			worse("orange");
+		}
 		if (s.paused && s.paused.paused) {
 			lines.push(__("Paused ({0}): the scheduler enqueues nothing for this site.", [s.paused.reasons.map(btu.escape).join("; ")]));
 			worse("orange");

@@ -51,6 +51,8 @@ class BTUTaskSchedule(TextDocument):
 		else:
 			self.set_cron_string()
 		self.validate_overlap_policy()
+		if cint(self.enabled):
+			self.paused_reason = None  # resumed (Pause After Failures)
 		if task is not None:
 			self.validate_argument_overrides(task)
 		self.queue_name = self.queue_name or (task.queue_name if task is not None else None) or "default"

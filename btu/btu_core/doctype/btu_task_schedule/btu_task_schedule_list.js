@@ -1,10 +1,11 @@
 // BTU Task Schedule list: recurring schedules by default, one-shots apart (what became of each),
 // each row with its rule and zone, next run by its rule and last status.
 frappe.listview_settings["BTU Task Schedule"] = {
-	add_fields: ["enabled", "cron_string", "cron_timezone", "run_frequency", "run_at", "next_run", "last_status", "last_log"],
+	add_fields: ["enabled", "cron_string", "cron_timezone", "run_frequency", "run_at", "next_run", "last_status", "last_log", "paused_reason"],
 	filters: [["run_frequency", "!=", "Once"]],
 	get_indicator(doc) {
 		if (doc.run_frequency === "Once") return btu_one_shot_indicator(doc);
+		if (!doc.enabled && doc.paused_reason) return [__("Paused after failures"), "orange", "paused_reason,is,set"];
 		return doc.enabled ? [__("Enabled"), "green", "enabled,=,1"] : [__("Disabled"), "gray", "enabled,=,0"];
 	},
 	formatters: {

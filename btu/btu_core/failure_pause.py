@@ -1,0 +1,85 @@
+"""A schedule that pauses itself after N failed runs in a row (Pause After Failures).
+
+After a run of a recurring schedule ends Failed or Timeout, its newest N finished runs (Success,
+Failed, Timeout; Skipped runs do not count either way) are read from its Task Logs; when all N
+failed, the schedule is disabled with the reason in Paused Reason, the timeline says so, and the
+site's System Managers get a Notification Log alert (Frappe emails it to those whose notification
+settings ask for email). Resuming is enabling the schedule again (the form's *Resume* button),
+which clears the reason. Retries are one-shots of their own: they do not count for the schedule.
+"""
+
+from __future__ import annotations
+
+import frappe
+from frappe import _
+from frappe.utils import cint
+
+from btu.btu_core import audit
+
+SCHEDULE = "BTU Task Schedule"
+FAILED_STATES = ("Failed", "Timeout")
+FINISHED_STATES = ("Success", "Failed", "Timeout")
+
+
+def failed_in_a_row(schedule: str, limit: int) -> bool:
+	"""True when the newest ``limit`` finished runs of ``schedule`` all failed."""
+	newest = frappe.get_all(
+		"BTU Task Log",
+		filters={"schedule": schedule, "success_fail": ("in", FINISHED_STATES)},
+		pluck="success_fail",
+		order_by="modified desc",
+		limit=limit,
+	)
+	return len(newest) == limit and all(status in FAILED_STATES for status in newest)
+
+
+def after_failed_run(schedule: str, log: str | None) -> bool:
+	"""Pause ``schedule`` when its failures reached its limit; True when it was paused now."""
+	row = frappe.db.get_value(
+		SCHEDULE, schedule, ["enabled", "pause_after_failures", "run_frequency"], as_dict=True
+	)
+	if not row or not cint(row.enabled) or row.run_frequency == "Once":
+		return False
+	limit = cint(row.pause_after_failures)
+	if limit <= 0 or not failed_in_a_row(schedule, limit):
+		return False
+	doc = frappe.get_doc(SCHEDULE, schedule)
+	doc.enabled = 0
+	doc.paused_reason = _("Paused after {0} failed runs in a row (the last: {1}).").format(limit, log or "?")
+	doc.flags.ignore_permissions = True
+	doc.flags.btu_paused_after_failures = True
+	doc.save()  # tells the daemon (after commit) to plan nothing more
+	audit.note_action(SCHEDULE, schedule, audit.text(doc.paused_reason))
+	alert_managers(doc, limit, log)
+	return True
+
+
+def alert_managers(doc, limit: int, log: str | None) -> None:
+	"""A Notification Log alert for every enabled System Manager."""
+	from frappe.desk.doctype.notification_log.notification_log import enqueue_create_notification
+
+	users = frappe.get_all(
+		"Has Role",
+		filters={"role": "System Manager", "parenttype": "User"},
+		pluck="parent",
+		distinct=True,
+	)
+	emails = [
+		email
+		for email in frappe.get_all("User", filters={"name": ("in", users), "enabled": 1}, pluck="email")
+		if email
+	]
+	if not emails:
+		return
+	enqueue_create_notification(
+		emails,
+		{
+			"type": "Alert",
+			"document_type": SCHEDULE,
+			"document_name": doc.name,
+			"subject": _("BTU schedule {0} ({1}) paused after {2} failed runs in a row").format(
+				audit.text(doc.name), audit.text(doc.task_description or doc.task), limit
+			),
+			"email_content": audit.text(doc.paused_reason),
+		},
+	)
