@@ -32,7 +32,12 @@ before_uninstall = "btu.install.before_uninstall"
 scheduler_events = {
 	"hourly": ["btu.btu_core.task_runner.expire_stale_in_progress_logs"],
 	"daily": ["btu.btu_core.one_shot_cleanup.delete_finished_one_shots"],
-	"cron": {"* * * * *": ["btu.btu_core.dead_work_horses.record_dead_work_horses"]},
+	"cron": {
+		"* * * * *": [
+			"btu.btu_core.dead_work_horses.record_dead_work_horses",
+			"btu.btu_core.alerts.check_schedules",
+		]
+	},
 }
 
 # A Task Log keeps the name of its task and schedule, but never stops them from being deleted

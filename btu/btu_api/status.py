@@ -298,4 +298,7 @@ def scheduler_status(upcoming: int = 20) -> dict[str, Any]:
 			out.setdefault("errors", {})[key] = f"{type(exc).__name__}: {exc}"
 	out["email_warning"] = email_warning()
 	out["latest_logs"] = latest_logs()
+	from btu.btu_core.alerts import open_alerts
+
+	out["open_alerts"] = open_alerts()
 	return out

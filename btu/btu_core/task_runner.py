@@ -28,7 +28,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
-from btu.btu_core import email_notify, failure_pause, late_runs, retries, run_summary, steps
+from btu.btu_core import alerts, email_notify, failure_pause, late_runs, retries, run_summary, steps
 from btu.btu_core.callables import (
 	CallableError,
 	bind_task_class,
@@ -414,14 +414,15 @@ class _RunRecord:
 			frappe.db.commit()
 		except Exception:  # noqa: BLE001 - a bookkeeping failure is reported, never raised
 			_report(f"BTU: could not record the run of {self.task.name}")
-		if status in (FAILED, TIMEOUT) and self.schedule is not None:
+		if self.schedule is not None:
+			log_name = self.log.name if self.log is not None else None
 			try:
-				failure_pause.after_failed_run(
-					self.schedule.name, self.log.name if self.log is not None else None
-				)
+				alerts.after_run(self.schedule.name, status, log_name)
+				if status in (FAILED, TIMEOUT):
+					failure_pause.after_failed_run(self.schedule.name, log_name)
 				frappe.db.commit()
 			except Exception:  # noqa: BLE001
-				_report(f"BTU: could not check Pause After Failures of {self.schedule.name}")
+				_report(f"BTU: could not check the alerts and Pause After Failures of {self.schedule.name}")
 		if (
 			status in (FAILED, TIMEOUT)
 			and self.called

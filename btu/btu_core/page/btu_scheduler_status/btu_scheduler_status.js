@@ -44,7 +44,7 @@ class BTUSchedulerStatus {
 		else if (pause.length) this.page.set_indicator(__("Daemon running, site paused"), "orange");
 		else this.page.set_indicator(__("Daemon running"), "green");
 		this.$body.html(
-			[this.pause_card(pause), this.email_card(s), this.daemon_card(s), this.upcoming_card(s), this.queues_card(s), this.logs_card(s)].join("")
+			[this.pause_card(pause), this.alerts_card(s), this.email_card(s), this.daemon_card(s), this.upcoming_card(s), this.queues_card(s), this.logs_card(s)].join("")
 		);
 	}
 
@@ -162,6 +162,22 @@ class BTUSchedulerStatus {
 		return this.card(
 			__("Queues"),
 			this.table([__("BTU Queue"), __("RQ queue"), __("Waiting"), __("Oldest waiting"), __("Running"), __("Failed"), __("Workers")], rows, __("No BTU Queues."))
+		);
+	}
+
+	alerts_card(s) {
+		const alerts = s.open_alerts || [];
+		if (!alerts.length) return "";
+		const rows = alerts.map((a) => [
+			`<a href="/app/btu-alert/${encodeURIComponent(a.name)}">${btu.escape(a.name)}</a>`,
+			`<span class="indicator-pill red">${btu.escape(__(a.kind))}</span>`,
+			`<a href="/app/btu-task-schedule/${encodeURIComponent(a.schedule)}">${btu.escape(a.schedule)}</a>`,
+			btu.escape(a.message || ""),
+			btu.escape(frappe.datetime.str_to_user(a.raised_at)),
+		]);
+		return this.card(
+			__("Open alerts"),
+			this.table([__("Alert"), __("Kind"), __("Schedule"), __("What happened"), __("Raised")], rows, "")
 		);
 	}
 

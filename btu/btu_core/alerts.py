@@ -1,0 +1,249 @@
+"""Alerts for runs that did not happen or went wrong (a dead man's switch per schedule).
+
+Three rules on a recurring schedule, each off at 0:
+
+* **No Success** (``alert_no_success_minutes``): no run succeeded within X minutes after a fire time;
+* **Late Start** (``alert_late_start_minutes``): the run of a fire time had not started Y minutes after it;
+* **Failures** (``alert_after_failures``): N failed (Failed or Timeout) runs in a row.
+
+An incident is one BTU Alert (Open), raised once: while a schedule has an open alert of a kind, no
+second one of that kind is raised. It goes to the site's System Managers as a Notification Log (Frappe
+emails it to those whose notification settings ask for it) and onto the schedule's timeline. The next
+successful run clears every open alert of its schedule.
+
+Where the checks run, and why: the first two look for something that did *not* happen, so they
+cannot run inside the run; nor in the BTU daemon, whose own absence is one of the causes (and which
+never imports frappe). They run every minute as a Frappe scheduler event (``check_schedules``), which
+needs only Frappe's own scheduler and a worker of Frappe's queue: the daemon down, a BTU queue without
+workers, a run hung or failing are all seen. Frappe's own alert channels need a worker too (the email
+queue is sent by one), so a site with no worker at all can alert nobody; the status page, computed
+when it is opened, still shows the open alerts and the missed runs. Failures are counted by the runner
+when a run ends (``after_run``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import frappe
+from frappe import _
+from frappe.utils import cint, get_datetime, now_datetime
+
+from btu.btu_core import audit
+from btu.btu_core.failure_pause import FAILED_STATES, failed_in_a_row
+from btu.btu_core.run_summary import to_system_time
+from btu.contracts.schedule_rules import next_fire_time
+
+ALERT = "BTU Alert"
+SCHEDULE = "BTU Task Schedule"
+NO_SUCCESS, LATE_START, FAILURES = "No Success", "Late Start", "Failures"
+MAX_LOOKBACK = timedelta(days=400)
+MAX_STEPS = 5000
+
+
+def latest_fire_time(cron: str, zone: str, since: datetime, until: datetime) -> datetime | None:
+	"""The latest fire time of the rule in (``since``, ``until``] (aware datetimes), or None.
+
+	Searches back from ``until`` in doubling windows (one rule evaluation each), then steps forward
+	through the window that holds one: cheap for a rule firing every minute and for a yearly one."""
+	window = timedelta(minutes=1)
+	start = max(since, until - window)
+	while True:
+		first = next_fire_time(cron, zone, start)
+		if first is not None and first <= until:
+			break
+		if start <= since or window >= MAX_LOOKBACK:
+			return None
+		window *= 2
+		start = max(since, until - window)
+	latest, steps = first, 0
+	while steps < MAX_STEPS:
+		found = next_fire_time(cron, zone, latest)
+		if found is None or found > until:
+			break
+		latest, steps = found, steps + 1
+	return latest
+
+
+def open_alert(schedule: str, kind: str) -> str | None:
+	return frappe.db.get_value(ALERT, {"schedule": schedule, "kind": kind, "status": "Open"}, "name")
+
+
+def raise_alert(schedule: Any, kind: str, message: str, fire_time: datetime | None = None) -> str | None:
+	"""One open incident of ``kind`` for ``schedule`` (a document or row); None when one is open already."""
+	if open_alert(schedule.name, kind):
+		return None
+	alert = frappe.get_doc(
+		{
+			"doctype": ALERT,
+			"status": "Open",
+			"kind": kind,
+			"schedule": schedule.name,
+			"task": schedule.task,
+			"fire_time": fire_time,
+			"raised_at": now_datetime(),
+			"message": message,
+		}
+	).insert(ignore_permissions=True)
+	audit.note_action(
+		SCHEDULE, schedule.name, _("(BTU) raised alert {0}: {1}").format(alert.name, audit.text(message))
+	)
+	notify_managers(
+		_("BTU alert on schedule {0} ({1}): {2}").format(
+			audit.text(schedule.name),
+			audit.text(schedule.task_description or schedule.task),
+			audit.text(kind),
+		),
+		audit.text(message),
+		alert.name,
+	)
+	return alert.name
+
+
+def clear_alerts(schedule: str, log: str | None) -> int:
+	"""A successful run of ``schedule``: its open alerts are cleared (how many)."""
+	names = frappe.get_all(ALERT, filters={"schedule": schedule, "status": "Open"}, pluck="name")
+	for name in names:
+		frappe.db.set_value(
+			ALERT, name, {"status": "Cleared", "cleared_at": now_datetime(), "cleared_by_log": log}
+		)
+	if names:
+		audit.note_action(
+			SCHEDULE,
+			schedule,
+			_("(BTU) cleared alert(s) {0}: run {1} succeeded.").format(
+				audit.text(", ".join(names)), audit.text(log)
+			),
+		)
+	return len(names)
+
+
+def notify_managers(subject: str, content: str, alert: str) -> None:
+	"""A Notification Log alert for every enabled System Manager (Frappe's channel; email per their settings)."""
+	from frappe.desk.doctype.notification_log.notification_log import enqueue_create_notification
+
+	users = frappe.get_all(
+		"Has Role", filters={"role": "System Manager", "parenttype": "User"}, pluck="parent"
+	)
+	emails = [
+		e for e in frappe.get_all("User", filters={"name": ("in", users), "enabled": 1}, pluck="email") if e
+	]
+	if emails:
+		enqueue_create_notification(
+			emails,
+			{
+				"type": "Alert",
+				"document_type": ALERT,
+				"document_name": alert,
+				"subject": subject,
+				"email_content": content,
+			},
+		)
+
+
+def after_run(schedule_name: str, status: str, log: str | None) -> None:
+	"""The runner's bookkeeping: a success clears, N failures in a row raise."""
+	if status == "Success":
+		clear_alerts(schedule_name, log)
+		return
+	if status not in FAILED_STATES:
+		return
+	schedule = frappe.db.get_value(
+		SCHEDULE, schedule_name, ["name", "task", "task_description", "alert_after_failures"], as_dict=True
+	)
+	limit = cint(schedule.alert_after_failures) if schedule else 0
+	if limit > 0 and failed_in_a_row(schedule_name, limit):
+		raise_alert(
+			schedule, FAILURES, _("{0} failed runs in a row; the last: {1}.").format(limit, log or "?")
+		)
+
+
+def check_schedules() -> int:
+	"""Every minute (Frappe scheduler): No Success and Late Start of every schedule that asks; how many raised."""
+	from btu.btu_api.status import configuration_time_zone
+
+	rows = frappe.get_all(
+		SCHEDULE,
+		filters={"enabled": 1, "run_frequency": ("!=", "Once")},
+		or_filters={"alert_no_success_minutes": (">", 0), "alert_late_start_minutes": (">", 0)},
+		fields=[
+			"name",
+			"task",
+			"task_description",
+			"cron_string",
+			"cron_timezone",
+			"modified",
+			"alert_no_success_minutes",
+			"alert_late_start_minutes",
+		],
+	)
+	default_zone = configuration_time_zone() if rows else None
+	raised = 0
+	for row in rows:
+		try:
+			raised += check_schedule(row, row.cron_timezone or default_zone)
+		except Exception:  # noqa: BLE001 - one schedule's bad rule never stops the others' checks
+			frappe.log_error(title=f"BTU: alert check of {row.name} failed")
+	return raised
+
+
+def check_schedule(row: Any, zone: str, now: datetime | None = None) -> int:
+	"""The two checks of one schedule (fire times after its last save only: a rule just saved is
+	not judged by fire times of the previous one)."""
+	from zoneinfo import ZoneInfo
+
+	from frappe.utils import get_system_timezone
+
+	system = ZoneInfo(get_system_timezone())
+	now_aware = (now or now_datetime()).replace(tzinfo=system)
+	saved = get_datetime(row.modified).replace(tzinfo=system)
+	raised = 0
+	minutes = cint(row.alert_no_success_minutes)
+	if minutes > 0 and not open_alert(row.name, NO_SUCCESS):
+		fire = latest_fire_time(row.cron_string, zone, saved, now_aware - timedelta(minutes=minutes))
+		if fire is not None and not _has_log(row.name, fire, success=True):
+			raised += bool(
+				raise_alert(
+					row,
+					NO_SUCCESS,
+					_("No run succeeded within {0} minutes after the fire time {1} ({2}).").format(
+						minutes, fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"), zone
+					),
+					to_system_time(fire.timestamp()),
+				)
+			)
+	minutes = cint(row.alert_late_start_minutes)
+	if minutes > 0 and not open_alert(row.name, LATE_START):
+		fire = latest_fire_time(row.cron_string, zone, saved, now_aware - timedelta(minutes=minutes))
+		if fire is not None and not _has_log(row.name, fire, success=False):
+			raised += bool(
+				raise_alert(
+					row,
+					LATE_START,
+					_("The run of the fire time {0} ({1}) had not started {2} minutes after it.").format(
+						fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"), zone, minutes
+					),
+					to_system_time(fire.timestamp()),
+				)
+			)
+	return raised
+
+
+def _has_log(schedule: str, fire: datetime, success: bool) -> bool:
+	"""A run of this fire time or a later one (that succeeded, with ``success``)."""
+	filters: dict[str, Any] = {"schedule": schedule, "fire_time": (">=", to_system_time(fire.timestamp()))}
+	if success:
+		filters["success_fail"] = "Success"
+	return bool(frappe.db.exists("BTU Task Log", filters))
+
+
+def open_alerts(limit: int = 50) -> list[dict[str, Any]]:
+	"""The status page's open incidents, newest first."""
+	return frappe.get_all(
+		ALERT,
+		filters={"status": "Open"},
+		fields=["name", "kind", "schedule", "task", "fire_time", "raised_at", "message"],
+		order_by="creation desc",
+		limit=limit,
+	)
