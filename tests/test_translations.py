@@ -489,6 +489,10 @@ DYNAMIC = {
 	("btu_core/doctype/btu_task/btu_task.js", "l.success_fail"): _LOG_STATUS,
 	("btu_core/doctype/btu_task_schedule/btu_task_schedule_list.js", "value"): _SCHEDULE_STATUS,
 	("btu_core/doctype/btu_task_schedule/btu_task_schedule_list.js", "doc.last_status"): _SCHEDULE_STATUS,
+	(
+		"btu_core/page/btu_scheduler_status/btu_scheduler_status.js",
+		"a.kind",
+	): "the Select options of BTU Alert's Kind",
 }
 
 

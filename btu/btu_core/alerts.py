@@ -161,8 +161,6 @@ def after_run(schedule_name: str, status: str, log: str | None) -> None:
 
 def check_schedules() -> int:
 	"""Every minute (Frappe scheduler): No Success and Late Start of every schedule that asks; how many raised."""
-	from btu.btu_api.status import configuration_time_zone
-
 	rows = frappe.get_all(
 		SCHEDULE,
 		filters={"enabled": 1, "run_frequency": ("!=", "Once")},
@@ -178,7 +176,10 @@ def check_schedules() -> int:
 			"alert_late_start_minutes",
 		],
 	)
-	default_zone = configuration_time_zone() if rows else None
+	# BTU Configuration's zone (btu.btu_api.status.configuration_time_zone, which imports this module)
+	default_zone = (
+		(frappe.db.get_single_value("BTU Configuration", "cron_time_zone") or "UTC") if rows else None
+	)
 	raised = 0
 	for row in rows:
 		try:

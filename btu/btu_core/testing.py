@@ -32,7 +32,12 @@ from frappe.tests.utils import FrappeTestCase
 from btu.contracts import protocol
 from btu.contracts.redis_keys import RedisKeys
 
-TRACKED = ("BTU Alert", "BTU Task Log", "BTU Task Schedule", "BTU Task")  # deletion order: alerts and logs link to the others
+TRACKED = (
+	"BTU Alert",
+	"BTU Task Log",
+	"BTU Task Schedule",
+	"BTU Task",
+)  # deletion order: alerts and logs link to the others
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:

@@ -172,6 +172,7 @@ class TestSiteTransfer(BTUTestCase):
 			}
 		).insert()
 		try:
+			data_import.reload()
 			data_import.import_file = file.file_url
 			data_import.save()
 			data_import.start_import()
