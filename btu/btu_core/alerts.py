@@ -66,6 +66,10 @@ def latest_fire_time(cron: str, zone: str, since: datetime, until: datetime) -> 
 	return latest
 
 
+def minutes_text(minutes: int) -> str:
+	return _("a minute") if minutes == 1 else _("{0} minutes").format(minutes)
+
+
 def open_alert(schedule: str, kind: str) -> str | None:
 	return frappe.db.get_value(ALERT, {"schedule": schedule, "kind": kind, "status": "Open"}, "name")
 
@@ -87,7 +91,9 @@ def raise_alert(schedule: Any, kind: str, message: str, fire_time: datetime | No
 		}
 	).insert(ignore_permissions=True)
 	audit.note_action(
-		SCHEDULE, schedule.name, _("(BTU) raised alert {0}: {1}").format(alert.name, audit.text(message))
+		SCHEDULE,
+		schedule.name,
+		_("(automatic) raised alert {0}: {1}").format(alert.name, audit.text(message)),
 	)
 	notify_managers(
 		_("BTU alert on schedule {0} ({1}): {2}").format(
@@ -112,7 +118,7 @@ def clear_alerts(schedule: str, log: str | None) -> int:
 		audit.note_action(
 			SCHEDULE,
 			schedule,
-			_("(BTU) cleared alert(s) {0}: run {1} succeeded.").format(
+			_("(automatic) cleared alert(s) {0}: run {1} succeeded.").format(
 				audit.text(", ".join(names)), audit.text(log)
 			),
 		)
@@ -154,9 +160,12 @@ def after_run(schedule_name: str, status: str, log: str | None) -> None:
 	)
 	limit = cint(schedule.alert_after_failures) if schedule else 0
 	if limit > 0 and failed_in_a_row(schedule_name, limit):
-		raise_alert(
-			schedule, FAILURES, _("{0} failed runs in a row; the last: {1}.").format(limit, log or "?")
+		message = (
+			_("The run {0} failed.").format(log or "?")
+			if limit == 1
+			else _("{0} failed runs in a row; the last: {1}.").format(limit, log or "?")
 		)
+		raise_alert(schedule, FAILURES, message)
 
 
 def check_schedules() -> int:
@@ -208,8 +217,10 @@ def check_schedule(row: Any, zone: str, now: datetime | None = None) -> int:
 				raise_alert(
 					row,
 					NO_SUCCESS,
-					_("No run succeeded within {0} minutes after the fire time {1} ({2}).").format(
-						minutes, fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"), zone
+					_("No run succeeded within {0} after the fire time {1} ({2}).").format(
+						minutes_text(minutes),
+						fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
+						zone,
 					),
 					to_system_time(fire.timestamp()),
 				)
@@ -222,8 +233,10 @@ def check_schedule(row: Any, zone: str, now: datetime | None = None) -> int:
 				raise_alert(
 					row,
 					LATE_START,
-					_("The run of the fire time {0} ({1}) had not started {2} minutes after it.").format(
-						fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"), zone, minutes
+					_("The run of the fire time {0} ({1}) had not started {2} after it.").format(
+						fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
+						zone,
+						minutes_text(minutes),
 					),
 					to_system_time(fire.timestamp()),
 				)

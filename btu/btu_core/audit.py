@@ -16,13 +16,12 @@ from btu.btu_core.text import as_html_text
 
 
 def note_action(doctype: str, name: str | None, message: str) -> None:
-	"""An Info comment on ``doctype`` ``name`` (when it exists): "<user> <message>".
-
-	``message`` is translated text whose values the caller escaped (``as_html_text``)."""
+	"""An Info comment on ``doctype`` ``name`` (when it exists), by the session's user: Frappe's
+	timeline shows the user, then ``message`` (translated text whose values the caller escaped with
+	``text``). BTU's own actions (an alert, a pause) start with "(automatic)"."""
 	if not name or not frappe.db.exists(doctype, name):
 		return
 	user = frappe.session.user
-	who = as_html_text(get_fullname(user) or user)
 	frappe.get_doc(
 		{
 			"doctype": "Comment",
@@ -31,7 +30,7 @@ def note_action(doctype: str, name: str | None, message: str) -> None:
 			"reference_name": name,
 			"comment_email": user,
 			"comment_by": get_fullname(user),
-			"content": f"{who} {message}",
+			"content": message,
 		}
 	).insert(ignore_permissions=True)
 

@@ -45,11 +45,17 @@ def after_failed_run(schedule: str, log: str | None) -> bool:
 		return False
 	doc = frappe.get_doc(SCHEDULE, schedule)
 	doc.enabled = 0
-	doc.paused_reason = _("Paused after {0} failed runs in a row (the last: {1}).").format(limit, log or "?")
+	doc.paused_reason = (
+		_("Paused after a failed run ({0}).").format(log or "?")
+		if limit == 1
+		else _("Paused after {0} failed runs in a row (the last: {1}).").format(limit, log or "?")
+	)
 	doc.flags.ignore_permissions = True
 	doc.flags.btu_paused_after_failures = True
 	doc.save()  # tells the daemon (after commit) to plan nothing more
-	audit.note_action(SCHEDULE, schedule, audit.text(doc.paused_reason))
+	audit.note_action(
+		SCHEDULE, schedule, _("(automatic) disabled it: {0}").format(audit.text(doc.paused_reason))
+	)
 	alert_managers(doc, limit, log)
 	return True
 

@@ -177,7 +177,9 @@ def import_in_desk(desk, site2, doctype: str, csv_path: str) -> dict:
 	offered = desk.page.locator("ul[role=listbox]:visible [role=option], .awesomplete ul:visible > li")
 	try:
 		wait_for(
-			lambda: any(t.strip().splitlines()[0].strip() == doctype for t in offered.all_inner_texts() if t.strip()),
+			lambda: any(
+				t.strip().splitlines()[0].strip() == doctype for t in offered.all_inner_texts() if t.strip()
+			),
 			20,
 			0.3,
 			what=f"{doctype} offered as Data Import's Document Type",
