@@ -148,7 +148,12 @@ def export_in_desk(desk, route: str, name: str, folder: Path) -> Path:
 	row = desk.page.locator(f".list-row-container:has(a[data-name='{name}'])").first
 	row.wait_for()
 	row.locator("input.list-row-checkbox").check()
-	desk.click_button("Export", group="Actions")
+	desk.page.locator(".actions-btn-group > button:visible").first.click()
+	item = desk.page.locator(".actions-btn-group .dropdown-menu .dropdown-item:visible").filter(
+		has_text=re.compile(r"^\s*Export\s*$")
+	)
+	item.first.wait_for()
+	item.first.click()
 	dialog = desk.dialog()
 	dialog.locator("button[data-action='select_all']").click()
 	dialog.locator("select[data-fieldname='file_type']").select_option("CSV")

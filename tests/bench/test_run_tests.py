@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .harness import SiteSnapshot
+from .harness import TRACKED, SiteSnapshot
 
 
 def run_app_tests(bench, site: str) -> str:
@@ -22,5 +22,5 @@ def test_app_tests_pass_and_leave_no_record(bench, bench_config, api):
 	before = SiteSnapshot.take(api)
 	count = run_app_tests(bench, bench_config.site)
 	assert int(count) >= 45
-	assert before.new_since(api) == {"BTU Task Log": [], "BTU Task Schedule": [], "BTU Task": []}
+	assert before.new_since(api) == {doctype: [] for doctype in TRACKED}
 	assert SiteSnapshot.take(api).names == before.names  # nothing deleted either
