@@ -30,7 +30,7 @@ import frappe
 from frappe import _
 from frappe.utils import cint, get_datetime, now_datetime
 
-from btu.btu_core import audit
+from btu.btu_core import audit, notifications
 from btu.btu_core.failure_pause import FAILED_STATES, failed_in_a_row
 from btu.btu_core.run_summary import to_system_time
 from btu.contracts.schedule_rules import next_fire_time
@@ -95,13 +95,14 @@ def raise_alert(schedule: Any, kind: str, message: str, fire_time: datetime | No
 		schedule.name,
 		_("(automatic) raised alert {0}: {1}").format(alert.name, audit.text(message)),
 	)
-	notify_managers(
+	notifications.notify_system_managers(
 		_("BTU alert on schedule {0} ({1}): {2}").format(
 			audit.text(schedule.name),
 			audit.text(schedule.task_description or schedule.task),
 			audit.text(kind),
 		),
 		audit.text(message),
+		ALERT,
 		alert.name,
 	)
 	return alert.name
@@ -125,29 +126,6 @@ def clear_alerts(schedule: str, log: str | None) -> int:
 	return len(names)
 
 
-def notify_managers(subject: str, content: str, alert: str) -> None:
-	"""A Notification Log alert for every enabled System Manager (Frappe's channel; email per their settings)."""
-	from frappe.desk.doctype.notification_log.notification_log import enqueue_create_notification
-
-	users = frappe.get_all(
-		"Has Role", filters={"role": "System Manager", "parenttype": "User"}, pluck="parent"
-	)
-	emails = [
-		e for e in frappe.get_all("User", filters={"name": ("in", users), "enabled": 1}, pluck="email") if e
-	]
-	if emails:
-		enqueue_create_notification(
-			emails,
-			{
-				"type": "Alert",
-				"document_type": ALERT,
-				"document_name": alert,
-				"subject": subject,
-				"email_content": content,
-			},
-		)
-
-
 def after_run(schedule_name: str, status: str, log: str | None) -> None:
 	"""The runner's bookkeeping: a success clears, N failures in a row raise."""
 	if status == "Success":
@@ -168,22 +146,26 @@ def after_run(schedule_name: str, status: str, log: str | None) -> None:
 		raise_alert(schedule, FAILURES, message)
 
 
+# The fields the minute check reads of a schedule.
+CHECK_FIELDS = (
+	"name",
+	"task",
+	"task_description",
+	"cron_string",
+	"cron_timezone",
+	"modified",
+	"alert_no_success_minutes",
+	"alert_late_start_minutes",
+)
+
+
 def check_schedules() -> int:
 	"""Every minute (Frappe scheduler): No Success and Late Start of every schedule that asks; how many raised."""
 	rows = frappe.get_all(
 		SCHEDULE,
 		filters={"enabled": 1, "run_frequency": ("!=", "Once")},
 		or_filters={"alert_no_success_minutes": (">", 0), "alert_late_start_minutes": (">", 0)},
-		fields=[
-			"name",
-			"task",
-			"task_description",
-			"cron_string",
-			"cron_timezone",
-			"modified",
-			"alert_no_success_minutes",
-			"alert_late_start_minutes",
-		],
+		fields=list(CHECK_FIELDS),
 	)
 	# BTU Configuration's zone (btu.btu_api.status.configuration_time_zone, which imports this module)
 	default_zone = (
@@ -198,6 +180,25 @@ def check_schedules() -> int:
 	return raised
 
 
+def _no_success_message(minutes: int, fire_text: str, zone: str) -> str:
+	return _("No run succeeded within {0} after the fire time {1} ({2}).").format(
+		minutes_text(minutes), fire_text, zone
+	)
+
+
+def _late_start_message(minutes: int, fire_text: str, zone: str) -> str:
+	return _("The run of the fire time {0} ({1}) had not started {2} after it.").format(
+		fire_text, zone, minutes_text(minutes)
+	)
+
+
+# kind -> (its minutes field, whether only a successful run answers it, its message)
+CHECKS = {
+	NO_SUCCESS: ("alert_no_success_minutes", True, _no_success_message),
+	LATE_START: ("alert_late_start_minutes", False, _late_start_message),
+}
+
+
 def check_schedule(row: Any, zone: str, now: datetime | None = None) -> int:
 	"""The two checks of one schedule (fire times after its last save only: a rule just saved is
 	not judged by fire times of the previous one)."""
@@ -209,38 +210,16 @@ def check_schedule(row: Any, zone: str, now: datetime | None = None) -> int:
 	now_aware = (now or now_datetime()).replace(tzinfo=system)
 	saved = get_datetime(row.modified).replace(tzinfo=system)
 	raised = 0
-	minutes = cint(row.alert_no_success_minutes)
-	if minutes > 0 and not open_alert(row.name, NO_SUCCESS):
+	for kind, (field, success, message) in CHECKS.items():
+		minutes = cint(row.get(field))
+		if minutes <= 0 or open_alert(row.name, kind):
+			continue
 		fire = latest_fire_time(row.cron_string, zone, saved, now_aware - timedelta(minutes=minutes))
-		if fire is not None and not _has_log(row.name, fire, success=True):
-			raised += bool(
-				raise_alert(
-					row,
-					NO_SUCCESS,
-					_("No run succeeded within {0} after the fire time {1} ({2}).").format(
-						minutes_text(minutes),
-						fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
-						zone,
-					),
-					to_system_time(fire.timestamp()),
-				)
-			)
-	minutes = cint(row.alert_late_start_minutes)
-	if minutes > 0 and not open_alert(row.name, LATE_START):
-		fire = latest_fire_time(row.cron_string, zone, saved, now_aware - timedelta(minutes=minutes))
-		if fire is not None and not _has_log(row.name, fire, success=False):
-			raised += bool(
-				raise_alert(
-					row,
-					LATE_START,
-					_("The run of the fire time {0} ({1}) had not started {2} after it.").format(
-						fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M"),
-						zone,
-						minutes_text(minutes),
-					),
-					to_system_time(fire.timestamp()),
-				)
-			)
+		if fire is None or _has_log(row.name, fire, success=success):
+			continue
+		fire_text = fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+		text = message(minutes, fire_text, zone)
+		raised += bool(raise_alert(row, kind, text, to_system_time(fire.timestamp())))
 	return raised
 
 

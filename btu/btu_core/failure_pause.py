@@ -14,7 +14,7 @@ import frappe
 from frappe import _
 from frappe.utils import cint
 
-from btu.btu_core import audit
+from btu.btu_core import audit, notifications
 
 SCHEDULE = "BTU Task Schedule"
 FAILED_STATES = ("Failed", "Timeout")
@@ -56,36 +56,16 @@ def after_failed_run(schedule: str, log: str | None) -> bool:
 	audit.note_action(
 		SCHEDULE, schedule, _("(automatic) disabled it: {0}").format(audit.text(doc.paused_reason))
 	)
-	alert_managers(doc, limit, log)
+	alert_managers(doc, limit)
 	return True
 
 
-def alert_managers(doc, limit: int, log: str | None) -> None:
-	"""A Notification Log alert for every enabled System Manager."""
-	from frappe.desk.doctype.notification_log.notification_log import enqueue_create_notification
-
-	users = frappe.get_all(
-		"Has Role",
-		filters={"role": "System Manager", "parenttype": "User"},
-		pluck="parent",
-		distinct=True,
-	)
-	emails = [
-		email
-		for email in frappe.get_all("User", filters={"name": ("in", users), "enabled": 1}, pluck="email")
-		if email
-	]
-	if not emails:
-		return
-	enqueue_create_notification(
-		emails,
-		{
-			"type": "Alert",
-			"document_type": SCHEDULE,
-			"document_name": doc.name,
-			"subject": _("BTU schedule {0} ({1}) paused after {2} failed runs in a row").format(
-				audit.text(doc.name), audit.text(doc.task_description or doc.task), limit
-			),
-			"email_content": audit.text(doc.paused_reason),
-		},
+def alert_managers(doc, limit: int) -> None:
+	notifications.notify_system_managers(
+		_("BTU schedule {0} ({1}) paused after {2} failed runs in a row").format(
+			audit.text(doc.name), audit.text(doc.task_description or doc.task), limit
+		),
+		audit.text(doc.paused_reason),
+		SCHEDULE,
+		doc.name,
 	)

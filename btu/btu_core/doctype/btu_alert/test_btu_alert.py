@@ -18,16 +18,6 @@ from btu.btu_core.testing import BTUTestCase
 
 SAMPLE = "btu.btu_core.sample_tasks"
 UTC = timezone.utc
-FIELDS = [
-	"name",
-	"task",
-	"task_description",
-	"cron_string",
-	"cron_timezone",
-	"modified",
-	"alert_no_success_minutes",
-	"alert_late_start_minutes",
-]
 
 
 class TestLatestFireTime(BTUTestCase):
@@ -71,7 +61,7 @@ class TestAlerts(BTUTestCase):
 		return schedule
 
 	def check(self, name: str) -> int:
-		row = frappe.db.get_value("BTU Task Schedule", name, FIELDS, as_dict=True)
+		row = frappe.db.get_value("BTU Task Schedule", name, list(alerts.CHECK_FIELDS), as_dict=True)
 		return alerts.check_schedule(row, "UTC")
 
 	def open_alerts(self, name: str) -> list[dict]:
