@@ -38,6 +38,7 @@ from btu.contracts.schedule_rules import next_fire_time
 ALERT = "BTU Alert"
 SCHEDULE = "BTU Task Schedule"
 NO_SUCCESS, LATE_START, FAILURES = "No Success", "Late Start", "Failures"
+ALERT_FIELDS = ("alert_no_success_minutes", "alert_late_start_minutes", "alert_after_failures")
 MAX_LOOKBACK = timedelta(days=400)
 MAX_STEPS = 5000
 
@@ -70,8 +71,12 @@ def minutes_text(minutes: int) -> str:
 	return _("a minute") if minutes == 1 else _("{0} minutes").format(minutes)
 
 
-def open_alert(schedule: str, kind: str) -> str | None:
-	return frappe.db.get_value(ALERT, {"schedule": schedule, "kind": kind, "status": "Open"}, "name")
+def open_alert(schedule: str, kind: str | None) -> str | None:
+	"""The open alert of ``schedule`` of ``kind`` (None: of any kind)."""
+	filters = {"schedule": schedule, "status": "Open"}
+	if kind:
+		filters["kind"] = kind
+	return frappe.db.get_value(ALERT, filters, "name")
 
 
 def raise_alert(schedule: Any, kind: str, message: str, fire_time: datetime | None = None) -> str | None:
@@ -109,35 +114,48 @@ def raise_alert(schedule: Any, kind: str, message: str, fire_time: datetime | No
 
 
 def clear_alerts(schedule: str, log: str | None) -> int:
-	"""A successful run of ``schedule``: its open alerts are cleared (how many)."""
+	"""A successful run of ``schedule`` (``log``), or its alerts switched off (``log`` None): its
+	open alerts are cleared (how many)."""
 	names = frappe.get_all(ALERT, filters={"schedule": schedule, "status": "Open"}, pluck="name")
 	for name in names:
 		frappe.db.set_value(
 			ALERT, name, {"status": "Cleared", "cleared_at": now_datetime(), "cleared_by_log": log}
 		)
 	if names:
+		reason = (
+			_("run {0} succeeded.").format(audit.text(log))
+			if log
+			else _("the schedule's alerts were switched off.")
+		)
 		audit.note_action(
 			SCHEDULE,
 			schedule,
-			_("(automatic) cleared alert(s) {0}: run {1} succeeded.").format(
-				audit.text(", ".join(names)), audit.text(log)
-			),
+			_("(automatic) cleared alert(s) {0}: {1}").format(audit.text(", ".join(names)), reason),
 		)
 	return len(names)
 
 
-def after_run(schedule_name: str, status: str, log: str | None) -> None:
-	"""The runner's bookkeeping: a success clears, N failures in a row raise."""
+def alerts_asked(schedule: Any) -> bool:
+	"""Does ``schedule`` (a document or row) set any alert? (None: nothing to raise or clear.)"""
+	return any(cint(schedule.get(field)) > 0 for field in ALERT_FIELDS)
+
+
+def after_save(schedule: Any) -> None:
+	"""A schedule saved with every alert off: its open alerts (if any) are cleared."""
+	if not alerts_asked(schedule) and open_alert(schedule.name, None):
+		clear_alerts(schedule.name, None)
+
+
+def after_run(schedule: Any, status: str, log: str | None) -> None:
+	"""The runner's bookkeeping for a run of ``schedule`` (its document): a success clears, N
+	failures in a row raise. A schedule without alerts costs no query."""
+	if not alerts_asked(schedule):
+		return
 	if status == "Success":
-		clear_alerts(schedule_name, log)
+		clear_alerts(schedule.name, log)
 		return
-	if status not in FAILED_STATES:
-		return
-	schedule = frappe.db.get_value(
-		SCHEDULE, schedule_name, ["name", "task", "task_description", "alert_after_failures"], as_dict=True
-	)
-	limit = cint(schedule.alert_after_failures) if schedule else 0
-	if limit > 0 and failed_in_a_row(schedule_name, limit):
+	limit = cint(schedule.get("alert_after_failures"))
+	if status in FAILED_STATES and limit > 0 and failed_in_a_row(schedule.name, limit):
 		message = (
 			_("The run {0} failed.").format(log or "?")
 			if limit == 1

@@ -10,6 +10,8 @@ which clears the reason. Retries are one-shots of their own: they do not count f
 
 from __future__ import annotations
 
+from typing import Any
+
 import frappe
 from frappe import _
 from frappe.utils import cint
@@ -33,8 +35,12 @@ def failed_in_a_row(schedule: str, limit: int) -> bool:
 	return len(newest) == limit and all(status in FAILED_STATES for status in newest)
 
 
-def after_failed_run(schedule: str, log: str | None) -> bool:
-	"""Pause ``schedule`` when its failures reached its limit; True when it was paused now."""
+def after_failed_run(schedule_doc: Any, log: str | None) -> bool:
+	"""Pause the schedule (its document, as the run read it) when its failures reached its limit;
+	True when it was paused now. A schedule without a limit costs no query."""
+	if cint(schedule_doc.get("pause_after_failures")) <= 0:
+		return False
+	schedule = schedule_doc.name
 	row = frappe.db.get_value(
 		SCHEDULE, schedule, ["enabled", "pause_after_failures", "run_frequency"], as_dict=True
 	)

@@ -417,9 +417,9 @@ class _RunRecord:
 		if self.schedule is not None:
 			log_name = self.log.name if self.log is not None else None
 			try:
-				alerts.after_run(self.schedule.name, status, log_name)
+				alerts.after_run(self.schedule, status, log_name)
 				if status in (FAILED, TIMEOUT):
-					failure_pause.after_failed_run(self.schedule.name, log_name)
+					failure_pause.after_failed_run(self.schedule, log_name)
 				frappe.db.commit()
 			except Exception:  # noqa: BLE001
 				_report(f"BTU: could not check the alerts and Pause After Failures of {self.schedule.name}")

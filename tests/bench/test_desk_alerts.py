@@ -40,7 +40,7 @@ def test_01_a_failing_schedule_raises_alerts_and_pauses_itself(api, bench):
 	task = api.insert_submitted(
 		{
 			"doctype": "BTU Task",
-			"desc_short": f"BTU e2e alerts {TOKEN}",
+			"desc_short": f"BTU e2e alerts {TOKEN} <img src=x onerror=alert(1)>",
 			"function_string": f"{SAMPLES}.fail",
 			"arguments": json.dumps({"message": "<img src=x onerror=alert(1)> failing on purpose"}),
 			"max_task_duration": 60,
@@ -106,6 +106,12 @@ def test_02_the_status_page_lists_the_open_alerts(desk):
 	assert STORY["schedule"] in text and "Failures" in text and "No Success" in text, text
 	assert not desk.page.locator(".btu-card img").count()  # the task's markup is shown as text
 	desk.shot("status-page-open-alerts")
+	desk.page.locator(".dropdown-notifications > a, .notifications-icon").first.click()
+	bell = desk.page.locator(".notification-list-body, .notifications-list").first
+	bell.locator(".notification-item, .recent-item").filter(has_text=STORY["schedule"]).first.wait_for()
+	assert "<img src=x" in bell.inner_text() and not bell.locator("img[src='x']").count(), bell.inner_text()
+	desk.shot("notification-of-an-alert")
+	desk.page.keyboard.press("Escape")
 
 
 def test_03_the_paused_schedule_says_why_and_resumes_with_one_button(desk, api):

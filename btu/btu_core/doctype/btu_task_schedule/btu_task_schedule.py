@@ -198,6 +198,9 @@ class BTUTaskSchedule(TextDocument):
 			)
 
 	def on_update(self) -> None:
+		from btu.btu_core import alerts
+
+		alerts.after_save(self)
 		self.warn_when_emails_cannot_go_out()
 		self.warn_when_no_worker_listens()
 		notify_after_commit("create" if cint(self.enabled) else "cancel", self.name)
