@@ -60,12 +60,15 @@ def run_later(
 	*,
 	attempt: int = 1,
 	retry_of: str | None = None,
+	chained_from: str | None = None,
 ) -> str:
 	"""Run the submitted BTU Task ``task`` once, at ``at`` (an aware datetime) or after ``delay``
 	seconds (neither: now), with ``overrides`` merged over its arguments, in ``queue`` (a BTU Queue;
 	default: the task's). ``attempt``/``retry_of`` (a BTU Task Log) are copied into the run's Task
-	Log: retries of a failed run pass ``attempt=n + 1, retry_of=<its log>``.
-	Returns the run id (the name of the one-shot BTU Task Schedule)."""
+	Log: retries of a failed run pass ``attempt=n + 1, retry_of=<its log>``; so is ``chained_from``
+	(a BTU Task Log: the run whose end started this one, see ``chain_input``).
+	Never commits: the caller's transaction holds the one-shot, and the daemon hears of it after the
+	commit. Returns the run id (the name of the one-shot BTU Task Schedule)."""
 	require_manager()
 	task = _existing_task(task)
 	wall, zone = _when(at, delay)
@@ -81,6 +84,7 @@ def run_later(
 			"queue_name": _queue(queue),
 			"attempt": _attempt(attempt),
 			"retry_of": _retry_of(retry_of),
+			"chained_from": _log_or_none(chained_from, "chained_from"),
 		}
 	)
 	doc.insert()
@@ -380,10 +384,14 @@ def _attempt(attempt: Any) -> int:
 
 
 def _retry_of(log: str | None) -> str | None:
+	return _log_or_none(log, "retry_of")
+
+
+def _log_or_none(log: str | None, what: str) -> str | None:
 	if not log:
 		return None
 	if not frappe.db.exists("BTU Task Log", log):
-		throw_text(_("retry_of={0!r} is not a BTU Task Log.").format(log))
+		throw_text(_("{0}={1!r} is not a BTU Task Log.").format(what, log))
 	return log
 
 
@@ -446,3 +454,18 @@ def retry(log: str) -> str:
 
 
 __all__ += ["retry", "step"]  # noqa: PLE0605
+
+
+# --- Chains (issue 24 item 3; maintained with btu.btu_core.chains) ----------------------------------
+
+
+def chain_input() -> dict[str, Any] | None:
+	"""Inside a task's run: the run whose end started this one through its task's *Then Run* table, as
+	``{"log": <its Task Log>, "task": <its task>, "status": "Success" | "Failed" | "Timeout", "result":
+	<its Result Message, parsed as JSON when it is JSON>}``; None when this run was not chained."""
+	from btu.btu_core.chains import chain_input as current
+
+	return current()
+
+
+__all__ += ["chain_input"]  # noqa: PLE0605

@@ -28,7 +28,7 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
-from btu.btu_core import alerts, email_notify, failure_pause, late_runs, retries, run_summary, steps
+from btu.btu_core import alerts, chains, email_notify, failure_pause, late_runs, retries, run_summary, steps
 from btu.btu_core.callables import (
 	CallableError,
 	bind_task_class,
@@ -254,7 +254,12 @@ def execute_task(
 	frappe.db.savepoint(SAVEPOINT)
 	status, result_message = SUCCESS, ""
 	started = time.perf_counter()
-	with capture_output(echo=bool(cint(task.repeat_log_in_stdout))) as output, steps.recording() as recorder:
+	chained_from = schedule.get("chained_from") if schedule is not None else None
+	with (
+		capture_output(echo=bool(cint(task.repeat_log_in_stdout))) as output,
+		steps.recording() as recorder,
+		chains.running(chained_from),  # btu.api.chain_input()
+	):
 		try:
 			result_message = format_result(func(**kwargs))
 		except JobTimeoutException:
@@ -400,8 +405,10 @@ class _RunRecord:
 				f"{result_message}\n\nCommitting the task's work failed:\n{traceback.format_exc()}".strip()
 			)
 			_report(f"BTU: could not commit the work of {self.task.name}")
+		chained: tuple[list[str], list[str]] = ([], [])
 		try:
-			if status == SUCCESS and cint(self.task.is_transient):
+			keep = cint(self.task.docstatus) == 1 and bool(chains.rows_for(self.task, status))
+			if status == SUCCESS and cint(self.task.is_transient) and not keep:
 				if self.log is not None:
 					frappe.delete_doc("BTU Task Log", self.log.name, ignore_permissions=True, force=True)
 					self.log = None
@@ -411,9 +418,15 @@ class _RunRecord:
 				"BTU Task", self.task.name, "last_runtime", self.started_at, update_modified=False
 			)
 			self._record_on_schedule(status)
+			if keep and self.log is not None:  # Then Run: in this log's transaction (exactly once per run)
+				chained = chains.start_chained(
+					self.task, self.log, status, retried=self._will_retry(status), run_later=_run_later()
+				)
 			frappe.db.commit()
 		except Exception:  # noqa: BLE001 - a bookkeeping failure is reported, never raised
 			_report(f"BTU: could not record the run of {self.task.name}")
+		for error in chained[1]:
+			_report(f"BTU: Then Run of {self.task.name}: {error}")
 		if self.schedule is not None:
 			log_name = self.log.name if self.log is not None else None
 			try:
@@ -485,6 +498,13 @@ class _RunRecord:
 	def attempt(self) -> int:
 		return (cint(self.schedule.get("attempt")) or 1) if self.schedule is not None else 1
 
+	def _will_retry(self, status: str) -> bool:
+		"""This failed run will be retried automatically (``_plan_retry``'s rule, decided before the commit)."""
+		if status not in (FAILED, TIMEOUT) or not self.called or self.component == COMPONENT_WEB:
+			return False
+		attempt = (cint(self.log.get("attempt")) if self.log is not None else 0) or self.attempt()
+		return attempt <= retries.retry_settings(self.task)["max_retries"] and cint(self.task.docstatus) == 1
+
 	def _plan_retry(self) -> dict[str, Any] | None:
 		"""The task's automatic retries (btu.btu_core.retries); a failure to plan one is reported."""
 		try:
@@ -516,6 +536,7 @@ class _RunRecord:
 				"start_delay": self.start_delay,
 				"attempt": (cint(self.schedule.get("attempt")) or 1) if self.schedule is not None else 1,
 				"retry_of": self.schedule.get("retry_of") if self.schedule is not None else None,
+				"chained_from": self.schedule.get("chained_from") if self.schedule is not None else None,
 				"arguments": _arguments_json(self.arguments),
 			}
 		)
@@ -590,6 +611,7 @@ def expire_stale_in_progress_logs() -> int:
 				},
 			)
 			expired.append(row)
+			_start_chained_after(row, TIMEOUT)
 	if expired:
 		frappe.db.commit()
 	for row in expired:  # a killed run is a failure too: the task's automatic retries follow it
@@ -625,6 +647,19 @@ def _roll_back_task_writes() -> None:
 			frappe.db.close()
 		finally:
 			frappe.db.connect()
+
+
+def _start_chained_after(row: Any, status: str) -> None:
+	"""Then Run after a run found killed (``expire_stale_in_progress_logs``), in the transaction that
+	finishes its log; its last attempt only, as in ``_RunRecord.finish``."""
+	task = _get_or_none("BTU Task", row.task)
+	if task is None or not chains.rows_for(task, status):
+		return
+	settings = retries.retry_settings(task)
+	retried = row.task_component != COMPONENT_WEB and (cint(row.attempt) or 1) <= settings["max_retries"]
+	log = frappe.get_doc("BTU Task Log", row.name)
+	for error in chains.start_chained(task, log, status, retried=retried, run_later=_run_later())[1]:
+		frappe.logger("btu").warning(f"BTU: Then Run of {task.name}: {error}")
 
 
 def _run_later():

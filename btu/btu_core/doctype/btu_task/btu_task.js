@@ -1,5 +1,14 @@
 // BTU Task form
 frappe.ui.form.on("BTU Task", {
+	setup(frm) {
+		// Then Run: a submitted task other than this one (saving checks the rest, loops included).
+		frm.set_query("next_task", "then_run", () => ({
+			filters: [
+				["docstatus", "=", 1],
+				["name", "!=", frm.doc.name || ""],
+			],
+		}));
+	},
 	refresh(frm) {
 		frm.dashboard.clear_headline(); // Desk's set_headline appends: one headline, not one per refresh
 		if (frm.is_new()) return;

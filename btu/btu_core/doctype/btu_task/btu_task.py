@@ -7,7 +7,7 @@ from frappe import _
 from frappe.utils import cint
 
 from btu.btu_api.daemon_link import notify_after_commit
-from btu.btu_core import site_transfer, task_deletion
+from btu.btu_core import chains, site_transfer, task_deletion
 from btu.btu_core.callables import (
 	BTUAwareFunction,
 	CallableError,
@@ -42,9 +42,11 @@ class BTUTask(TextDocument):
 			)
 		self.queue_name = self.queue_name or "default"
 		self.validate_retries()
+		chains.validate_task(self)
 
 	def before_update_after_submit(self) -> None:
 		self.validate_retries()  # the retry settings may change on a submitted task
+		chains.validate_task(self)  # so may Then Run (btu.btu_core.chains: no loop of tasks)
 
 	def validate_retries(self) -> None:
 		"""Max Retries 0..100; the first delay at least a second; the cap at least the first delay, at most 30 days."""

@@ -48,8 +48,8 @@ def on_doctype_update() -> None:
 def delete_logs(names: list[str]) -> int:
 	"""Delete these Task Logs with their steps, in batches, without loading each document; returns how many.
 
-	What links to a Task Log is its retries (``retry_of``): their logs keep the name, their one-shots
-	let go of it (``release_retry_links``)."""
+	What links to a Task Log is its retries (``retry_of``) and the runs it started (``chained_from``):
+	their logs keep the name, their one-shots let go of it (``release_retry_links``)."""
 	deleted = 0
 	for start in range(0, len(names), DELETE_BATCH):
 		batch = names[start : start + DELETE_BATCH]
@@ -61,12 +61,16 @@ def delete_logs(names: list[str]) -> int:
 
 
 def release_retry_links(names: list[str]) -> None:
-	"""The one-shots that retried these logs (``retry_of``) forget them, so that a log can be deleted like
-	any log: a one-shot is kept as the history of a run, and must not hold a link to a log that is gone."""
-	if not names or not frappe.db.has_column("BTU Task Schedule", "retry_of"):
+	"""The one-shots that retried these logs (``retry_of``) or that they started (``chained_from``) forget
+	them, so that a log can be deleted like any log: a one-shot is kept as the history of a run, and must
+	not hold a link to a log that is gone."""
+	if not names:
 		return
 	schedule = frappe.qb.DocType("BTU Task Schedule")
-	frappe.qb.update(schedule).set(schedule.retry_of, None).where(schedule.retry_of.isin(names)).run()
+	for fieldname in ("retry_of", "chained_from"):
+		if frappe.db.has_column("BTU Task Schedule", fieldname):
+			field = getattr(schedule, fieldname)
+			frappe.qb.update(schedule).set(field, None).where(field.isin(names)).run()
 
 
 def log_filters(
