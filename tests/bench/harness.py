@@ -245,6 +245,10 @@ def delete_new_records(api: Api, snapshot: SiteSnapshot) -> dict[str, list[str]]
 	if references:
 		for row in api.get_list("Email Queue", filters=[["reference_name", "in", references]]):
 			api.delete("Email Queue", row["name"])
+	# Then Run rows first: Frappe refuses to cancel a task that a submitted task chains to.
+	for name in new["BTU Task"]:
+		if name in api.names("BTU Task") and (doc := api.get_doc("BTU Task", name)).get("then_run"):
+			api.call("frappe.client.save", doc={**doc, "then_run": []})
 	for doctype in TRACKED:
 		for name in reversed(new[doctype]):  # an amended task after the one it amends
 			if name not in api.names(doctype):
