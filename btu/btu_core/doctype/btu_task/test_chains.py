@@ -65,15 +65,17 @@ def then_run(task, *rows: dict):
 	for row in rows:
 		task.append("then_run", row)
 	task.save()
+	frappe.db.commit()  # kept when a later save in the test is refused and rolled back
 	return task
 
 
 class TestChainValidation(DaemonTestCase):
 	def setUp(self):
 		super().setUp()
-		self.a = make_task("sample_producer")
-		self.b = make_task("sample_consumer")
-		self.c = make_task("sample_consumer")
+		self.a = make_task(f"{HERE}.sample_producer")
+		self.b = make_task(f"{HERE}.sample_consumer")
+		self.c = make_task(f"{HERE}.sample_consumer")
+		frappe.db.commit()  # kept when a save in the test is refused and rolled back
 
 	def assert_refused(self, task, rows, fragment):
 		with self.assertRaises(frappe.ValidationError) as ctx:
@@ -96,7 +98,7 @@ class TestChainValidation(DaemonTestCase):
 		loop = f"{self.c.name} → {self.a.name} → {self.b.name} → {self.c.name}"
 		self.assert_refused(self.c, [{"next_task": self.a.name, "run_on": "Always"}], loop)
 		# Not a loop: a task two rows lead to (a diamond).
-		d = make_task("sample_consumer")
+		d = make_task(f"{HERE}.sample_consumer")
 		then_run(self.a, {"next_task": d.name})
 		then_run(self.c, {"next_task": d.name})
 
@@ -106,7 +108,7 @@ class TestChainValidation(DaemonTestCase):
 		)
 
 	def test_rows_are_checked(self):
-		draft = make_task("sample_consumer", submit=False)
+		draft = make_task(f"{HERE}.sample_consumer", submit=False)
 		self.assert_refused(
 			self.a, [{"next_task": draft.name}], f"task {draft.name} is a draft; only submitted"
 		)
@@ -160,8 +162,8 @@ class TestChainedRuns(DaemonTestCase):
 		return run_scheduled_task(task, run_id, fire_ts(run_id))
 
 	def test_b_runs_once_after_a_succeeds_with_the_result_in_its_argument_and_chain_input(self):
-		a = make_task("sample_producer", arguments='{"count": 7}')
-		b = make_task("sample_consumer", arguments='{"label": "b"}')
+		a = make_task(f"{HERE}.sample_producer", arguments='{"count": 7}')
+		b = make_task(f"{HERE}.sample_consumer", arguments='{"label": "b"}')
 		then_run(a, {"next_task": b.name, "run_on": "Success", "result_argument": "upstream"})
 		self.assertIsNone(btu.api.chain_input())  # not inside a chained run
 		first = self.run_one_shot(a.name, btu.api.run_now(a.name))
@@ -185,7 +187,7 @@ class TestChainedRuns(DaemonTestCase):
 			result["chain_input"],
 			{"log": first["log"], "task": a.name, "status": SUCCESS, "result": expected},
 		)
-		self.assertIn("b got {'rows': 7", log.stdout)
+		self.assertIn("b got {'note': '<b>not markup</b>', 'rows': 7}", log.stdout)
 		# Exactly once: a second copy of B's job is skipped; B's own run started nothing (no rows).
 		self.assertEqual(self.run_one_shot(b.name, shot.name)["status"], SKIPPED)
 		self.assertEqual(frappe.db.count("BTU Task Log", {"chained_from": first["log"]}), 1)
@@ -195,8 +197,8 @@ class TestChainedRuns(DaemonTestCase):
 		self.assertIsNone(btu.api.chain_input())  # reset after the run
 
 	def test_a_second_finish_of_the_same_log_starts_nothing_more(self):
-		a = make_task("sample_producer")
-		b = make_task("sample_consumer")
+		a = make_task(f"{HERE}.sample_producer")
+		b = make_task(f"{HERE}.sample_consumer")
 		then_run(a, {"next_task": b.name, "result_argument": "upstream"})
 		first = execute_task(a.name, component=COMPONENT_WORKER)
 		self.assertEqual(len(chained_one_shots(first.log)), 1)
@@ -218,7 +220,7 @@ class TestChainedRuns(DaemonTestCase):
 
 	def test_failure_and_always_rules_and_the_last_attempt(self):
 		a = make_task("sample_failure", max_retries=1, retry_delay_seconds=600)
-		on_success, on_failure, always = (make_task("sample_consumer") for _ in range(3))
+		on_success, on_failure, always = (make_task(f"{HERE}.sample_consumer") for _ in range(3))
 		then_run(
 			a,
 			{"next_task": on_success.name, "run_on": "Success"},
@@ -241,8 +243,8 @@ class TestChainedRuns(DaemonTestCase):
 
 	def test_a_timeout_is_a_failure_and_a_web_run_is_a_run(self):
 		slow = make_task("sample_timeout")
-		ok = make_task("sample_producer")
-		b = make_task("sample_consumer")
+		ok = make_task(f"{HERE}.sample_producer")
+		b = make_task(f"{HERE}.sample_consumer")
 		then_run(slow, {"next_task": b.name, "run_on": "Failure"})
 		then_run(ok, {"next_task": b.name, "run_on": "Always"})
 		timed_out = execute_task(slow.name, component=COMPONENT_WORKER)
@@ -253,8 +255,8 @@ class TestChainedRuns(DaemonTestCase):
 		self.assertEqual([row.task for row in chained_one_shots(web["log"])], [b.name])
 
 	def test_a_transient_task_keeps_the_log_a_chained_run_links_to(self):
-		a = make_task("sample_producer", is_transient=1)
-		b = make_task("sample_consumer")
+		a = make_task(f"{HERE}.sample_producer", is_transient=1)
+		b = make_task(f"{HERE}.sample_consumer")
 		plain = execute_task(a.name, component=COMPONENT_WORKER)
 		self.assertIsNone(plain.log)  # no Then Run: a success leaves no log
 		then_run(a, {"next_task": b.name})
@@ -263,14 +265,14 @@ class TestChainedRuns(DaemonTestCase):
 		self.assertEqual([row.task for row in chained_one_shots(chained.log)], [b.name])
 
 	def test_skipped_runs_and_drafts_start_nothing(self):
-		a = make_task("sample_producer")
-		b = make_task("sample_consumer")
+		a = make_task(f"{HERE}.sample_producer")
+		b = make_task(f"{HERE}.sample_consumer")
 		then_run(a, {"next_task": b.name, "run_on": "Always"})
 		record = _RunRecord(frappe.get_doc("BTU Task", a.name), None, COMPONENT_WORKER, None, None)
 		skipped = record.skipped("came too late")
 		self.assertEqual(skipped.status, SKIPPED)
 		self.assertEqual(chained_one_shots(skipped.log), [])
-		draft = make_task("sample_producer", submit=False)
+		draft = make_task(f"{HERE}.sample_producer", submit=False)
 		draft.append("then_run", {"next_task": b.name})
 		draft.save()
 		tried = execute_task(draft.name, component=COMPONENT_WORKER)
@@ -278,8 +280,8 @@ class TestChainedRuns(DaemonTestCase):
 		self.assertEqual(chained_one_shots(tried.log), [])  # a draft's run is a try-out
 
 	def test_deleting_the_first_log_keeps_the_chained_run(self):
-		a = make_task("sample_producer")
-		b = make_task("sample_consumer")
+		a = make_task(f"{HERE}.sample_producer")
+		b = make_task(f"{HERE}.sample_consumer")
 		then_run(a, {"next_task": b.name})
 		first = execute_task(a.name, component=COMPONENT_WORKER)
 		shot = chained_one_shots(first.log)[0]
