@@ -47,8 +47,12 @@ def add_then_run_row(desk, next_task: str, result_argument: str = "") -> None:
 	form.wait_for()
 	link = form.locator(".frappe-control[data-fieldname='next_task'] input").first
 	link.click()
-	link.fill(next_task)
-	desk.page.locator(".awesomplete ul:visible li").filter(has_text=next_task).first.click()
+	link.type(next_task, delay=30)
+	offered = desk.page.locator("ul[role=listbox]:visible [role=option], .awesomplete ul:visible > li")
+	option = offered.filter(has_text=next_task).first
+	option.wait_for()
+	assert not desk.page.locator("img[src='x']").count(), offered.all_inner_texts()  # titles are text
+	option.click()
 	if result_argument:
 		box = form.locator(".frappe-control[data-fieldname='result_argument'] input").first
 		box.click()

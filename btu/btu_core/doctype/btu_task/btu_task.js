@@ -1,12 +1,11 @@
 // BTU Task form
 frappe.ui.form.on("BTU Task", {
 	setup(frm) {
-		// Then Run: a submitted task other than this one (saving checks the rest, loops included).
+		// Then Run: a submitted task other than this one (saving checks the rest, loops included),
+		// its description escaped (Frappe's link dropdown renders titles as markup).
 		frm.set_query("next_task", "then_run", () => ({
-			filters: [
-				["docstatus", "=", 1],
-				["name", "!=", frm.doc.name || ""],
-			],
+			query: "btu.btu_api.chains.next_task_query",
+			filters: { exclude: frm.doc.name || "" },
 		}));
 	},
 	refresh(frm) {
