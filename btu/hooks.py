@@ -58,3 +58,9 @@ btu_runnable_functions = []
 # Frappe v15's frappe.client.get_count counts any DocType for any logged-in user; BTU's are
 # counted only for users who may read them (docs/security.md).
 override_whitelisted_methods = {"frappe.client.get_count": "btu.btu_api.permissions.get_count"}
+
+# A holiday list saved (BTU's own, or ERPNext's/HRMS's where the site has it): the schedules that
+# follow it are replanned (btu.btu_core.business_calendar).
+doc_events = {
+	"Holiday List": {"on_update": "btu.btu_core.holiday_lists.after_holiday_list_change"},
+}

@@ -107,6 +107,9 @@ FRAPPE_FREE_MODULES = [
 	"btu.contracts.schedule_rules",
 	"btu.contracts.arguments",
 	"btu.contracts.protocol",
+	"btu.contracts.calendars",
+	"btu.contracts.jitter",
+	"btu.contracts.fire_times",
 	"btu.commands",
 ]
 
@@ -152,6 +155,11 @@ CONTRACT: dict[str, dict[str, str]] = {
 		"attempt": "Int",
 		"retry_of": "Link",
 		"delete_after_run": "Check",
+		# read by the daemon (scheduler_daemon/sql.py): business calendar and jitter
+		"holiday_list_doctype": "Select",
+		"holiday_list": "Dynamic Link",
+		"on_holiday": "Select",
+		"jitter_seconds": "Int",
 	},
 	"BTU Task Log": {
 		"task": "Link",
@@ -188,6 +196,9 @@ CONTRACT: dict[str, dict[str, str]] = {
 		"email_include_stdout": "Check",
 	},
 	"BTU Queue": {"description": "Data"},
+	# read by the daemon like ERPNext's Holiday List / Holiday (btu.contracts.calendars)
+	"BTU Holiday List": {"holidays": "Table"},
+	"BTU Holiday": {"holiday_date": "Date", "description": "Data"},
 	"BTU Email Recipient": {
 		"email_address": "Data",
 		"email_on_start": "Check",
@@ -454,7 +465,7 @@ def test_doctype_folder_has_controller_and_scripts(name):
 		script = folder / f"{scrub(name)}.js"
 		assert script.is_file()
 		assert f'frappe.ui.form.on("{name}"' in script.read_text()
-	for list_js in folder.glob("*_list.js"):
+	for list_js in folder.glob(f"{scrub(name)}_list.js"):  # not the form script of "... List" itself
 		assert f'frappe.listview_settings["{name}"]' in list_js.read_text()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 from btu.btu_core.late_runs import LateRunClaim, decide_start, effective_deadline
+from btu.contracts.fire_times import FireTimes
 from btu.contracts.redis_keys import RedisKeys
 
 KEYS = RedisKeys("btulate")
@@ -25,8 +26,7 @@ def decide(client, fire_ts, now, enqueued=None, deadline=3600, cron=EVERY_MINUTE
 		fire_ts=fire_ts,
 		now=now,
 		deadline=deadline,
-		cron=cron,
-		zone="UTC",
+		next_after=FireTimes(cron, "UTC").next_after if cron else None,
 		enqueued_ts=fire_ts if enqueued is None else enqueued,
 		claim=claim(client, schedule),
 	)

@@ -6,6 +6,7 @@ previews need read permission on the doctype concerned.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from zoneinfo import available_timezones
 
@@ -15,9 +16,11 @@ from frappe.utils import cint
 
 from btu.btu_api import daemon_link, status
 from btu.btu_api.permissions import require_doc_permission, require_manager
-from btu.btu_core import audit
+from btu.btu_core import audit, business_calendar
 from btu.btu_core.text import throw_text
 from btu.contracts import pending, protocol
+from btu.contracts.calendars import CalendarError
+from btu.contracts.jitter import JitterError
 from btu.contracts.runs import ONCE
 from btu.contracts.schedule_rules import (
 	CronError,
@@ -105,11 +108,25 @@ def preview_schedule(
 	cron_string: str | None = None,
 	cron_timezone: str | None = None,
 	count: int = 10,
+	holiday_list_doctype: str | None = None,
+	holiday_list: str | None = None,
+	on_holiday: str | None = None,
+	jitter_seconds: Any = None,
+	schedule: str | None = None,
 ) -> dict[str, Any]:
-	"""Next fire times of (possibly unsaved) schedule settings, in the schedule's zone and the user's."""
+	"""Next fire times of (possibly unsaved) schedule settings, in the schedule's zone and the user's,
+	as the daemon will run them: after its business calendar and its jitter (derived from the saved
+	schedule's name: an unsaved one shows its times without jitter, and says so)."""
 	require_doc_permission("BTU Task Schedule", None, "read")
 	count = min(max(cint(count) or 10, 1), MAX_PREVIEW)
 	zone = (cron_timezone or "").strip() or status.configuration_time_zone()
+	settings = frappe._dict(
+		holiday_list_doctype=holiday_list_doctype,
+		holiday_list=holiday_list,
+		on_holiday=on_holiday,
+		jitter_seconds=jitter_seconds,
+	)
+	saved = bool(schedule) and bool(frappe.db.exists("BTU Task Schedule", schedule))
 	try:
 		cron = frequency_to_cron(
 			run_frequency,
@@ -121,8 +138,16 @@ def preview_schedule(
 			cron_string=cron_string,
 		)
 		validate_timezone(zone)
-		runs = next_fire_times(cron, zone, count=count)
-	except (CronError, TimeZoneError) as exc:
+		next_fire_times(cron, zone, count=1)  # the rule's whole check, from now
+		if not saved:
+			settings.jitter_seconds = 0
+		if settings.holiday_list:
+			business_calendar.validate_schedule(settings)
+		times = business_calendar.fire_times_of(
+			frappe._dict(cron_string=cron, **settings), zone, name=schedule if saved else ""
+		)
+		runs = times.next_times(time.time(), count)
+	except (CronError, TimeZoneError, CalendarError, JitterError) as exc:
 		throw_text(str(exc), title=_("Invalid Schedule"))
 	user_zone = status.user_time_zone()
 	return {
@@ -130,11 +155,16 @@ def preview_schedule(
 		"description": describe_cron(cron),
 		"time_zone": zone,
 		"user_time_zone": user_zone,
+		"holiday_list": settings.holiday_list or None,
+		"on_holiday": settings.on_holiday if settings.holiday_list else None,
+		"jitter_seconds": cint(jitter_seconds),
+		"jitter_shown": saved or not cint(jitter_seconds),
 		"runs": [
 			{
-				"fire_time_utc": status.wall_time(run.timestamp(), "UTC"),
-				"fire_time_schedule_zone": status.wall_time(run.timestamp(), zone),
-				"fire_time_user_zone": status.wall_time(run.timestamp(), user_zone),
+				"fire_time_utc": status.wall_time(run, "UTC"),
+				"fire_time_schedule_zone": status.wall_time(run, zone),
+				"fire_time_user_zone": status.wall_time(run, user_zone),
+				"delay_seconds": run - times.rule_time(run),
 			}
 			for run in runs
 		],

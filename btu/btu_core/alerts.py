@@ -23,17 +23,17 @@ when a run ends (``after_run``).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import frappe
 from frappe import _
 from frappe.utils import cint, get_datetime, now_datetime
 
-from btu.btu_core import audit, notifications
+from btu.btu_core import audit, business_calendar, notifications
 from btu.btu_core.failure_pause import FAILED_STATES, failed_in_a_row
 from btu.btu_core.run_summary import to_system_time
-from btu.contracts.schedule_rules import next_fire_time
+from btu.contracts.fire_times import FireTimes
 
 ALERT = "BTU Alert"
 SCHEDULE = "BTU Task Schedule"
@@ -43,16 +43,17 @@ MAX_LOOKBACK = timedelta(days=400)
 MAX_STEPS = 5000
 
 
-def latest_fire_time(cron: str, zone: str, since: datetime, until: datetime) -> datetime | None:
-	"""The latest fire time of the rule in (``since``, ``until``] (aware datetimes), or None.
+def latest_fire_time(times: FireTimes, since: datetime, until: datetime) -> datetime | None:
+	"""The schedule's latest fire time in (``since``, ``until``] (aware datetimes), or None.
 
 	Searches back from ``until`` in doubling windows (one rule evaluation each), then steps forward
 	through the window that holds one: cheap for a rule firing every minute and for a yearly one."""
+	high = until.timestamp()
 	window = timedelta(minutes=1)
 	start = max(since, until - window)
 	while True:
-		first = next_fire_time(cron, zone, start)
-		if first is not None and first <= until:
+		first = times.next_after(start.timestamp())
+		if first is not None and first <= high:
 			break
 		if start <= since or window >= MAX_LOOKBACK:
 			return None
@@ -60,11 +61,11 @@ def latest_fire_time(cron: str, zone: str, since: datetime, until: datetime) -> 
 		start = max(since, until - window)
 	latest, steps = first, 0
 	while steps < MAX_STEPS:
-		found = next_fire_time(cron, zone, latest)
-		if found is None or found > until:
+		found = times.next_after(latest)
+		if found is None or found > high:
 			break
 		latest, steps = found, steps + 1
-	return latest
+	return datetime.fromtimestamp(latest, timezone.utc)
 
 
 def minutes_text(minutes: int) -> str:
@@ -169,8 +170,13 @@ CHECK_FIELDS = (
 	"name",
 	"task",
 	"task_description",
+	"run_frequency",
 	"cron_string",
 	"cron_timezone",
+	"holiday_list_doctype",
+	"holiday_list",
+	"on_holiday",
+	"jitter_seconds",
 	"modified",
 	"alert_no_success_minutes",
 	"alert_late_start_minutes",
@@ -232,7 +238,8 @@ def check_schedule(row: Any, zone: str, now: datetime | None = None) -> int:
 		minutes = cint(row.get(field))
 		if minutes <= 0 or open_alert(row.name, kind):
 			continue
-		fire = latest_fire_time(row.cron_string, zone, saved, now_aware - timedelta(minutes=minutes))
+		times = business_calendar.fire_times_of(row, zone)
+		fire = times and latest_fire_time(times, saved, now_aware - timedelta(minutes=minutes))
 		if fire is None or _has_log(row.name, fire, success=success):
 			continue
 		fire_text = fire.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")

@@ -21,14 +21,15 @@ cannot be read the run goes on (and a warning is logged).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from btu.contracts.redis_keys import RedisKeys
-from btu.contracts.schedule_rules import next_fire_time
 
 CLAIM_TTL_SECONDS = 86_400
+NextAfter = Callable[[float], "int | None"]  # a schedule's next fire time after t (fire_times.FireTimes)
 
 
 @dataclass(frozen=True)
@@ -66,15 +67,16 @@ def utc_text(ts: float) -> str:
 	return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def successor_has_come(cron: str | None, zone: str, fire_ts: float, now: float) -> bool:
-	"""True when the rule's next fire time after ``fire_ts`` is not in the future (a one-shot has none)."""
-	if not cron:
+def successor_has_come(next_after: NextAfter | None, fire_ts: float, now: float) -> bool:
+	"""True when the schedule's next fire time after ``fire_ts`` is not in the future (a one-shot has
+	no ``next_after``)."""
+	if next_after is None:
 		return False
 	try:
-		following = next_fire_time(cron, zone, fire_ts)
+		following = next_after(fire_ts)
 	except Exception:  # noqa: BLE001 - a rule the daemon refused: judge by the deadline alone
 		return False
-	return following is not None and following.timestamp() <= now
+	return following is not None and following <= now
 
 
 def decide_start(
@@ -82,8 +84,7 @@ def decide_start(
 	fire_ts: float,
 	now: float,
 	deadline: int,
-	cron: str | None,
-	zone: str,
+	next_after: NextAfter | None,
 	enqueued_ts: float | None,
 	claim: "LateRunClaim | None",
 ) -> StartDecision:
@@ -95,7 +96,7 @@ def decide_start(
 			f"Not run: it reached a worker {describe_delay(delay)} after its fire time "
 			f"({utc_text(fire_ts)}), beyond its start deadline of {describe_delay(deadline)}.",
 		)
-	late = successor_has_come(cron, zone, fire_ts, now)
+	late = successor_has_come(next_after, fire_ts, now)
 	if claim is None:
 		return StartDecision(delay, late=late)
 	queued = enqueued_ts if enqueued_ts is not None else fire_ts

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import frappe
 from frappe.utils import cint, get_system_timezone
 
+from btu.btu_core import business_calendar
 from btu.contracts.runs import ONCE, wall_time_to_timestamp
-from btu.contracts.schedule_rules import next_fire_time
 
 SUMMARY_FIELDS = ("next_run", "last_run", "last_status", "last_log")
 
@@ -33,7 +33,8 @@ def to_system_time(ts: float | None) -> datetime | None:
 
 
 def expected_next_run(schedule: Any, zone: str, after: float | None = None) -> datetime | None:
-	"""The next fire time of an enabled schedule's current rule after ``after`` (default now);
+	"""The next fire time of an enabled schedule's current rule (with its business calendar and
+	jitter) after ``after`` (default now);
 	a one-shot's own time while it is pending; None when disabled or the rule never fires again."""
 	if not cint(schedule.get("enabled")):
 		return None
@@ -42,10 +43,11 @@ def expected_next_run(schedule: Any, zone: str, after: float | None = None) -> d
 			if not schedule.get("run_at"):
 				return None
 			return to_system_time(wall_time_to_timestamp(schedule.get("run_at"), zone))
-		found = next_fire_time(schedule.get("cron_string"), zone, time.time() if after is None else after)
+		times = business_calendar.fire_times_of(schedule, zone)
+		found = times.next_after(time.time() if after is None else after) if times else None
 	except Exception:  # noqa: BLE001 - a rule validate refuses, or the daemon would: no next run
 		return None
-	return to_system_time(found.timestamp()) if found is not None else None
+	return to_system_time(found) if found is not None else None
 
 
 def record_run(schedule: Any, zone: str, log_name: str | None, status: str, started: datetime) -> None:

@@ -28,7 +28,17 @@ from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint, get_datetime, get_system_timezone, now_datetime
 
-from btu.btu_core import alerts, chains, email_notify, failure_pause, late_runs, retries, run_summary, steps
+from btu.btu_core import (
+	alerts,
+	business_calendar,
+	chains,
+	email_notify,
+	failure_pause,
+	late_runs,
+	retries,
+	run_summary,
+	steps,
+)
 from btu.btu_core.callables import (
 	CallableError,
 	bind_task_class,
@@ -316,10 +326,13 @@ def _judge_start(schedule: Document, fire_ts: float) -> late_runs.StartDecision:
 	"""The start deadline and the one-late-run rule for a scheduled run starting now."""
 	default = frappe.db.get_single_value("BTU Configuration", "default_start_deadline")
 	deadline = late_runs.effective_deadline(schedule.get("start_deadline"), default)
-	cron = None if schedule.run_frequency == ONCE else schedule.cron_string
+	try:
+		times = business_calendar.fire_times_of(schedule, schedule.time_zone())
+	except Exception:  # noqa: BLE001 - e.g. its holiday list is gone: judge by the deadline alone
+		times = None
 	job = _current_job()
 	claim = None
-	if job is not None and cron:
+	if job is not None and times is not None:
 		keys = RedisKeys(job.meta.get("btu_key_prefix") or DEFAULT_PREFIX)  # the daemon's keys
 		claim = late_runs.LateRunClaim(job.connection, keys, frappe.local.site, schedule.name)
 	enqueued = getattr(job, "enqueued_at", None) if job is not None else None
@@ -330,8 +343,7 @@ def _judge_start(schedule: Document, fire_ts: float) -> late_runs.StartDecision:
 			fire_ts=fire_ts,
 			now=time.time(),
 			deadline=deadline,
-			cron=cron,
-			zone=schedule.time_zone(),
+			next_after=times.next_after if times is not None else None,
 			enqueued_ts=enqueued.timestamp() if enqueued is not None else None,
 			claim=claim,
 		)
@@ -341,8 +353,7 @@ def _judge_start(schedule: Document, fire_ts: float) -> late_runs.StartDecision:
 			fire_ts=fire_ts,
 			now=time.time(),
 			deadline=deadline,
-			cron=None,
-			zone="UTC",
+			next_after=None,
 			enqueued_ts=None,
 			claim=None,
 		)

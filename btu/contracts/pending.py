@@ -19,6 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .calendars import normalize_list_doctype, normalize_policy
+from .fire_times import timing_suffix
+from .jitter import normalize_jitter
 from .redis_keys import RedisKeys
 from .runs import ONCE, wall_time_to_timestamp
 from .schedule_rules import frequency_to_cron
@@ -33,17 +36,30 @@ UNCONFIRMED = "unconfirmed"  # planned by another rule or zone: the daemon has n
 NOT_PLANNED = "not planned"  # the daemon holds no fire time for it
 
 
-def timing_text(cron: str, zone: str, run_at: int | None = None) -> str:
-	"""The value of ``btu:<site>:timings`` for a rule (or a one-shot's ``run_at``) in a zone."""
+def timing_text(cron: str, zone: str, run_at: int | None = None, suffix: str = "") -> str:
+	"""The value of ``btu:<site>:timings`` for a rule (or a one-shot's ``run_at``) in a zone; ``suffix``
+	is what a business calendar and jitter add to a rule (``fire_times.timing_suffix``)."""
 	if run_at is not None:
 		return f"@once {int(run_at)}|{zone}"
-	return f"{cron}|{zone}"
+	return f"{cron}{suffix}|{zone}"
+
+
+def calendar_suffix_of_row(row: Mapping[str, Any]) -> str:
+	"""The timing suffix of a schedule row's Holiday List, On Holiday and Jitter fields. Raises
+	CalendarError or JitterError for values the daemon would refuse too."""
+	holiday_list = (row.get("holiday_list") or "").strip()
+	return timing_suffix(
+		normalize_list_doctype(row.get("holiday_list_doctype")) if holiday_list else "",
+		holiday_list,
+		normalize_policy(row.get("on_holiday")),
+		normalize_jitter(row.get("jitter_seconds")),
+	)
 
 
 def timing_of_row(row: Mapping[str, Any], default_zone: str) -> str:
 	"""The timing of a BTU Task Schedule row as it is now (its fields as in SQL or a Frappe doc):
 	its own ``cron_timezone``, else ``default_zone`` (BTU Configuration's). Raises CronError,
-	TimeZoneError or RunAtError for a row the daemon would refuse too."""
+	TimeZoneError, RunAtError, CalendarError or JitterError for a row the daemon would refuse too."""
 	zone = (row.get("cron_timezone") or "").strip() or default_zone
 	if (row.get("run_frequency") or "").strip() == ONCE:
 		return timing_text("", zone, wall_time_to_timestamp(row.get("run_at"), zone))
@@ -56,7 +72,7 @@ def timing_of_row(row: Mapping[str, Any], default_zone: str) -> str:
 		row.get("month"),
 		row.get("cron_string"),
 	)
-	return timing_text(cron, zone)
+	return timing_text(cron, zone, suffix=calendar_suffix_of_row(row))
 
 
 @dataclass(frozen=True)
@@ -140,6 +156,7 @@ __all__ = [
 	"OVERDUE_AFTER_SECONDS",
 	"UNCONFIRMED",
 	"Pending",
+	"calendar_suffix_of_row",
 	"confirmation",
 	"read_pending",
 	"read_upcoming",

@@ -344,7 +344,13 @@ def _ago(seconds: float) -> str:
 
 
 @main.command("next-runs")
-@click.option("--cron", required=True, help="Cron string: 5, 6 (seconds first) or 7 fields, or @daily etc.")
+@config_options
+@click.option("--cron", help="Cron string: 5, 6 (seconds first) or 7 fields, or @daily etc.")
+@click.option(
+	"--schedule",
+	help="A schedule's name instead of --cron: its rule and zone with its business calendar and jitter "
+	"(read from the site's database; name the site with --site when the bench has several).",
+)
 @click.option(
 	"--tz", "zone", default="UTC", show_default=True, help="IANA time zone the rule is read in (any case)."
 )
@@ -353,11 +359,16 @@ def _ago(seconds: float) -> str:
 	"--after",
 	help="ISO-8601 instant to start after (default: now), e.g. 2026-12-24T14:00:00Z; naive = in --tz.",
 )
-def next_runs(cron, zone, count, after) -> None:
+def next_runs(bench_path, sites, config_file, socket_path, cron, schedule, zone, count, after) -> None:
 	"""Print the next fire times as ISO-8601 UTC instants, one per line."""
+	if bool(cron) == bool(schedule):
+		click.echo("btu-scheduler: give either --cron or --schedule", err=True)
+		sys.exit(cli_errors.EXIT_USAGE)
 	try:
-		zone = cli_errors.resolve_zone(zone)
-		tzinfo = validate_timezone(zone)
+		if schedule:
+			spec = _schedule_spec(bench_path, sites, config_file, schedule)
+			zone = spec.timezone
+		tzinfo = validate_timezone(cli_errors.resolve_zone(zone))
 		start = None
 		if after:
 			try:
@@ -367,11 +378,50 @@ def next_runs(cron, zone, count, after) -> None:
 				sys.exit(cli_errors.EXIT_USAGE)
 			if start.tzinfo is None:
 				start = start.replace(tzinfo=tzinfo)
-		for instant in next_fire_times(cron, zone, start, count):
+		if schedule:
+			cursor = (start or datetime.now(tzinfo)).timestamp()
+			for _ in range(count):
+				found = spec.next_fire_after(cursor)
+				if found is None:
+					break
+				click.echo(datetime.fromtimestamp(found, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+				cursor = found
+			return
+		for instant in next_fire_times(cron, cli_errors.resolve_zone(zone), start, count):
 			click.echo(instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
 	except (CronError, TimeZoneError) as exc:
 		click.echo(f"btu-scheduler: {exc}", err=True)
 		sys.exit(cli_errors.EXIT_USAGE)
+
+
+def _schedule_spec(bench_path, sites, config_file, schedule: str):
+	"""The spec of a saved schedule as the daemon plans it (exits with the reason when it cannot)."""
+	from .specs import ScheduleInvalid, spec_from_row
+	from .sql import SiteDatabase, SqlUnavailable
+
+	config = _load(bench_path, sites, config_file)
+	if len(config.sites) > 1 and len(sites) != 1:
+		click.echo("btu-scheduler: several sites configured; name one with --site", err=True)
+		sys.exit(cli_errors.EXIT_USAGE)
+	site = config.sites[0]
+	database = SiteDatabase(site)
+	try:
+		row = database.fetch_schedule(schedule)
+		default_zone = database.configured_timezone() or config.default_timezone
+	except SqlUnavailable as exc:
+		click.echo(f"btu-scheduler: cannot reach the database of site {site.name}: {exc}", err=True)
+		sys.exit(cli_errors.EXIT_UNREACHABLE)
+	finally:
+		database.close()
+	if row is None:
+		click.echo(f"btu-scheduler: schedule {schedule!r} not found in site {site.name}", err=True)
+		sys.exit(cli_errors.EXIT_FAILED)
+	try:
+		spec = spec_from_row(site.name, {**row, "enabled": 1}, default_zone)
+	except ScheduleInvalid as exc:
+		click.echo(f"btu-scheduler: schedule {schedule} cannot run: {exc}", err=True)
+		sys.exit(cli_errors.EXIT_FAILED)
+	return spec
 
 
 @main.command("enqueue-now")

@@ -43,6 +43,7 @@ class SyncPlan:
 	entries: list[tuple[str, str, str, int]] = field(default_factory=list)
 	catch_up: set[str] = field(default_factory=set)  # fire time in the past, from the leader's memory
 	once: set[str] = field(default_factory=set)  # one-shots (kept unless their run was enqueued)
+	calendars: set[str] = field(default_factory=set)  # follow a holiday list (redis_store.upsert)
 	expired: list[tuple[str, int, dict]] = field(default_factory=list)  # one-shots beyond the grace
 	removals: list[str] = field(default_factory=list)  # cancelled, disabled or deleted
 	deleted: list[str] = field(default_factory=list)  # rows gone: their skips and last job go too
@@ -230,6 +231,8 @@ class Consumer:
 				else:
 					plan.errors[spec.name] = f"cron {spec.cron!r} never fires again"
 				continue
+			if spec.holiday_list:
+				plan.calendars.add(spec.name)  # its dates may change without its timing
 			if spec.once:
 				plan.once.add(spec.name)  # armed unless its run was already enqueued (its marker)
 			elif candidate <= now:
@@ -239,7 +242,9 @@ class Consumer:
 
 	def _write(self, site: str, plan: SyncPlan) -> SyncWritten:
 		store = self.ctx.store
-		results = store.upsert(site, plan.entries, plan.catch_up, plan.once) if plan.entries else []
+		results = (
+			store.upsert(site, plan.entries, plan.catch_up, plan.once, plan.calendars) if plan.entries else []
+		)
 		if plan.removals or plan.errors:
 			store.remove(site, plan.removals + list(plan.errors), plan.errors, plan.deleted)
 		missed = store.expire_once(site, plan.expired) if plan.expired else []
@@ -348,6 +353,8 @@ class Consumer:
 	def _candidate(self, spec: ScheduleSpec, now: float) -> int | None:
 		"""Next fire time to use when Redis has none for this timing (memory first, see context)."""
 		known = self.ctx.memory.fire_time(spec.site, spec.name, spec.timing)
-		if known is not None and self.ctx.is_leader and spec.fires_at(known):
-			return known  # a remembered time the current rule does not contain never runs
+		if known is not None and known <= now and self.ctx.is_leader and spec.fires_at(known):
+			# A missed run (a remembered time the current rule does not contain never runs). A future
+			# one is the spec's next fire time anyway, unless its holiday list changed since.
+			return known
 		return spec.first_fire(now, self.ctx.config.misfire_grace)

@@ -148,6 +148,7 @@ class RedisStore:
 		entries: Iterable[tuple[str, str, str, int]],
 		catch_up: set[str] | frozenset[str] = frozenset(),
 		once: set[str] | frozenset[str] = frozenset(),
+		calendars: set[str] | frozenset[str] = frozenset(),
 	) -> list[tuple[int, float]]:
 		"""Write (name, spec_json, timing, candidate_ts) entries in one round trip.
 
@@ -160,6 +161,8 @@ class RedisStore:
 		later pending one unless that run was already enqueued (its marker exists).
 		Names in ``once`` are one-shots (candidate = their run_at): one whose run was already
 		enqueued is removed instead, with code 4 (a refresh after the run never re-arms it).
+		Names in ``calendars`` follow a holiday list, whose dates may change without their timing:
+		a changed spec moves a pending fire time that is still ahead to the candidate (code 1).
 		"""
 		script = self.upsert_script(site)
 		specs, timings = self.keys.specs(site), self.keys.timings(site)
@@ -170,7 +173,7 @@ class RedisStore:
 		for name, spec_json, timing, candidate in entries:
 			# A one-shot is never armed again once its run was enqueued (its marker exists); a
 			# catch-up replaces a later pending fire time unless that run was enqueued.
-			mode = "2" if name in once else "1" if name in catch_up else "0"
+			mode = "2" if name in once else "1" if name in catch_up else "3" if name in calendars else "0"
 			script(
 				keys=[specs, timings, next_runs, errors, self.keys.fired(site, candidate), index, edits],
 				args=[name, spec_json, timing, candidate, mode, now, JOB_PREFIX],

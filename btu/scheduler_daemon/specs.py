@@ -5,16 +5,26 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, fields
+from functools import cached_property
 from typing import Any
 
+from btu.contracts import jitter as jitter_rule
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
+from btu.contracts.calendars import (
+	BusinessCalendar,
+	CalendarError,
+	normalize_list_doctype,
+	normalize_policy,
+	parse_dates,
+)
+from btu.contracts.fire_times import FireTimes, timing_suffix
+from btu.contracts.jitter import JitterError, normalize_jitter
 from btu.contracts.pending import timing_text
 from btu.contracts.runs import ONCE, OVERLAP_ALLOW, RunAtError, normalize_overlap, wall_time_to_timestamp
 from btu.contracts.schedule_rules import (
 	CronError,
 	TimeZoneError,
 	frequency_to_cron,
-	next_fire_time,
 	validate_timezone,
 )
 
@@ -37,6 +47,11 @@ class ScheduleSpec:
 	description: str = ""
 	run_at: int | None = None  # a one-shot's only fire time (Unix s); None: the cron rule decides
 	overlap: str = OVERLAP_ALLOW  # "Skip": no run while the previous one is queued or running
+	holiday_doctype: str = ""  # a business calendar: "BTU Holiday List" or "Holiday List" (calendars.py)
+	holiday_list: str = ""  # its name; "" = none
+	on_holiday: str = ""  # "Skip" or "Next Working Day"
+	holidays: tuple[str, ...] = ()  # its dates (ISO, in the schedule's zone) within calendars.date_window
+	jitter: int = 0  # seconds; each fire time is delayed by up to this (jitter.py)
 
 	@property
 	def once(self) -> bool:
@@ -45,7 +60,16 @@ class ScheduleSpec:
 	@property
 	def timing(self) -> str:
 		"""What decides fire times (``btu:<site>:timings``): a change here resets the next fire time."""
-		return timing_text(self.cron, self.timezone, self.run_at)
+		suffix = timing_suffix(self.holiday_doctype, self.holiday_list, self.on_holiday, self.jitter)
+		return timing_text(self.cron, self.timezone, self.run_at, suffix)
+
+	@cached_property
+	def fire_times(self) -> FireTimes:
+		"""The recurring rule's fire times: cron rule, then business calendar, then jitter."""
+		calendar = BusinessCalendar(tuple(self.holidays), self.on_holiday) if self.holiday_list else None
+		return FireTimes(
+			self.cron, self.timezone, calendar, self.jitter, jitter_rule.identity(self.site, self.name)
+		)
 
 	@property
 	def rule(self) -> str:
@@ -57,8 +81,7 @@ class ScheduleSpec:
 		``run_at`` if it is later, else the cron rule's next fire time in the schedule's zone."""
 		if self.run_at is not None:
 			return self.run_at if self.run_at > after else None
-		found = next_fire_time(self.cron, self.timezone, after)
-		return int(found.timestamp()) if found else None
+		return self.fire_times.next_after(after)
 
 	def fires_at(self, ts: int) -> bool:
 		"""Whether ``ts`` is one of this spec's fire times (a remembered or pending time is checked
@@ -105,6 +128,8 @@ class ScheduleSpec:
 	@classmethod
 	def from_json(cls, text: str | bytes) -> "ScheduleSpec":
 		data = json.loads(text)
+		if "holidays" in data:
+			data["holidays"] = tuple(data["holidays"])
 		try:
 			return cls(**data)
 		except TypeError:  # a key of a newer daemon's spec: keep the ones this one knows
@@ -161,6 +186,7 @@ def spec_from_row(site: str, row: dict[str, Any], default_timezone: str) -> Sche
 		overlap = normalize_overlap(row.get("overlap_policy"))
 	except ValueError as exc:
 		raise ScheduleInvalid(str(exc)) from None
+	calendar = _calendar_of_row(row) if run_at is None else {}
 	try:
 		kwargs = merge_arguments(
 			parse_arguments(row.get("arguments"), f"task {row['task']} arguments"),
@@ -187,4 +213,30 @@ def spec_from_row(site: str, row: dict[str, Any], default_timezone: str) -> Sche
 		description=(row.get("desc_short") or "")[:140],
 		run_at=run_at,
 		overlap=overlap,
+		**calendar,
 	)
+
+
+def _calendar_of_row(row: dict[str, Any]) -> dict[str, Any]:
+	"""A recurring schedule's business calendar and jitter fields for its spec. The row carries its
+	list's dates as ``holidays`` (``sql.SiteDatabase`` reads them), or ``holidays_error`` when the
+	list cannot be read (its DocType is not on the site, or the list is gone)."""
+	try:
+		jitter = normalize_jitter(row.get("jitter_seconds"))
+		holiday_list = (row.get("holiday_list") or "").strip()
+		if not holiday_list:
+			return {"jitter": jitter}
+		doctype = normalize_list_doctype(row.get("holiday_list_doctype"))
+		policy = normalize_policy(row.get("on_holiday"))
+		if row.get("holidays_error"):
+			raise CalendarError(row["holidays_error"])
+		holidays = parse_dates(row.get("holidays") or ())
+	except (CalendarError, JitterError) as exc:
+		raise ScheduleInvalid(str(exc)) from None
+	return {
+		"holiday_doctype": doctype,
+		"holiday_list": holiday_list,
+		"on_holiday": policy,
+		"holidays": holidays,
+		"jitter": jitter,
+	}

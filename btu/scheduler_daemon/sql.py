@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import struct
 import threading
 import time
@@ -13,11 +14,20 @@ import pymysql
 import pymysql.cursors
 from pymysql.constants import COMMAND
 
+from btu.contracts.calendars import (
+	BTU_HOLIDAY_LIST,
+	HOLIDAY_TABLES,
+	date_window,
+	normalize_list_doctype,
+	parse_dates,
+)
+
 from .config import SiteConfig
 
 SCHEDULE_COLUMNS = """
     s.name, s.enabled, s.task, s.queue_name, s.run_frequency, s.minute, s.hour, s.day_of_week,
     s.day_of_month, s.month, s.cron_string, s.cron_timezone, s.argument_overrides, s.run_at, s.overlap_policy,
+    s.holiday_list_doctype, s.holiday_list, s.on_holiday, s.jitter_seconds,
     t.name AS task_found, t.docstatus AS task_docstatus, t.function_string, t.arguments,
     t.max_task_duration, t.queue_name AS task_queue_name, t.desc_short
 """
@@ -30,6 +40,16 @@ SELECT_TIMEZONE = "SELECT value FROM `tabSingles` WHERE doctype = %s AND field =
 SETTINGS = ("cron_time_zone", "pause_all_schedules")
 SELECT_SETTINGS = "SELECT field, value FROM `tabSingles` WHERE doctype = %s AND field IN (%s, %s)"
 SELECT_COUNT = "SELECT COUNT(*) AS n FROM `tabBTU Task Schedule`"
+SELECT_LISTS_IN_USE = (
+	"SELECT DISTINCT holiday_list_doctype, holiday_list FROM `tabBTU Task Schedule` "
+	"WHERE enabled = 1 AND holiday_list IS NOT NULL AND holiday_list != ''"
+)
+# {table} is one of calendars.HOLIDAY_TABLES' values (never user input).
+SELECT_HOLIDAYS = (
+	"SELECT parent, holiday_date FROM `tab{table}` WHERE parenttype = %s AND parent IN ({placeholders}) "
+	"AND holiday_date >= %s AND holiday_date < %s"
+)
+SELECT_LISTS = "SELECT name FROM `tab{doctype}` WHERE name IN ({placeholders})"
 SELECT_PROBE = "SELECT 1 FROM `tabBTU Task Schedule` LIMIT 1"
 SELECT_HAS_BTU = (
 	"SELECT COUNT(*) AS n FROM information_schema.tables "
@@ -46,6 +66,7 @@ class PoolBusy(SqlUnavailable):
 
 
 UNKNOWN_COLUMN = 1054
+NO_SUCH_TABLE = 1146
 CONNECT_TIMEOUT = 5.0  # s, for the TCP connect and for each read of the handshake and log-in
 READ_TIMEOUT = 30.0  # s, for each read of a query's answer once connected
 IDLE_SECONDS = 10.0  # a pooled connection unused this long is closed
@@ -339,6 +360,8 @@ class SiteDatabase:
 
 	def fetch_schedule(self, name: str) -> dict[str, Any] | None:
 		rows = self._query(SELECT_ONE, (name,))
+		if rows:
+			self.attach_holidays(rows)
 		return rows[0] if rows else None
 
 	def fetch_schedules(self, names: list[str]) -> dict[str, dict[str, Any] | None]:
@@ -358,11 +381,86 @@ class SiteDatabase:
 				for name in chunk:
 					if found[name] is None:
 						found[name] = self.fetch_schedule(name)
+		self.attach_holidays([row for row in found.values() if row is not None])
 		return found
 
+	def holidays_of(self, lists: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, ...] | str]:
+		"""The dates (ISO, within ``calendars.date_window``) of each (doctype, name) holiday list, or
+		why it cannot be used: its DocType is not on this site (ERPNext's Holiday List on a plain
+		Frappe site), or no such list exists. One query per doctype (and one for the names)."""
+		found: dict[tuple[str, str], tuple[str, ...] | str] = {}
+		low, high = date_window(datetime.date.today())
+		for doctype in sorted({doctype for doctype, _ in lists}):
+			names = sorted(name for kind, name in lists if kind == doctype)
+			table = HOLIDAY_TABLES.get(doctype)
+			if table is None:
+				found.update(
+					{(doctype, name): f"{doctype!r} is not a holiday list DocType" for name in names}
+				)
+				continue
+			dates: dict[str, list[Any]] = {name: [] for name in names}
+			try:
+				for start in range(0, len(names), MANY_CHUNK):
+					chunk = names[start : start + MANY_CHUNK]
+					marks = ", ".join(["%s"] * len(chunk))
+					existing = {
+						row["name"]
+						for row in self._query(
+							SELECT_LISTS.format(doctype=doctype, placeholders=marks), tuple(chunk)
+						)
+					}
+					for name in chunk:
+						if name not in existing:
+							found[(doctype, name)] = f"its {doctype} {name!r} does not exist"
+					query = SELECT_HOLIDAYS.format(table=table, placeholders=marks)
+					for row in self._query(query, (doctype, *chunk, low, high)):
+						dates[row["parent"]].append(row["holiday_date"])
+			except SqlUnavailable as exc:
+				if not isinstance(exc.__cause__, pymysql.MySQLError) or exc.__cause__.args[:1] != (
+					NO_SUCH_TABLE,
+				):
+					raise
+				found.update(
+					{
+						(
+							doctype,
+							name,
+						): f"this site has no {doctype} DocType (it comes with ERPNext or HRMS); "
+						f"use a {BTU_HOLIDAY_LIST}"
+						for name in names
+					}
+				)
+				continue
+			for name in names:
+				found.setdefault((doctype, name), parse_dates(dates[name]))
+		return found
+
+	def attach_holidays(self, rows: list[dict[str, Any]], known: dict | None = None) -> None:
+		"""Give each row that follows a holiday list its dates (``holidays``) or the reason they cannot
+		be read (``holidays_error``); ``known`` holds lists already read (a refresh reads all first)."""
+		wanted = {_list_of(row) for row in rows if (row.get("holiday_list") or "").strip()}
+		lists = dict(known or {})
+		missing = {key for key in wanted if key not in lists}
+		if missing:
+			lists.update(self.holidays_of(missing))
+		for row in rows:
+			if (row.get("holiday_list") or "").strip():
+				value = lists[_list_of(row)]
+				if isinstance(value, str):
+					row["holidays_error"] = value
+				else:
+					row["holidays"] = value
+
+	def holidays_in_use(self) -> dict[tuple[str, str], tuple[str, ...] | str]:
+		"""The dates of every holiday list an enabled schedule of the site follows (a refresh's first read)."""
+		lists = {_list_of(row) for row in self._query(SELECT_LISTS_IN_USE)}
+		return self.holidays_of(lists) if lists else {}
+
 	def iter_all_schedules(self, chunk: int = 1000):
-		"""Every schedule with its task, streamed from one query (bounded memory). The connection is
-		held while the caller iterates; one left unfinished is closed, not reused."""
+		"""Every schedule with its task (and its holiday list's dates), streamed from one query
+		(bounded memory). The connection is held while the caller iterates; one left unfinished is
+		closed, not reused."""
+		lists = self.holidays_in_use()
 		try:
 			with self.pool.connection(self.site, self._open) as conn:
 				with conn.cursor(pymysql.cursors.SSDictCursor) as cur:
@@ -371,6 +469,7 @@ class SiteDatabase:
 						rows = cur.fetchmany(chunk)
 						if not rows:
 							return
+						self.attach_holidays(rows, lists)
 						yield from rows
 		except pymysql.MySQLError as exc:
 			raise SqlUnavailable(_describe(exc)) from exc
@@ -414,3 +513,13 @@ class SiteDatabase:
 	def close(self) -> None:
 		"""Close this site's idle connections."""
 		self.pool.forget(self.site.name)
+
+
+def _list_of(row: dict[str, Any]) -> tuple[str, str]:
+	"""(doctype, name) of the holiday list a schedule row follows (a bad doctype is kept as written:
+	the spec reports it)."""
+	try:
+		doctype = normalize_list_doctype(row.get("holiday_list_doctype"))
+	except ValueError:
+		doctype = str(row.get("holiday_list_doctype") or "").strip()
+	return doctype, (row.get("holiday_list") or "").strip()

@@ -3,8 +3,9 @@
 -- KEYS: [1] specs, [2] timings, [3] next_runs, [4] errors, [5] markers hash of the candidate fire time,
 --   [6] prepared index, [7] rule edits counter.
 -- ARGV: [1] name, [2] spec JSON, [3] timing, [4] candidate fire time, [5] mode ('0', '1' catch-up,
---   '2' one-shot), [6] now, [7] job key prefix.
--- Returns {code, fire time}: 0 unchanged, 1 spec changed, 2 timing changed (or new), 3 catch-up
+--   '2' one-shot, '3' follows a holiday list), [6] now, [7] job key prefix.
+-- Returns {code, fire time}: 0 unchanged, 1 spec changed (in mode '3' a pending fire time still ahead
+--   becomes the candidate when they differ: its holiday list was edited), 2 timing changed (or new), 3 catch-up
 --   applied, 4 one-shot over, 5 timing changed after the pending run fell due (the old fire time).
 --
 -- Every change of a schedule's spec or fire time drops its prepared run (in the same script), so a
@@ -38,6 +39,14 @@ if score and oldtiming == ARGV[3] then
   if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
     redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
     drop_prepared(KEYS[6], ARGV[7], ARGV[1])
+    local now = tonumber(ARGV[6])
+    if ARGV[5] == '3' and tonumber(score) > now + 1 and tonumber(ARGV[4]) > now
+        and tonumber(ARGV[4]) ~= tonumber(score) and redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
+      -- The same timing, but the holiday list's dates changed the next fire time: neither time has
+      -- fallen due, so the spec's own next one replaces it (nothing ran or is lost).
+      redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+      return {1, ARGV[4]}
+    end
     return {1, score}
   end
   return {0, score}

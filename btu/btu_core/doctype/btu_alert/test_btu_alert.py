@@ -15,6 +15,7 @@ from btu.btu_core.doctype.btu_task.test_btu_task import make_task
 from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule
 from btu.btu_core.task_runner import run_scheduled_task
 from btu.btu_core.testing import BTUTestCase
+from btu.contracts.fire_times import FireTimes
 
 SAMPLE = "btu.btu_core.sample_tasks"
 UTC = timezone.utc
@@ -25,19 +26,22 @@ class TestLatestFireTime(BTUTestCase):
 		until = datetime(2026, 12, 7, 10, 0, 30, tzinfo=UTC)
 		since = until - timedelta(days=3)
 		self.assertEqual(
-			alerts.latest_fire_time("0 9 * * *", "UTC", since, until), datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+			alerts.latest_fire_time(FireTimes("0 9 * * *", "UTC"), since, until),
+			datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
 		)
 		self.assertEqual(
-			alerts.latest_fire_time("* * * * *", "UTC", since, until),
+			alerts.latest_fire_time(FireTimes("* * * * *", "UTC"), since, until),
 			datetime(2026, 12, 7, 10, 0, tzinfo=UTC),
 		)
 		self.assertEqual(  # in the schedule's zone: 09:00 in New York is 14:00 UTC (the day before here)
-			alerts.latest_fire_time("0 9 * * *", "America/New_York", since, until),
+			alerts.latest_fire_time(FireTimes("0 9 * * *", "America/New_York"), since, until),
 			datetime(2026, 12, 6, 14, 0, tzinfo=UTC),
 		)
-		self.assertIsNone(alerts.latest_fire_time("0 9 * * *", "UTC", until - timedelta(minutes=30), until))
+		self.assertIsNone(
+			alerts.latest_fire_time(FireTimes("0 9 * * *", "UTC"), until - timedelta(minutes=30), until)
+		)
 		self.assertEqual(  # a yearly rule, found by the doubling search
-			alerts.latest_fire_time("0 0 1 1 *", "UTC", until - timedelta(days=399), until),
+			alerts.latest_fire_time(FireTimes("0 0 1 1 *", "UTC"), until - timedelta(days=399), until),
 			datetime(2026, 1, 1, tzinfo=UTC),
 		)
 

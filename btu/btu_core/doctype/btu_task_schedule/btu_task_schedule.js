@@ -90,8 +90,34 @@ function preview_args(frm) {
 		month: d.month,
 		cron_string: d.cron_string,
 		cron_timezone: d.cron_timezone,
+		holiday_list_doctype: d.holiday_list_doctype,
+		holiday_list: d.holiday_list,
+		on_holiday: d.on_holiday,
+		jitter_seconds: d.jitter_seconds,
+		schedule: frm.is_new() ? null : d.name,
 		count: 10,
 	};
+}
+
+function calendar_note(p) {
+	// What the business calendar and the jitter did to the rule's times (values escaped: a list's
+	// name is user text).
+	const notes = [];
+	if (p.holiday_list) {
+		notes.push(
+			p.on_holiday === "Next Working Day"
+				? __("Fire times on the holidays of {0} move to the next working day.", [
+						`<b>${btu.escape(p.holiday_list)}</b>`,
+				  ])
+				: __("Fire times on the holidays of {0} are skipped.", [`<b>${btu.escape(p.holiday_list)}</b>`])
+		);
+	}
+	if (p.jitter_seconds && p.jitter_shown) {
+		notes.push(__("Each run is delayed by up to {0} s (jitter): the times below include it.", [p.jitter_seconds]));
+	} else if (p.jitter_seconds) {
+		notes.push(__("Each run will be delayed by up to {0} s (jitter); save to see the delays.", [p.jitter_seconds]));
+	}
+	return notes.length ? `<p class="text-muted">${notes.join(" ")}</p>` : "";
 }
 
 function show_next_runs(frm) {
@@ -102,7 +128,9 @@ function show_next_runs(frm) {
 		const same = p.time_zone === p.user_time_zone;
 		const rows = p.runs
 			.map(
-				(r, i) => `<tr><td>${i + 1}</td><td>${r.fire_time_schedule_zone}</td>
+				(r, i) => `<tr><td>${i + 1}</td><td>${r.fire_time_schedule_zone}${
+					r.delay_seconds ? ` <span class="text-muted">(+${cint(r.delay_seconds)} s)</span>` : ""
+				}</td>
 				${same ? "" : `<td>${r.fire_time_user_zone}</td>`}<td class="text-muted">${r.fire_time_utc}</td></tr>`
 			)
 			.join("");
@@ -110,6 +138,7 @@ function show_next_runs(frm) {
 			title: __("Next {0} runs", [p.runs.length]),
 			wide: true,
 			message: `<p><code>${btu.escape(p.cron_string)}</code> &mdash; ${btu.escape(p.description)}</p>
+				${calendar_note(p)}
 				<table class="table table-condensed">
 					<thead><tr><th>#</th><th>${btu.escape(p.time_zone)} (${__("schedule")})</th>
 					${same ? "" : `<th>${btu.escape(p.user_time_zone)} (${__("you")})</th>`}<th>${__("UTC")}</th></tr></thead>

@@ -15,7 +15,7 @@ from frappe import _
 from frappe.utils import cint, get_datetime
 
 from btu.btu_api.daemon_link import notify_after_commit
-from btu.btu_core import run_summary, site_transfer, task_deletion
+from btu.btu_core import business_calendar, run_summary, site_transfer, task_deletion
 from btu.btu_core.callables import CallableError, check_arguments
 from btu.btu_core.naming import unused_name
 from btu.btu_core.runnables import resolve_task_function
@@ -50,6 +50,7 @@ class BTUTaskSchedule(TextDocument):
 			self.set_one_shot()
 		else:
 			self.set_cron_string()
+			business_calendar.validate_schedule(self)
 		self.validate_overlap_policy()
 		if cint(self.enabled):
 			self.paused_reason = None  # resumed (Pause After Failures)
