@@ -138,6 +138,19 @@ class TestChainValidation(DaemonTestCase):
 		)
 		self.assertEqual(len(frappe.get_doc("BTU Task", self.a.name).then_run), 2)
 
+	def test_the_next_task_search_offers_submitted_tasks_with_their_descriptions_as_text(self):
+		from btu.btu_api.chains import next_task_query
+
+		hostile = make_task(f"{HERE}.sample_consumer", desc_short="<img src=x onerror=alert(1)> next")
+		draft = make_task(f"{HERE}.sample_consumer", submit=False)
+		rows = next_task_query("BTU Task", "", "name", 0, 50, {"exclude": self.a.name})
+		names = [row[0] for row in rows]
+		self.assertIn(hostile.name, names)
+		self.assertNotIn(self.a.name, names)
+		self.assertNotIn(draft.name, names)
+		title = next(row[1] for row in rows if row[0] == hostile.name)
+		self.assertEqual(title, "&lt;img src=x onerror=alert(1)&gt; next")
+
 	def test_a_task_another_task_chains_to_cannot_be_cancelled(self):
 		then_run(self.a, {"next_task": self.b.name})
 		with self.assertRaises(frappe.LinkExistsError):
