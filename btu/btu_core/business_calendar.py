@@ -32,7 +32,9 @@ from btu.contracts.runs import ONCE
 def holidays_of(doctype: str, name: str) -> tuple[str, ...]:
 	"""The dates of a holiday list within ``calendars.date_window`` (as the daemon reads them),
 	cached for the request or job (the minute's alert check reads one list for many schedules)."""
-	cache: dict[tuple[str, str], tuple[str, ...]] = frappe.local.__dict__.setdefault("btu_holidays", {})
+	cache: dict[tuple[str, str], tuple[str, ...]] | None = getattr(frappe.local, "btu_holidays", None)
+	if cache is None:
+		cache = frappe.local.btu_holidays = {}
 	key = (doctype, name)
 	if key not in cache:
 		low, high = date_window(getdate(today()))
@@ -53,7 +55,7 @@ def holidays_of(doctype: str, name: str) -> tuple[str, ...]:
 
 def forget_holidays() -> None:
 	"""Drop the dates read in this request (a holiday list was just saved)."""
-	frappe.local.__dict__.pop("btu_holidays", None)
+	frappe.local.btu_holidays = {}
 
 
 def fire_times_of(schedule: Any, zone: str, name: str | None = None) -> FireTimes | None:
@@ -77,6 +79,20 @@ def fire_times_of(schedule: Any, zone: str, name: str | None = None) -> FireTime
 	)
 
 
+def require_list_doctype(doc: Any) -> None:
+	"""ERPNext's Holiday List chosen on a site without it: refused with what to do instead (before
+	Frappe's link check, which would only say that the DocType is not found)."""
+	if (doc.get("holiday_list") or "").strip() and doc.get("holiday_list_doctype") == FRAPPE_HOLIDAY_LIST:
+		if not frappe.db.exists("DocType", FRAPPE_HOLIDAY_LIST):
+			frappe.throw(
+				_(
+					"This site has no Holiday List DocType (it comes with ERPNext or HRMS). Choose Holiday List "
+					"Type {0} and make one in Desk."
+				).format(BTU_HOLIDAY_LIST),
+				title=_("Invalid Business Calendar"),
+			)
+
+
 def validate_schedule(doc: Any) -> None:
 	"""Holiday List Type, Holiday List, On Holiday and Jitter of a schedule being saved."""
 	try:
@@ -89,16 +105,7 @@ def validate_schedule(doc: Any) -> None:
 		doc.holiday_list_doctype = normalize_list_doctype(doc.get("holiday_list_doctype"))
 	except (CalendarError, JitterError) as exc:
 		throw_text(str(exc), title=_("Invalid Business Calendar"))
-	if doc.holiday_list_doctype == FRAPPE_HOLIDAY_LIST and not frappe.db.exists(
-		"DocType", FRAPPE_HOLIDAY_LIST
-	):
-		frappe.throw(
-			_(
-				"This site has no Holiday List DocType (it comes with ERPNext or HRMS). Choose Holiday List "
-				"Type {0} and make one in Desk."
-			).format(BTU_HOLIDAY_LIST),
-			title=_("Invalid Business Calendar"),
-		)
+	require_list_doctype(doc)
 	if not frappe.db.exists(doc.holiday_list_doctype, doc.holiday_list):
 		frappe.throw(
 			_("{0} {1} does not exist.").format(doc.holiday_list_doctype, frappe.bold(doc.holiday_list)),
@@ -106,4 +113,4 @@ def validate_schedule(doc: Any) -> None:
 		)
 
 
-__all__ = ["fire_times_of", "forget_holidays", "holidays_of", "validate_schedule"]
+__all__ = ["fire_times_of", "forget_holidays", "holidays_of", "require_list_doctype", "validate_schedule"]

@@ -37,7 +37,8 @@ TRACKED = (
 	"BTU Task Log",
 	"BTU Task Schedule",
 	"BTU Task",
-)  # deletion order: alerts and logs link to the others
+	"BTU Holiday List",
+)  # deletion order: alerts and logs link to the others, schedules to holiday lists
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:

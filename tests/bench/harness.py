@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from btu.contracts import protocol
 
-TRACKED = ("BTU Alert", "BTU Task Log", "BTU Task Schedule", "BTU Task")
+TRACKED = ("BTU Alert", "BTU Task Log", "BTU Task Schedule", "BTU Task", "BTU Holiday List")
 
 
 def wait_for(

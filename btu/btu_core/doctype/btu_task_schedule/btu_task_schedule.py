@@ -42,6 +42,10 @@ class BTUTaskSchedule(TextDocument):
 	def before_import(self) -> None:
 		site_transfer.remember_site_state(self, site_transfer.SCHEDULE_SITE_FIELDS)
 
+	def _validate_links(self) -> None:
+		business_calendar.require_list_doctype(self)  # a clearer message than Frappe's link check
+		super()._validate_links()
+
 	def validate(self) -> None:
 		site_transfer.keep_site_state(self, site_transfer.SCHEDULE_SITE_FIELDS)
 		task = self.validate_task()
