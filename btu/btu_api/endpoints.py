@@ -172,6 +172,15 @@ def preview_schedule(
 
 
 @frappe.whitelist()
+def weekly_off_dates(from_date: str, to_date: str, weekly_off: str) -> list[str]:
+	"""Every Weekly Off day from From Date to To Date (a BTU Holiday List's *Add Weekly Offs*)."""
+	require_doc_permission("BTU Holiday List", None, "read")
+	from btu.btu_core.holiday_lists import weekly_off_dates as dates
+
+	return [str(day) for day in dates(from_date, to_date, weekly_off)]
+
+
+@frappe.whitelist()
 def schedule_daemon_state(schedule: str) -> dict[str, Any]:
 	"""What the daemon holds for one schedule: next fire time in Redis, or why it cannot plan it."""
 	require_doc_permission("BTU Task Schedule", schedule, "read")
@@ -196,6 +205,7 @@ def schedule_daemon_state(schedule: str) -> dict[str, Any]:
 		current = status.current_timing(row, status.configuration_time_zone())
 		planned_zone = held.zone or zone  # the time is shown in the zone that produced it
 		out["next_run"] = {
+			"fire_ts": next_ts,
 			"fire_time_schedule_zone": status.wall_time(next_ts, planned_zone),
 			"fire_time_user_zone": status.wall_time(next_ts, status.user_time_zone()),
 			"time_zone": planned_zone,
