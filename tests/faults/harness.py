@@ -22,7 +22,8 @@ from typing import Iterable
 import psutil
 import redis
 
-from btu.contracts import protocol
+from btu.contracts import jitter, protocol
+from btu.contracts.fire_times import FireTimes
 from btu.contracts.redis_keys import KEYS
 from btu.contracts.schedule_rules import next_fire_times
 from btu.scheduler_daemon.jobs import job_id_for
@@ -410,8 +411,25 @@ class Verdict:
 		return not self.missing and not self.doubled and not self.unexpected
 
 
-def expected_fire_times(cron: str, start: float, end: float, tz: str = "UTC") -> list[int]:
+# A schedule's rule in the ledger: a cron string, or its fire times with jitter (add_jittered).
+Rule = str | FireTimes
+
+
+def add_jittered(site_db, crons: dict[str, Rule], task: str = "BTU-F0001") -> None:
+	"""Schedules with jitter beside the others: their runs must be exactly once at the delayed times."""
+	for name, cron, seconds in (("TS-J5", "*/5 * * * * *", 4), ("TS-J3", "1/3 * * * * *", 2)):
+		site_db.add_schedule(name, task, cron, jitter_seconds=seconds)
+		crons[name] = FireTimes(cron, "UTC", jitter=seconds, key=jitter.identity(SITE, name))
+
+
+def expected_fire_times(cron: Rule, start: float, end: float, tz: str = "UTC") -> list[int]:
 	"""Fire times t with start <= t <= end."""
+	if isinstance(cron, FireTimes):
+		found, after = [], start - 1
+		while (following := cron.next_after(after)) is not None and following <= end:
+			found.append(following)
+			after = following
+		return found
 	out = []
 	after = start - 1
 	while True:
@@ -427,7 +445,7 @@ def expected_fire_times(cron: str, start: float, end: float, tz: str = "UTC") ->
 
 
 def check_runs(
-	runs: Iterable[Run], crons: dict[str, str], start: float, end: float, outages: list[Outage] | None = None
+	runs: Iterable[Run], crons: dict[str, Rule], start: float, end: float, outages: list[Outage] | None = None
 ) -> Verdict:
 	"""Exactly one run per (schedule, fire time) in [start, end].
 

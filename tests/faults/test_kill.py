@@ -14,6 +14,7 @@ from .harness import (
 	STATS,
 	Outage,
 	add_every_second,
+	add_jittered,
 	check_runs,
 	markers,
 	queued_runs,
@@ -42,6 +43,7 @@ def test_sigkill_at_random_moments_neither_skips_nor_doubles(bench):
 	for name, cron in (("TS-K2", "*/2 * * * * *"), ("TS-K3", "1/3 * * * * *"), ("TS-K7", "*/7 * * * * *")):
 		bench.site_db.add_schedule(name, "BTU-F0001", cron)
 		crons[name] = cron
+	add_jittered(bench.site_db, crons)  # jitter in use: the delayed times, exactly once each
 	# A short full refresh interval so that kills also land inside refreshes.
 	daemon = bench.daemon("d", lease_ttl=LEASE_TTL, full_refresh_interval=5)
 	client = bench.client()

@@ -13,6 +13,7 @@ from .harness import (
 	STATS,
 	Outage,
 	add_every_second,
+	add_jittered,
 	check_runs,
 	queued_runs,
 	scale,
@@ -26,11 +27,12 @@ pytestmark = pytest.mark.faults
 NEXT_RUNS = KEYS.next_runs("faults.localhost")
 
 
-def _schedules(site_db) -> dict[str, str]:
+def _schedules(site_db) -> dict[str, object]:
 	crons = add_every_second(site_db, 6)
 	for name, cron in (("TS-R2", "*/2 * * * * *"), ("TS-R5", "*/5 * * * * *")):
 		site_db.add_schedule(name, "BTU-F0001", cron)
 		crons[name] = cron
+	add_jittered(site_db, crons)
 	return crons
 
 

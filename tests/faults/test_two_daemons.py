@@ -17,6 +17,7 @@ from .harness import (
 	STATS,
 	Outage,
 	add_every_second,
+	add_jittered,
 	check_runs,
 	log_time,
 	queued_runs,
@@ -42,6 +43,7 @@ def test_only_the_lease_holder_enqueues_and_the_standby_takes_over(bench):
 	crons = add_every_second(bench.site_db, 6)
 	bench.site_db.add_schedule("TS-D2", "BTU-F0001", "*/2 * * * * *")
 	crons["TS-D2"] = "*/2 * * * * *"
+	add_jittered(bench.site_db, crons)
 	a = bench.daemon("a", lease_ttl=LEASE_TTL, full_refresh_interval=4)
 	b = bench.daemon("b", lease_ttl=LEASE_TTL, full_refresh_interval=4)
 	assert a.socket_path != b.socket_path
