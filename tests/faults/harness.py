@@ -571,6 +571,8 @@ class Stats:
 		"runs_missing",
 		"runs_doubled",
 		"runs_unexpected",
+		"chained_runs",
+		"chained_doubled",
 		"bad_inputs_sent",
 		"crashes",
 	)
