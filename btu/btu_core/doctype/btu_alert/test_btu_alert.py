@@ -113,3 +113,71 @@ class TestAlerts(BTUTestCase):
 		[alert] = self.open_alerts(schedule.name)
 		self.assertEqual(alert.kind, "Failures")
 		self.assertIn("2 failed runs in a row", alert.message)
+
+
+class TestAlertWebhook(BTUTestCase):
+	"""Alerts reach a webhook through Frappe's own Webhook DocType (no code of BTU's): a Webhook on BTU
+	Alert's *after_insert* posts each raised alert to the URL, here a local HTTP server."""
+
+	def test_a_raised_alert_is_posted_to_a_frappe_webhook(self):
+		import json
+		import threading
+		from http.server import BaseHTTPRequestHandler, HTTPServer
+
+		received: list[dict] = []
+
+		class Receiver(BaseHTTPRequestHandler):
+			def do_POST(self):
+				body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+				received.append(json.loads(body or b"{}"))
+				self.send_response(200)
+				self.end_headers()
+
+			def log_message(self, *args):
+				pass
+
+		server = HTTPServer(("127.0.0.1", 0), Receiver)
+		threading.Thread(target=server.serve_forever, daemon=True).start()
+		self.addCleanup(server.shutdown)
+		before = set(frappe.get_all("Webhook Request Log", pluck="name"))
+		webhook = frappe.get_doc(
+			{
+				"doctype": "Webhook",
+				"__newname": f"BTU test alert webhook {frappe.generate_hash(length=6)}",
+				"webhook_doctype": "BTU Alert",
+				"webhook_docevent": "after_insert",
+				"request_url": f"http://127.0.0.1:{server.server_port}/btu-alert",
+				"request_method": "POST",
+				"request_structure": "JSON",
+				"webhook_json": '{"alert": "{{ doc.name }}", "kind": "{{ doc.kind }}", '
+				'"schedule": "{{ doc.schedule }}", "message": {{ doc.message | tojson }}}',
+			}
+		).insert(ignore_permissions=True)
+
+		def remove_webhook():
+			frappe.delete_doc("Webhook", webhook.name, ignore_permissions=True, force=True)
+			for name in set(frappe.get_all("Webhook Request Log", pluck="name")) - before:
+				frappe.delete_doc("Webhook Request Log", name, ignore_permissions=True, force=True)
+			frappe.cache.delete_value("webhooks")
+			frappe.db.commit()
+
+		self.addCleanup(remove_webhook)
+		frappe.db.commit()
+		task = make_task(f"{SAMPLE}.hello", arguments='{"name": "webhook"}')
+		schedule = make_schedule(task.name, cron_string="* * * * *", cron_timezone="UTC")
+		name = alerts.raise_alert(schedule, alerts.FAILURES, "3 failed runs in a row <b>hostile</b>")
+		frappe.db.commit()  # Frappe posts webhooks after the commit (at once under run-tests)
+		deadline = time.monotonic() + 15
+		while not received and time.monotonic() < deadline:
+			time.sleep(0.1)
+		self.assertEqual(
+			received,
+			[
+				{
+					"alert": name,
+					"kind": "Failures",
+					"schedule": schedule.name,
+					"message": "3 failed runs in a row <b>hostile</b>",
+				}
+			],
+		)
