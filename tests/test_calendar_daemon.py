@@ -14,6 +14,7 @@ from pathlib import Path
 from rq.job import Job
 
 from btu.contracts import jitter
+from btu.contracts.calendars import BusinessCalendar
 from btu.contracts.fire_times import FireTimes
 from btu.contracts.redis_keys import KEYS
 from btu.scheduler_daemon.config import SiteConfig
@@ -148,3 +149,53 @@ def test_jittered_runs_are_enqueued_once_each_at_their_computed_times(site_db, s
 	# Consecutive runs: none of the rule's fire times between the first and the last is missing.
 	rule_times = sorted(times.rule_time(t) for t in runs)
 	assert rule_times == list(range(rule_times[0], rule_times[-1] + 1, 4))
+
+
+def test_next_runs_of_a_saved_schedule_are_the_daemons(site_db, daemon_config):
+	import subprocess
+	import sys
+
+	site_db.add_task("BTU-00001", RECORD)
+	add_holiday_list(site_db, "Christmas", ["2026-12-25"])
+	site_db.add_schedule(
+		"TS-CAL", "BTU-00001", "0 9 * * *", "America/New_York", holiday_list="Christmas", jitter_seconds=60
+	)
+
+	def next_runs(*args: str) -> subprocess.CompletedProcess:
+		return subprocess.run(
+			[
+				sys.executable,
+				"-m",
+				"btu.scheduler_daemon",
+				"next-runs",
+				"--config",
+				daemon_config.path,
+				*args,
+			],
+			capture_output=True,
+			text=True,
+			timeout=60,
+		)
+
+	done = next_runs("--schedule", "TS-CAL", "--after", "2026-12-24T12:00:00Z", "--count", "2")
+	assert done.returncode == 0, done.stderr
+	times = FireTimes(
+		"0 9 * * *",
+		"America/New_York",
+		BusinessCalendar(("2026-12-25",), "Skip"),
+		jitter=60,
+		key=jitter.identity(SITE, "TS-CAL"),
+	)
+	first = times.next_after(datetime(2026, 12, 24, 12, tzinfo=UTC).timestamp())
+	expected = [
+		datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+		for ts in (first, times.next_after(first))
+	]
+	assert done.stdout.split() == expected
+	assert expected[0].startswith("2026-12-24T14:0") and expected[1].startswith(
+		"2026-12-26T14:0"
+	)  # 25th skipped
+	missing = next_runs("--schedule", "TS-NONE")
+	assert missing.returncode == 1 and "schedule 'TS-NONE' not found" in missing.stderr
+	both = next_runs("--schedule", "TS-CAL", "--cron", "* * * * *")
+	assert both.returncode == 2 and "either --cron or --schedule" in both.stderr

@@ -366,7 +366,8 @@ def next_runs(bench_path, sites, config_file, socket_path, cron, schedule, zone,
 		sys.exit(cli_errors.EXIT_USAGE)
 	try:
 		if schedule:
-			spec = _schedule_spec(bench_path, sites, config_file, schedule)
+			_config, site, row, default_zone = _read_schedule(bench_path, sites, config_file, schedule)
+			spec = _spec_of(site, row, default_zone)
 			zone = spec.timezone
 		tzinfo = validate_timezone(cli_errors.resolve_zone(zone))
 		start = None
@@ -394,48 +395,9 @@ def next_runs(bench_path, sites, config_file, socket_path, cron, schedule, zone,
 		sys.exit(cli_errors.EXIT_USAGE)
 
 
-def _schedule_spec(bench_path, sites, config_file, schedule: str):
-	"""The spec of a saved schedule as the daemon plans it (exits with the reason when it cannot)."""
-	from .specs import ScheduleInvalid, spec_from_row
-	from .sql import SiteDatabase, SqlUnavailable
-
-	config = _load(bench_path, sites, config_file)
-	if len(config.sites) > 1 and len(sites) != 1:
-		click.echo("btu-scheduler: several sites configured; name one with --site", err=True)
-		sys.exit(cli_errors.EXIT_USAGE)
-	site = config.sites[0]
-	database = SiteDatabase(site)
-	try:
-		row = database.fetch_schedule(schedule)
-		default_zone = database.configured_timezone() or config.default_timezone
-	except SqlUnavailable as exc:
-		click.echo(f"btu-scheduler: cannot reach the database of site {site.name}: {exc}", err=True)
-		sys.exit(cli_errors.EXIT_UNREACHABLE)
-	finally:
-		database.close()
-	if row is None:
-		click.echo(f"btu-scheduler: schedule {schedule!r} not found in site {site.name}", err=True)
-		sys.exit(cli_errors.EXIT_FAILED)
-	try:
-		spec = spec_from_row(site.name, {**row, "enabled": 1}, default_zone)
-	except ScheduleInvalid as exc:
-		click.echo(f"btu-scheduler: schedule {schedule} cannot run: {exc}", err=True)
-		sys.exit(cli_errors.EXIT_FAILED)
-	return spec
-
-
-@main.command("enqueue-now")
-@config_options
-@click.option("--force", is_flag=True, help="Run a disabled schedule once all the same.")
-@click.argument("schedule")
-def enqueue_now(bench_path, sites, config_file, socket_path, force, schedule) -> None:
-	"""Enqueue one run of SCHEDULE right now (its task, arguments and queue), once a second at most.
-
-	Exits 1 without enqueueing when the schedule is disabled (unless --force) or already has a run
-	for this second (the scheduler's, or an enqueue-now a moment ago)."""
-	from .jobs import JobBuilder
-	from .redis_store import RedisStore
-	from .specs import ScheduleInvalid, spec_from_row
+def _read_schedule(bench_path, sites, config_file, schedule: str):
+	"""(config, site, row, zone) of a saved schedule, read from its site's database; exits with the
+	reason when there are several sites and none named, the database is unreachable or no such row."""
 	from .sql import SiteDatabase, SqlUnavailable
 
 	config = _load(bench_path, sites, config_file)
@@ -454,9 +416,39 @@ def enqueue_now(bench_path, sites, config_file, socket_path, force, schedule) ->
 			err=True,
 		)
 		sys.exit(cli_errors.EXIT_UNREACHABLE)
+	finally:
+		database.close()
 	if row is None:
 		click.echo(f"btu-scheduler: schedule {schedule!r} not found in site {site.name}", err=True)
 		sys.exit(cli_errors.EXIT_FAILED)
+	return config, site, row, zone
+
+
+def _spec_of(site, row: dict, zone: str):
+	"""The spec the daemon would plan the row by (even a disabled one); exits 1 with the reason when
+	it cannot run."""
+	from .specs import ScheduleInvalid, spec_from_row
+
+	try:
+		return spec_from_row(site.name, {**row, "enabled": 1}, zone)
+	except ScheduleInvalid as exc:
+		click.echo(f"btu-scheduler: schedule {row['name']} cannot run: {exc}", err=True)
+		sys.exit(cli_errors.EXIT_FAILED)
+
+
+@main.command("enqueue-now")
+@config_options
+@click.option("--force", is_flag=True, help="Run a disabled schedule once all the same.")
+@click.argument("schedule")
+def enqueue_now(bench_path, sites, config_file, socket_path, force, schedule) -> None:
+	"""Enqueue one run of SCHEDULE right now (its task, arguments and queue), once a second at most.
+
+	Exits 1 without enqueueing when the schedule is disabled (unless --force) or already has a run
+	for this second (the scheduler's, or an enqueue-now a moment ago)."""
+	from .jobs import JobBuilder
+	from .redis_store import RedisStore
+
+	config, site, row, zone = _read_schedule(bench_path, sites, config_file, schedule)
 	if not row.get("enabled") and not force:
 		click.echo(
 			f"btu-scheduler: schedule {schedule} of site {site.name} is disabled; enable it in Desk, "
@@ -464,11 +456,7 @@ def enqueue_now(bench_path, sites, config_file, socket_path, force, schedule) ->
 			err=True,
 		)
 		sys.exit(cli_errors.EXIT_FAILED)
-	try:
-		spec = spec_from_row(site.name, {**row, "enabled": 1}, zone)
-	except ScheduleInvalid as exc:
-		click.echo(f"btu-scheduler: schedule {schedule} cannot run: {exc}", err=True)
-		sys.exit(1)
+	spec = _spec_of(site, row, zone)
 	store = RedisStore(config)
 	client = store.client(site.name)
 	fire_ts = int(time.time())
