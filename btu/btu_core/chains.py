@@ -34,6 +34,7 @@ from frappe.utils import cint
 from btu.btu_core import site_transfer
 from btu.btu_core.callables import CallableError, check_arguments
 from btu.btu_core.runnables import resolve_task_function
+from btu.btu_core.system_user import as_administrator
 from btu.btu_core.text import throw_text
 from btu.contracts.arguments import ArgumentsError, merge_arguments, parse_arguments
 
@@ -257,7 +258,7 @@ def start_chained(
 			overrides = None
 			if row.result_argument:
 				overrides = {row.result_argument: argument_value(log.result_message)}
-			with _as_administrator():
+			with as_administrator():
 				started.append(
 					run_later(
 						row.next_task,
@@ -360,21 +361,6 @@ def chained_runs(log_name: str) -> list[dict[str, Any]]:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _as_administrator() -> Iterator[None]:
-	"""BTU's own chained runs are planned as Administrator: A's run was allowed; the worker's user need
-	not be a manager."""
-	user = frappe.session.user
-	if user == "Administrator":
-		yield
-		return
-	frappe.set_user("Administrator")
-	try:
-		yield
-	finally:
-		frappe.set_user(user)
 
 
 def _plain(exc: Exception) -> str:

@@ -20,14 +20,14 @@ is below the public API and does not import it.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import frappe
 from frappe import _
 from frappe.model.document import Document
 from frappe.utils import cint
 
+from btu.btu_core.system_user import as_administrator
 from btu.btu_core.text import throw_text
 from btu.contracts.arguments import ArgumentsError, parse_arguments
 
@@ -222,20 +222,6 @@ def refuse_if_retried(log_name: str) -> None:
 	throw_text(message, title=_("Already Retried"))
 
 
-@contextmanager
-def _as_administrator() -> Iterator[None]:
-	"""BTU's own retries are planned as Administrator: the run was allowed; the worker's user need not be a manager."""
-	user = frappe.session.user
-	if user == "Administrator":
-		yield
-		return
-	frappe.set_user("Administrator")
-	try:
-		yield
-	finally:
-		frappe.set_user(user)
-
-
 def plan_automatic_retry(
 	task: Document, log_name: str, failed_attempt: int, *, run_later: Callable[..., str]
 ) -> dict[str, Any] | None:
@@ -247,7 +233,7 @@ def plan_automatic_retry(
 	if frappe.db.get_value("BTU Task", task.name, "docstatus") != 1:
 		return None  # a draft tried out with Run now, or cancelled since: only submitted tasks run
 	delay = delay_for(failed_attempt, settings["delay"], settings["cap"])
-	with _as_administrator():
+	with as_administrator():
 		run_id = run_again(task.name, previous_log=log_name, delay=delay, run_later=run_later)
 	frappe.db.commit()
 	return {
