@@ -88,9 +88,20 @@ def upcoming_runs(limit: int = 20, site: str | None = None) -> list[dict[str, An
 
 
 TIMING_FIELDS = (
-	"run_frequency", "minute", "hour", "day_of_week", "day_of_month", "month", "cron_string",
-	"cron_timezone", "run_at",
-)  # fmt: skip
+	"run_frequency",
+	"minute",
+	"hour",
+	"day_of_week",
+	"day_of_month",
+	"month",
+	"cron_string",
+	"cron_timezone",
+	"run_at",
+	"holiday_list_doctype",
+	"holiday_list",
+	"on_holiday",
+	"jitter_seconds",
+)  # fmt: skip  (pending.timing_of_row reads them all)
 
 
 def current_timing(row: Any, default_zone: str) -> str:

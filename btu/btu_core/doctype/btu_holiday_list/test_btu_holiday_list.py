@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import frappe
 from frappe.utils import get_datetime
 
+from btu.btu_api import status
 from btu.btu_api.endpoints import preview_schedule
 from btu.btu_core.doctype.btu_task.test_btu_task import make_task
 from btu.btu_core.doctype.btu_task_schedule.test_btu_task_schedule import make_schedule
@@ -100,6 +101,12 @@ class TestBusinessCalendars(DaemonTestCase):
 		# The daemon plans the same time (it read the list from the site's tables itself) ...
 		planned = wait_for(lambda: self.daemon.next_run(schedule.name), what="the daemon's next run")
 		self.assertEqual(int(planned), tuesday_nine)
+		# The status page and the report call it confirmed: they read the list and policy it was planned by.
+		[upcoming] = [run for run in status.upcoming_runs(500) if run["schedule"] == schedule.name]
+		self.assertEqual(upcoming["state"], "confirmed")
+		self.assertIn(
+			f"holidays to the next working day (BTU Holiday List {holidays.name})", upcoming["cron_string"]
+		)
 		# ... and the list's edit replans it: Monday is a working day again.
 		holidays.reload()
 		holidays.holidays = []

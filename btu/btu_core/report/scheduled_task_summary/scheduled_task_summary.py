@@ -73,6 +73,10 @@ def get_data(filters: frappe._dict) -> tuple[list[dict[str, Any]], str | None]:
 			"day_of_month",
 			"month",
 			"run_at",
+			"holiday_list_doctype",
+			"holiday_list",
+			"on_holiday",
+			"jitter_seconds",
 		],
 		order_by="task asc, name asc",
 	)
