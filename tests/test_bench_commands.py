@@ -22,10 +22,16 @@ def test_bench_command_passes_bench_and_sites_to_the_daemon_cli():
 	assert daemon_argv(main, ["--help"], "/b", ["one"]) == ["--help"]
 	assert daemon_argv(main, ["run", "--help"], "/b", ["one"]) == ["run", "--help"]
 	# A subcommand without --bench/--site gets nothing added.
-	assert daemon_argv(main, ["next-runs", "--cron", "0 * * * *"], "/b", ["one"]) == [
+	assert daemon_argv(main, ["init-db", "--db-name", "x"], "/b", ["one"]) == ["init-db", "--db-name", "x"]
+	# next-runs --schedule reads the chosen site's database.
+	assert daemon_argv(main, ["next-runs", "--schedule", "TS-1"], "/b", ["one"]) == [
 		"next-runs",
-		"--cron",
-		"0 * * * *",
+		"--bench",
+		"/b",
+		"--site",
+		"one",
+		"--schedule",
+		"TS-1",
 	]
 
 
