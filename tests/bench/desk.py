@@ -166,6 +166,20 @@ class Desk:
 		)
 		self.wait_idle()
 
+	def submit(self) -> None:
+		"""Submit the saved form: *Submit*, then *Yes* in "Permanently Submit ...?". Frappe can open that
+		confirm twice when Submit is clicked while the form re-renders after its save; once the document
+		is submitted, a second one left open is declined (the form is then as a user would see it)."""
+		self.page.locator(".page-actions .primary-action:visible:has-text('Submit')").click()
+		self.dialog().locator(".btn-primary:has-text('Yes')").click()
+		self.page.wait_for_function("() => cur_frm.doc.docstatus === 1", timeout=30_000)
+		try:
+			self.page.wait_for_function("() => !document.querySelector('.modal.show')", timeout=5_000)
+		except Exception:  # noqa: BLE001 - playwright's TimeoutError: the second confirm
+			self.page.locator(".modal.show .btn:has-text('No')").first.click()
+			self.page.wait_for_function("() => !document.querySelector('.modal.show')", timeout=10_000)
+		self.wait_idle()
+
 	def doc(self) -> dict:
 		return self.page.evaluate("() => cur_frm.doc")
 

@@ -29,16 +29,7 @@ def make_task(desk, description: str, function: str, arguments: str = "", durati
 	if duration is not None:
 		desk.type_into("max_task_duration", str(duration))
 	desk.save()
-	desk.page.locator(".page-actions .primary-action:visible:has-text('Submit')").click()
-	desk.dialog().locator(".btn-primary:has-text('Yes')").click()
-	desk.page.wait_for_function("() => cur_frm.doc.docstatus === 1", timeout=30_000)
-	try:
-		desk.page.wait_for_function("() => !document.querySelector('.modal.show')", timeout=10_000)
-	except Exception:  # noqa: BLE001 - a slow first render can take the Submit click twice
-		# The task is submitted (above); a second "Permanently Submit ...?" left open is declined.
-		desk.page.locator(".modal.show .btn:has-text('No')").first.click()
-		desk.page.wait_for_function("() => !document.querySelector('.modal.show')", timeout=10_000)
-	desk.wait_idle()
+	desk.submit()
 	return desk.doc()["name"]
 
 

@@ -41,11 +41,7 @@ def new_task(desk, description: str, function: str, arguments: str = "", retries
 		for fieldname, value in retries.items():
 			desk.type_into(fieldname, str(value))
 	desk.save()
-	desk.page.locator(".page-actions .primary-action:visible:has-text('Submit')").click()
-	desk.dialog().locator(".btn-primary:has-text('Yes')").click()
-	desk.page.wait_for_function("() => cur_frm.doc.docstatus === 1", timeout=30_000)
-	desk.page.wait_for_function("() => !document.querySelector('.modal.show')", timeout=10_000)
-	desk.wait_idle()
+	desk.submit()
 	return desk.doc()["name"]
 
 
