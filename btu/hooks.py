@@ -64,3 +64,7 @@ override_whitelisted_methods = {"frappe.client.get_count": "btu.btu_api.permissi
 doc_events = {
 	"Holiday List": {"on_update": "btu.btu_core.holiday_lists.after_holiday_list_change"},
 }
+
+# Every Link to a BTU Task (forms, list filters) searches with BTU's query: Frappe's link dropdown
+# renders titles as markup, and a task's title is its description (btu.btu_api.search).
+standard_queries = {"BTU Task": "btu.btu_api.search.task_query"}

@@ -700,7 +700,9 @@ def test_api_prefix_in_shared_script_points_to_the_endpoints_module():
 	assert 'btu.api = "btu.btu_api.endpoints.";' in (APP / "public" / "js" / "btu.js").read_text()
 
 
-@pytest.mark.parametrize("module", ["endpoints.py", "failed_jobs.py", "housekeeping.py", "chains.py"])
+@pytest.mark.parametrize(
+	"module", ["endpoints.py", "failed_jobs.py", "housekeeping.py", "chains.py", "search.py"]
+)
 def test_privileged_endpoints_check_permissions(module):
 	tree = parse(APP / "btu_api" / module)
 	for node in tree.body:

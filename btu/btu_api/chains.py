@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import frappe
-from frappe.utils import cint
 
+from btu.btu_api import search
 from btu.btu_api.permissions import require_manager
-from btu.btu_core.text import as_html_text
-
-MAX_ROWS = 50
 
 
 @frappe.whitelist()
@@ -23,17 +20,4 @@ def next_task_query(
 	require_manager()
 	filters = frappe.parse_json(filters) if isinstance(filters, str) else (filters or {})
 	exclude = (filters or {}).get("exclude") or ""
-	like = f"%{txt or ''}%"
-	rows = frappe.get_all(
-		"BTU Task",
-		filters=[["docstatus", "=", 1], ["name", "!=", exclude]],
-		or_filters=[["name", "like", like], ["desc_short", "like", like], ["function_string", "like", like]],
-		fields=["name", "desc_short", "function_string"],
-		order_by="modified desc",
-		limit_start=cint(start),
-		limit_page_length=min(cint(page_len) or 20, MAX_ROWS),
-		as_list=True,
-	)
-	return [
-		(name, as_html_text(title or name), as_html_text(function or "")) for name, title, function in rows
-	]
+	return search.tasks(txt, start, page_len, {"docstatus": 1}, exclude=exclude)

@@ -159,3 +159,18 @@ def test_04_the_holiday_removed_in_desk_brings_monday_back(desk, api):
 	wait_for(lambda: daemon_next_run(api, STORY["schedule"]) == monday, 30, 0.5, what="Monday planned again")
 	desk.open_form("btu-task-schedule", STORY["schedule"])
 	desk.shot("schedule-after-holiday-removed")
+
+
+def test_05_the_task_dropdown_of_a_schedule_shows_a_hostile_description_as_text(desk):
+	"""The schedule's Task field searches with BTU's query (hooks standard_queries): Frappe would
+	render the description, the task's title, as markup in the dropdown."""
+	desk.new_form("btu-task-schedule")
+	box = desk.field("task").locator("input").first
+	box.click()
+	box.type(f"calendar {TOKEN}", delay=30)
+	option = desk.page.locator("ul[role=listbox]:visible [role=option], .awesomplete ul:visible > li").first
+	option.wait_for()
+	assert HOSTILE in option.inner_text(), option.inner_text()
+	assert not desk.page.locator("img[src='x']").count()
+	desk.shot("schedule-task-dropdown-text")
+	desk.page.keyboard.press("Escape")

@@ -192,3 +192,22 @@ class TestBTUTask(BTUTestCase):
 		with self.assertRaises(frappe.ValidationError) as ctx:
 			run_task_on_server(task.name)
 		self.assertIn("Run Only As Worker", str(ctx.exception))
+
+
+class TestTaskLinkSearch(BTUTestCase):
+	"""Every Link to a BTU Task searches through btu.btu_api.search (hooks: standard_queries): the
+	dropdown's label is the description as text, never markup; the link field's filters apply."""
+
+	def test_link_search_gives_escaped_titles_and_keeps_the_fields_filters(self):
+		from frappe.desk.search import search_link
+
+		token = frappe.generate_hash(length=8)
+		hostile = f"Search {token} <img src=x onerror=alert(1)>"
+		submitted = make_task(desc_short=hostile)
+		draft = make_task(desc_short=f"Search {token} draft", submit=False)
+		found = {row["value"]: row for row in search_link("BTU Task", token)}
+		self.assertEqual(set(found), {submitted.name, draft.name})
+		self.assertEqual(found[submitted.name]["label"], f"Search {token} &lt;img src=x onerror=alert(1)&gt;")
+		self.assertNotIn("<img", str(found))
+		only_submitted = search_link("BTU Task", token, filters={"docstatus": 1})  # the schedule form's
+		self.assertEqual([row["value"] for row in only_submitted], [submitted.name])
